@@ -1,0 +1,1 @@
+//! The operator surface (placeholder, owned by the CLI work).

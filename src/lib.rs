@@ -1,0 +1,11 @@
+//! tunnel-client: the customer-side agent of a Secure MCP Tunnel, and
+//! tunnel-relay, a control plane speaking the same contract.
+
+pub mod admin;
+pub mod cli;
+pub mod contract;
+pub mod mcp;
+pub mod net;
+pub mod relay;
+pub mod secret;
+pub mod sys;

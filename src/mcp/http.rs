@@ -1,0 +1,1 @@
+//! (placeholder: owned by the http work; replaced by it)

@@ -1,0 +1,1 @@
+//! (placeholder: owned by the idmap work; replaced by it)

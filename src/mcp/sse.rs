@@ -1,0 +1,1 @@
+//! (placeholder: owned by the sse work; replaced by it)

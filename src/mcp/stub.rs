@@ -1,0 +1,1 @@
+//! (placeholder: owned by the stub work; replaced by it)

@@ -1,0 +1,114 @@
+//! The only `unsafe` in the crate: POSIX signals and process groups, which std
+//! cannot reach. Everything else in the crate is safe Rust.
+
+use std::io;
+
+/// The termination signals the agent and relay drain on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    Interrupt,
+    Terminate,
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread and every thread spawned
+/// after it, so that [`wait_for_termination`] can take them synchronously.
+/// Call first thing in `main`, before any thread exists.
+pub fn block_termination_signals() -> io::Result<()> {
+    let set = termination_set()?;
+    // SAFETY: `set` is a fully initialised sigset_t owned by this frame;
+    // pthread_sigmask only reads it, and a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// Waits (in a dedicated thread) until SIGINT or SIGTERM arrives. The signals
+/// must have been blocked with [`block_termination_signals`] first.
+pub fn wait_for_termination() -> io::Result<Termination> {
+    let set = termination_set()?;
+    loop {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: both pointers refer to live, initialised locals; sigwait
+        // writes one c_int and does not retain either pointer.
+        let rc = unsafe { libc::sigwait(&set, &mut signal) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        match signal {
+            libc::SIGINT => return Ok(Termination::Interrupt),
+            libc::SIGTERM => return Ok(Termination::Terminate),
+            _ => continue,
+        }
+    }
+}
+
+fn termination_set() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigemptyset fully initialises the zeroed set before sigaddset
+    // reads it; all three only touch the local value.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if libc::sigemptyset(&mut set) != 0
+            || libc::sigaddset(&mut set, libc::SIGINT) != 0
+            || libc::sigaddset(&mut set, libc::SIGTERM) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+/// Signals to end a child's process group with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSignal {
+    Terminate,
+    Kill,
+}
+
+/// Sends a signal to every process of the group `pgid` (a child started with
+/// `CommandExt::process_group(0)` leads a group whose id is its pid).
+/// A group that no longer exists is not an error.
+pub fn signal_process_group(pgid: u32, signal: GroupSignal) -> io::Result<()> {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pid out of range",
+        ));
+    };
+    if pgid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal group <= 1",
+        ));
+    }
+    let sig = match signal {
+        GroupSignal::Terminate => libc::SIGTERM,
+        GroupSignal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: kill has no memory effects; a negative pid addresses the group,
+    // and pgid > 1 rules out "every process" (-1) and our own group (0).
+    let rc = unsafe { libc::kill(-pgid, sig) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// True while any process of group `pgid` is still alive.
+pub fn process_group_alive(pgid: u32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    if pgid <= 1 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
