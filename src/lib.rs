@@ -2,6 +2,7 @@
 //! tunnel-relay, a control plane speaking the same contract.
 
 pub mod admin;
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod contract;
