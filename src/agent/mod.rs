@@ -29,3 +29,13 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     let _ = config;
     Err(AgentError::Startup("not built yet".into()))
 }
+
+/// Builds the `main` channel's MCP backend from the configuration (stdio child
+/// or HTTP forwarder). Used by `run` and by `doctor`'s MCP check.
+pub fn build_backend(
+    config: &Config,
+    telemetry: std::sync::Arc<crate::admin::Telemetry>,
+) -> Result<std::sync::Arc<dyn crate::mcp::Backend>, AgentError> {
+    let _ = (config, telemetry);
+    Err(AgentError::Startup("not built yet".into()))
+}
