@@ -1,8 +1,30 @@
-//! The daemon: poll → dispatch → forward → respond, plus wiring and shutdown.
-//! (skeleton; filled in by the agent work)
+//! The daemon, wired in data-flow order: poll → dispatch → forward (mcp/) →
+//! respond. `run` owns startup and the shutdown order; nothing else exits.
 
-use crate::config::Config;
+pub mod backoff;
+pub mod control;
+pub mod dispatch;
+pub mod poll;
+pub mod respond;
+pub mod stop;
+
+use crate::admin::Telemetry;
+use crate::config::{Config, McpTarget};
+use crate::contract::{ChannelDecl, ServerInfo, MAIN_CHANNEL};
+use crate::mcp::Backend;
+use crate::net::{self, Hop};
+use control::ControlPlane;
+use dispatch::{Channels, DispatchSettings, Pool};
+use log::{error, info, warn};
+use poll::PollSettings;
+use respond::Responder;
 use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stop::Stopper;
+
+/// Longest wait for a stdio child to stop after the grace period.
+const BACKEND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the agent stopped without an operator's signal (exit status 1).
 #[derive(Debug)]
@@ -24,18 +46,162 @@ impl fmt::Display for AgentError {
 
 impl std::error::Error for AgentError {}
 
-/// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error.
+/// Time left until `deadline`, or `None` once it has passed.
+pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
+    crate::mcp::remaining(deadline)
+}
+
+/// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
+/// caller must have blocked the termination signals before any thread started.
 pub fn run(config: Config) -> Result<(), AgentError> {
-    let _ = config;
-    Err(AgentError::Startup("not built yet".into()))
+    let telemetry = Arc::new(Telemetry::new());
+    let backend = build_backend(&config, Arc::clone(&telemetry))?;
+    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), Arc::clone(&backend))];
+    let server_info = ServerInfo {
+        version: 1,
+        channels: channels
+            .iter()
+            .map(|(name, b)| ChannelDecl {
+                name: name.clone(),
+                proc_affinity: b.proc_affinity(),
+            })
+            .collect(),
+    };
+    let agent = |what| {
+        net::build_agent(Hop::ControlPlane, &config.control_plane_url, &config.net)
+            .map_err(|e| AgentError::Startup(format!("{what}: {e}")))
+    };
+    let control = Arc::new(ControlPlane::new(
+        agent("control plane")?,
+        agent("control plane")?,
+        &config.control_plane_url,
+        &config.tunnel_id,
+        &config.api_key,
+        &server_info,
+    ));
+
+    let stopper = Stopper::new();
+    spawn_signal_watcher(stopper.clone())?;
+    spawn_metadata_fetch(
+        Arc::clone(&control),
+        Arc::clone(&telemetry),
+        stopper.clone(),
+    )?;
+
+    let responder = Responder::new(Arc::clone(&control), Arc::clone(&telemetry));
+    let pool = Pool::start(
+        config.max_concurrency,
+        channels,
+        responder,
+        Arc::clone(&telemetry),
+        DispatchSettings {
+            request_timeout: config.request_timeout,
+            request_timing: config.enable_request_timing,
+        },
+    )
+    .map_err(|e| AgentError::Startup(format!("cannot start worker threads: {e}")))?;
+
+    info!(
+        "tunnel-client {} serving tunnel {} (instance {}, {} workers, MCP {})",
+        crate::contract::CLIENT_VERSION,
+        config.tunnel_id,
+        control.instance_id(),
+        config.max_concurrency,
+        backend.status().kind
+    );
+    let settings = PollSettings {
+        timeout: config.poll_timeout,
+        interval: config.poll_interval,
+    };
+    let poller = {
+        let control = Arc::clone(&control);
+        let telemetry = Arc::clone(&telemetry);
+        let stopper = stopper.clone();
+        std::thread::Builder::new()
+            .name("poll".into())
+            .spawn(move || {
+                poll::poll_loop(&control, &pool, &telemetry, settings, &stopper);
+                // The loop ends only when stopping: hand the pool back to drain.
+                stopper.stop();
+                pool
+            })
+            .map_err(|e| AgentError::Startup(format!("cannot start the poll thread: {e}")))?
+    };
+
+    stopper.wait();
+    info!(
+        "stopping: no new commands; finishing those in flight (grace {} s)",
+        config.shutdown_grace.as_secs()
+    );
+    control.stop_polling();
+    let grace_deadline = Instant::now() + config.shutdown_grace;
+    let pool = poller
+        .join()
+        .map_err(|_| AgentError::Fatal("the poll thread failed".into()))?;
+    let unfinished = pool.drain(grace_deadline);
+    if unfinished > 0 {
+        warn!("{unfinished} command(s) still unfinished after the shutdown grace; exiting anyway");
+    }
+    backend.shutdown(BACKEND_STOP_TIMEOUT);
+    info!("stopped");
+    Ok(())
+}
+
+fn spawn_signal_watcher(stopper: Stopper) -> Result<(), AgentError> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || match crate::sys::wait_for_termination() {
+            Ok(signal) => {
+                info!("received {signal:?}");
+                stopper.stop();
+            }
+            Err(e) => error!("cannot wait for signals: {e}"),
+        })
+        .map(|_| ())
+        .map_err(|e| AgentError::Startup(format!("cannot start the signal thread: {e}")))
+}
+
+/// Fetches the tunnel's name for the status page; failures only cost the name.
+fn spawn_metadata_fetch(
+    control: Arc<ControlPlane>,
+    telemetry: Arc<Telemetry>,
+    stopper: Stopper,
+) -> Result<(), AgentError> {
+    const ATTEMPTS: u32 = 5;
+    std::thread::Builder::new()
+        .name("metadata".into())
+        .spawn(move || {
+            let mut backoff =
+                backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+            for attempt in 1..=ATTEMPTS {
+                match control.metadata() {
+                    Ok(metadata) => {
+                        telemetry.set_metadata(metadata);
+                        return;
+                    }
+                    Err(e) if attempt == ATTEMPTS => warn!("tunnel metadata unavailable: {e}"),
+                    Err(_) => {
+                        if stopper.sleep(backoff.next_delay()) {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| AgentError::Startup(format!("cannot start a thread: {e}")))
 }
 
 /// Builds the `main` channel's MCP backend from the configuration (stdio child
 /// or HTTP forwarder). Used by `run` and by `doctor`'s MCP check.
 pub fn build_backend(
     config: &Config,
-    telemetry: std::sync::Arc<crate::admin::Telemetry>,
-) -> Result<std::sync::Arc<dyn crate::mcp::Backend>, AgentError> {
-    let _ = (config, telemetry);
-    Err(AgentError::Startup("not built yet".into()))
+    telemetry: Arc<Telemetry>,
+) -> Result<Arc<dyn Backend>, AgentError> {
+    let _ = telemetry;
+    match &config.mcp {
+        McpTarget::Http { .. } | McpTarget::Stdio { .. } => {
+            Err(AgentError::Startup("MCP backends are not wired yet".into()))
+        }
+    }
 }

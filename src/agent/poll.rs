@@ -1,0 +1,149 @@
+//! The poll loop: ask for as much work as there are free workers, hand every
+//! returned command to the pool, and back off on failures as the contract says.
+
+use super::backoff::Backoff;
+use super::control::{ControlError, ControlPlane};
+use super::dispatch::{Job, Pool, HEARTBEAT_INTERVAL};
+use super::stop::Stopper;
+use crate::admin::telemetry::{DropReason, PollOutcome};
+use crate::admin::Telemetry;
+use crate::contract::{Command, CommandKind, MAX_POLL_LIMIT};
+use log::{error, info, warn};
+use std::time::{Duration, Instant};
+
+/// Longest pause between failed polls.
+pub const POLL_BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Longest `Retry-After` honoured for a poll.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+/// A refused key (401/403) needs an operator: retry no faster than this.
+pub const AUTH_RETRY_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+pub struct PollSettings {
+    pub timeout: Duration,
+    /// Base of the backoff after a failed poll.
+    pub interval: Duration,
+}
+
+/// Runs until the stopper fires.
+pub fn poll_loop(
+    control: &ControlPlane,
+    pool: &Pool,
+    telemetry: &Telemetry,
+    settings: PollSettings,
+    stopper: &Stopper,
+) {
+    let mut backoff = Backoff::new(settings.interval, POLL_BACKOFF_CAP);
+    let mut failing_since: Option<Instant> = None;
+    while !stopper.is_stopped() {
+        telemetry.poll_heartbeat();
+        let free = pool.free_capacity();
+        if free == 0 {
+            pool.wait_for_capacity(stopper, HEARTBEAT_INTERVAL);
+            continue;
+        }
+        let started = Instant::now();
+        let result = control.poll(free.min(MAX_POLL_LIMIT), settings.timeout);
+        if stopper.is_stopped() {
+            // An aborted long-poll, or a batch that arrived as we stopped:
+            // commands are only taken while running (the service re-offers
+            // what no agent answered).
+            if let Ok(Some(batch)) = result {
+                for value in batch.commands {
+                    if let Ok(command) = Command::decode(value) {
+                        info!(
+                            "command {} arrived during shutdown; dropped",
+                            command.request_id
+                        );
+                        telemetry.command_dropped(DropReason::Shutdown);
+                    }
+                }
+            }
+            break;
+        }
+        let latency = started.elapsed();
+        let delay = match result {
+            Ok(batch) => {
+                if let Some(since) = failing_since.take() {
+                    info!(
+                        "control plane reachable again after {:.0} s",
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                backoff.reset();
+                match batch {
+                    None => telemetry.poll_finished(PollOutcome::Empty, latency),
+                    Some(batch) => {
+                        telemetry
+                            .poll_finished(PollOutcome::Commands(batch.commands.len()), latency);
+                        for value in batch.commands {
+                            accept(value, batch.received_at, pool, telemetry);
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(ControlError::Status {
+                status: status @ (401 | 403),
+                ..
+            }) => {
+                telemetry.poll_finished(PollOutcome::AuthRefused(status), latency);
+                error!(
+                    "the control plane refused the API key (HTTP {status}); operator action needed: check CONTROL_PLANE_API_KEY and the tunnel id; retrying in {} s",
+                    AUTH_RETRY_INTERVAL.as_secs()
+                );
+                failing_since.get_or_insert(started);
+                AUTH_RETRY_INTERVAL.max(backoff.next_delay())
+            }
+            Err(e) => {
+                let outcome = match &e {
+                    ControlError::Status { status, .. } => PollOutcome::HttpError(*status),
+                    ControlError::BadBody(_) => PollOutcome::HttpError(200),
+                    ControlError::Network { .. } => PollOutcome::NetworkError,
+                };
+                telemetry.poll_finished(outcome, latency);
+                let floor = match &e {
+                    ControlError::Status {
+                        retry_after: Some(r),
+                        ..
+                    } => (*r).min(RETRY_AFTER_CAP),
+                    _ => Duration::ZERO,
+                };
+                let delay = backoff.next_delay().max(floor);
+                if failing_since.is_none() {
+                    warn!("poll failed: {e}; retrying with backoff");
+                } else {
+                    log::debug!(
+                        "poll failed again: {e}; next try in {} ms",
+                        delay.as_millis()
+                    );
+                }
+                failing_since.get_or_insert(started);
+                delay
+            }
+        };
+        stopper.sleep(delay);
+    }
+}
+
+/// Decodes one command and queues it; unknown types and undecodable entries
+/// are logged drops (nothing can or may be posted for them).
+fn accept(value: serde_json::Value, received_at: Instant, pool: &Pool, telemetry: &Telemetry) {
+    match Command::decode(value) {
+        Ok(command) => {
+            if let CommandKind::Unknown(kind) = &command.kind {
+                warn!(
+                    "command {} has unknown type {kind:?}; skipped",
+                    command.request_id
+                );
+                telemetry.command_dropped(DropReason::UnknownType);
+                return;
+            }
+            pool.submit(Job {
+                command,
+                received_at,
+            });
+        }
+        Err(e) => warn!("{e}; dropped"),
+    }
+}
