@@ -1,0 +1,45 @@
+# tunnel-client: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything here needs only a Rust toolchain, make and curl.
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+RELEASE_DIR := target/release
+
+.PHONY: all build test lint demo bench test-ui dist install clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+test:
+	$(CARGO) test --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+demo: build
+	sh tests/scripts/demo.sh $(RELEASE_DIR)
+
+bench: build
+	$(CARGO) test --release --locked --test bench -- --bench
+
+test-ui: build
+	sh tests/ui/run.sh $(RELEASE_DIR)
+
+# Our own tarball build: smallest stripped binaries (distros use `release`).
+dist:
+	$(CARGO) build --profile dist --locked
+
+install: build
+	install -Dm755 $(RELEASE_DIR)/tunnel-client $(DESTDIR)$(PREFIX)/bin/tunnel-client
+	install -Dm755 $(RELEASE_DIR)/tunnel-relay $(DESTDIR)$(PREFIX)/bin/tunnel-relay
+	install -Dm644 man/tunnel-client.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunnel-client.1
+	install -Dm644 man/tunnel-relay.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunnel-relay.1
+	install -Dm644 packaging/completions/tunnel-client.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tunnel-client
+	install -Dm644 packaging/completions/_tunnel-client $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_tunnel-client
+	install -Dm644 packaging/completions/tunnel-client.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/tunnel-client.fish
+
+clean:
+	$(CARGO) clean
