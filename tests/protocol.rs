@@ -50,23 +50,45 @@ fn every_request_carries_the_contract_headers() {
     assert_eq!(result_text(&body), "hello");
 
     let requests = cp.requests();
-    let instance = requests[0].header("X-Tunnel-Client-Instance-Id").unwrap().to_string();
+    let instance = requests[0]
+        .header("X-Tunnel-Client-Instance-Id")
+        .unwrap()
+        .to_string();
     assert_eq!(instance.len(), 32);
     for r in &requests {
-        assert_eq!(r.header("Authorization"), Some(format!("Bearer {API_KEY}").as_str()));
+        assert_eq!(
+            r.header("Authorization"),
+            Some(format!("Bearer {API_KEY}").as_str())
+        );
         assert_eq!(r.header("X-Tunnel-Client-Name"), Some("tunnel-client-rs"));
-        assert_eq!(r.header("X-Tunnel-Client-Version"), Some(env!("CARGO_PKG_VERSION")));
-        assert_eq!(r.header("X-Tunnel-Client-Instance-Id"), Some(instance.as_str()));
+        assert_eq!(
+            r.header("X-Tunnel-Client-Version"),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(
+            r.header("X-Tunnel-Client-Instance-Id"),
+            Some(instance.as_str())
+        );
         assert_eq!(
             r.header("X-Tunnel-MCP-Server-Info"),
             Some(r#"{"version":1,"channels":[{"name":"main","proc_affinity":true}]}"#)
         );
-        assert!(r.url.starts_with(&format!("/v1/tunnels/{TUNNEL_ID}")), "{}", r.url);
+        assert!(
+            r.url.starts_with(&format!("/v1/tunnels/{TUNNEL_ID}")),
+            "{}",
+            r.url
+        );
     }
     let post = cp.posts().into_iter().next().unwrap();
-    assert_eq!(post.header("X-Tunnel-Shard-Token"), Some("shard-req_h-SECRET"));
+    assert_eq!(
+        post.header("X-Tunnel-Shard-Token"),
+        Some("shard-req_h-SECRET")
+    );
     assert_eq!(post.header("Content-Type"), Some("application/json"));
-    assert!(!String::from_utf8_lossy(&post.body).contains("SECRET"), "shard token in body");
+    assert!(
+        !String::from_utf8_lossy(&post.body).contains("SECRET"),
+        "shard token in body"
+    );
     assert_eq!(body["channel"], "main");
     assert_eq!(body["resp_type"], "jsonrpc_response");
     assert_eq!(body["resp_code"], 200);
@@ -87,7 +109,9 @@ fn poll_limit_follows_free_workers_and_over_limit_batches_are_all_served() {
     let ids: Vec<String> = (0..5).map(|i| format!("req_over_{i}")).collect();
     cp.push_commands(ids.iter().map(|id| echo(id, id)).collect());
     for id in &ids {
-        let body = cp.wait_terminal(id, WAIT).unwrap_or_else(|| panic!("{id} unanswered"));
+        let body = cp
+            .wait_terminal(id, WAIT)
+            .unwrap_or_else(|| panic!("{id} unanswered"));
         assert_eq!(result_text(&body), *id);
     }
     // While two sleeps occupy both workers, the agent does not poll for more.
@@ -100,7 +124,9 @@ fn poll_limit_follows_free_workers_and_over_limit_batches_are_all_served() {
     cp.wait_terminal("req_busy_1", WAIT).unwrap();
     cp.wait_terminal("req_busy_2", WAIT).unwrap();
     let busy_polls: Vec<_> = cp.polls().into_iter().skip(polls_before).collect();
-    assert!(busy_polls.iter().all(|p| p.query("limit").as_deref() != Some("0")));
+    assert!(busy_polls
+        .iter()
+        .all(|p| p.query("limit").as_deref() != Some("0")));
 }
 
 #[test]
@@ -111,10 +137,16 @@ fn empty_answers_mean_poll_again_at_once() {
     cp.script_poll(Scripted::status(200).with_body(r#"{"commands":[],"next":"ignored"}"#));
     let agent = AgentProcess::start(&cp.url, &["--log-level", "info"]);
     cp.push_commands(vec![echo("req_after_empty", "still here")]);
-    let body = cp.wait_terminal("req_after_empty", WAIT).expect("served after empty polls");
+    let body = cp
+        .wait_terminal("req_after_empty", WAIT)
+        .expect("served after empty polls");
     assert_eq!(result_text(&body), "still here");
     assert!(cp.polls().len() >= 4);
-    assert!(!agent.output().contains("poll failed"), "{}", agent.output());
+    assert!(
+        !agent.output().contains("poll failed"),
+        "{}",
+        agent.output()
+    );
 }
 
 #[test]
@@ -125,7 +157,10 @@ fn retry_after_is_a_floor_for_the_next_poll() {
     assert!(cp.wait_until(WAIT, |r| r.iter().filter(|r| r.is_poll()).count() >= 2));
     let polls = cp.polls();
     let gap = polls[1].at.duration_since(polls[0].at);
-    assert!(gap >= Duration::from_millis(1900), "re-polled after {gap:?} despite Retry-After: 2");
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "re-polled after {gap:?} despite Retry-After: 2"
+    );
 }
 
 #[test]
@@ -133,9 +168,17 @@ fn refused_key_is_loud_and_slow() {
     let cp = MockControlPlane::start();
     cp.script_poll(Scripted::status(401).with_body(r#"{"error":{"message":"bad key","type":"invalid_request_error","code":"tunnel_use_forbidden"}}"#));
     let agent = AgentProcess::start(&cp.url, &[]);
-    assert!(agent.wait_for_output("refused the API key", WAIT), "{}", agent.output());
+    assert!(
+        agent.wait_for_output("refused the API key", WAIT),
+        "{}",
+        agent.output()
+    );
     // No second poll within the next three seconds (the floor is a minute).
-    assert!(!cp.wait_until(Duration::from_secs(3), |r| r.iter().filter(|r| r.is_poll()).count() >= 2));
+    assert!(!cp.wait_until(Duration::from_secs(3), |r| r
+        .iter()
+        .filter(|r| r.is_poll())
+        .count()
+        >= 2));
     assert!(!agent.output().contains(API_KEY));
 }
 
@@ -149,8 +192,13 @@ fn transient_post_failures_are_retried_with_the_same_body() {
     assert!(cp.wait_until(WAIT, |r| r.iter().filter(|r| r.is_post()).count() >= 3));
     let posts = cp.posts();
     assert_eq!(posts.len(), 3);
-    assert!(posts.windows(2).all(|w| w[0].body == w[1].body), "retries changed the body");
-    assert!(posts.iter().all(|p| p.header("X-Tunnel-Shard-Token") == Some("shard-req_retry-SECRET")));
+    assert!(
+        posts.windows(2).all(|w| w[0].body == w[1].body),
+        "retries changed the body"
+    );
+    assert!(posts
+        .iter()
+        .all(|p| p.header("X-Tunnel-Shard-Token") == Some("shard-req_retry-SECRET")));
 }
 
 #[test]
@@ -159,16 +207,28 @@ fn final_post_answers_are_not_retried_and_404_is_terminal() {
     cp.script_post(Scripted::status(404).with_body(r#"{"error":{"message":"gone","type":"invalid_request_error","code":"pending_request_not_found"}}"#));
     cp.script_post(Scripted::status(400));
     let _agent = AgentProcess::start(&cp.url, &["--max-concurrency", "1"]);
-    cp.push_commands(vec![echo("req_gone", "a"), echo("req_bad", "b"), echo("req_ok", "c")]);
-    cp.wait_terminal("req_ok", WAIT).expect("later command served");
-    assert_eq!(cp.posts_for("req_gone").len(), 1, "404 must not be retried or replayed");
+    cp.push_commands(vec![
+        echo("req_gone", "a"),
+        echo("req_bad", "b"),
+        echo("req_ok", "c"),
+    ]);
+    cp.wait_terminal("req_ok", WAIT)
+        .expect("later command served");
+    assert_eq!(
+        cp.posts_for("req_gone").len(),
+        1,
+        "404 must not be retried or replayed"
+    );
     assert_eq!(cp.posts_for("req_bad").len(), 1, "400 is final");
 }
 
 #[test]
 fn deadlines_drop_expired_commands_and_bound_the_mcp_call() {
     let cp = MockControlPlane::start();
-    let agent = AgentProcess::start(&cp.url, &["--max-concurrency", "1", "--request-timeout", "1"]);
+    let agent = AgentProcess::start(
+        &cp.url,
+        &["--max-concurrency", "1", "--request-timeout", "1"],
+    );
     let mut zero = echo("req_zero", "never");
     zero["response_timeout"] = json!("0s");
     let mut slow = call("req_slow", json!(5), "sleep", json!({"ms": 3000}));
@@ -178,18 +238,41 @@ fn deadlines_drop_expired_commands_and_bound_the_mcp_call() {
     let mut number = echo("req_number_timeout", "a number is absent too");
     number["response_timeout"] = json!(30);
     let own_timeout = call("req_own_timeout", json!("t"), "sleep", json!({"ms": 3000}));
-    cp.push_commands(vec![zero, slow, odd, number, own_timeout, echo("req_last", "done")]);
+    cp.push_commands(vec![
+        zero,
+        slow,
+        odd,
+        number,
+        own_timeout,
+        echo("req_last", "done"),
+    ]);
 
-    cp.wait_terminal("req_last", Duration::from_secs(30)).expect("last command served");
-    assert!(cp.posts_for("req_zero").is_empty(), "0s must be dropped without a response");
-    assert!(cp.posts_for("req_slow").is_empty(), "expired during MCP work: nothing posted");
-    assert_eq!(result_text(&cp.posts_for("req_odd_timeout")[0]), "absent means default");
-    assert_eq!(result_text(&cp.posts_for("req_number_timeout")[0]), "a number is absent too");
+    cp.wait_terminal("req_last", Duration::from_secs(30))
+        .expect("last command served");
+    assert!(
+        cp.posts_for("req_zero").is_empty(),
+        "0s must be dropped without a response"
+    );
+    assert!(
+        cp.posts_for("req_slow").is_empty(),
+        "expired during MCP work: nothing posted"
+    );
+    assert_eq!(
+        result_text(&cp.posts_for("req_odd_timeout")[0]),
+        "absent means default"
+    );
+    assert_eq!(
+        result_text(&cp.posts_for("req_number_timeout")[0]),
+        "a number is absent too"
+    );
     let late = &cp.posts_for("req_own_timeout")[0];
     assert_eq!(late["resp_code"], 504);
     assert_eq!(late["resp_json"]["id"], "t");
     assert_eq!(late["resp_json"]["error"]["code"], -32603);
-    assert_eq!(late["resp_json"]["error"]["data"]["tunnel_failure"]["source"], "timeout");
+    assert_eq!(
+        late["resp_json"]["error"]["data"]["tunnel_failure"]["source"],
+        "timeout"
+    );
     assert!(agent.output().contains("req_zero"));
 }
 
@@ -201,17 +284,29 @@ fn unknown_types_are_skipped_and_unknown_channels_answered_400() {
     future["command_type"] = json!("teleport");
     let mut elsewhere = call("req_chan", json!(9), "echo", json!({"text": "x"}));
     elsewhere["channel"] = json!("billing");
-    cp.push_commands(vec![future, json!({"no_request_id": true}), elsewhere, echo("req_next", "ok")]);
-    cp.wait_terminal("req_next", WAIT).expect("served after the unknown type");
+    cp.push_commands(vec![
+        future,
+        json!({"no_request_id": true}),
+        elsewhere,
+        echo("req_next", "ok"),
+    ]);
+    cp.wait_terminal("req_next", WAIT)
+        .expect("served after the unknown type");
     assert!(cp.posts_for("req_future").is_empty());
-    assert!(agent.output().contains("req_future"), "unknown type not logged with its id");
+    assert!(
+        agent.output().contains("req_future"),
+        "unknown type not logged with its id"
+    );
     let body = &cp.posts_for("req_chan")[0];
     assert_eq!(body["resp_code"], 400);
     assert_eq!(body["channel"], "billing");
     assert_eq!(body["resp_type"], "jsonrpc_response");
     assert_eq!(body["resp_json"]["id"], 9);
     assert_eq!(body["resp_json"]["error"]["code"], -32603);
-    assert!(body["resp_json"]["error"]["message"].as_str().unwrap().contains("billing"));
+    assert!(body["resp_json"]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("billing"));
 }
 
 #[test]
@@ -223,7 +318,13 @@ fn malformed_poll_bodies_are_survived() {
     let mut broken = echo("req_broken_payload", "x");
     broken["jsonrpc"] = json!("not an object");
     cp.push_commands(vec![broken, echo("req_fine", "fine")]);
-    assert_eq!(result_text(&cp.wait_terminal("req_fine", Duration::from_secs(30)).unwrap()), "fine");
+    assert_eq!(
+        result_text(
+            &cp.wait_terminal("req_fine", Duration::from_secs(30))
+                .unwrap()
+        ),
+        "fine"
+    );
     let body = &cp.posts_for("req_broken_payload")[0];
     assert_eq!(body["resp_json"]["error"]["code"], -32603);
     assert_eq!(body["resp_code"], 400);
@@ -248,8 +349,19 @@ fn shared_child_keeps_colliding_ids_apart_and_routes_progress() {
 
     cp.wait_terminal("req_p", WAIT).unwrap();
     let posts = cp.posts_for("req_p");
-    let kinds: Vec<&str> = posts.iter().map(|p| p["resp_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["jsonrpc_notify", "jsonrpc_notify", "jsonrpc_notify", "jsonrpc_response"]);
+    let kinds: Vec<&str> = posts
+        .iter()
+        .map(|p| p["resp_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "jsonrpc_notify",
+            "jsonrpc_notify",
+            "jsonrpc_notify",
+            "jsonrpc_response"
+        ]
+    );
     for note in &posts[..3] {
         assert_eq!(note["resp_json"]["method"], "notifications/progress");
         assert_eq!(note["resp_json"]["params"]["progressToken"], "tok-1");
@@ -264,9 +376,15 @@ fn a_crashed_child_fails_its_calls_and_comes_back() {
     let body = cp.wait_terminal("req_crash", WAIT).unwrap();
     assert_eq!(body["resp_code"], 502);
     assert_eq!(body["resp_json"]["id"], 3);
-    assert_eq!(body["resp_json"]["error"]["data"]["tunnel_failure"]["source"], "transport_closed");
+    assert_eq!(
+        body["resp_json"]["error"]["data"]["tunnel_failure"]["source"],
+        "transport_closed"
+    );
     cp.push_commands(vec![echo("req_after_crash", "back")]);
-    assert_eq!(result_text(&cp.wait_terminal("req_after_crash", WAIT).unwrap()), "back");
+    assert_eq!(
+        result_text(&cp.wait_terminal("req_after_crash", WAIT).unwrap()),
+        "back"
+    );
 }
 
 #[test]
@@ -274,9 +392,18 @@ fn sigterm_drains_in_flight_commands_then_exits_zero() {
     let cp = MockControlPlane::start();
     let mut agent = AgentProcess::start(&cp.url, &[]);
     let pushed = Instant::now();
-    cp.push_commands(vec![call("req_drain", json!(1), "sleep", json!({"ms": 1000}))]);
+    cp.push_commands(vec![call(
+        "req_drain",
+        json!(1),
+        "sleep",
+        json!({"ms": 1000}),
+    )]);
     // Two polls begun after the push: the batch has been taken and queued.
-    assert!(cp.wait_until(WAIT, |r| r.iter().filter(|r| r.is_poll() && r.at > pushed).count() >= 2));
+    assert!(cp.wait_until(WAIT, |r| r
+        .iter()
+        .filter(|r| r.is_poll() && r.at > pushed)
+        .count()
+        >= 2));
     let started = Instant::now();
     let status = agent.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{}", agent.output());
@@ -290,7 +417,10 @@ fn sigterm_drains_in_flight_commands_then_exits_zero() {
 fn secrets_never_reach_the_output() {
     let cp = MockControlPlane::start();
     let mut agent = AgentProcess::start(&cp.url, &["--log-level", "trace"]);
-    cp.push_commands(vec![echo("req_s", "x"), call("req_s2", json!(2), "crash", json!({}))]);
+    cp.push_commands(vec![
+        echo("req_s", "x"),
+        call("req_s2", json!(2), "crash", json!({})),
+    ]);
     cp.wait_terminal("req_s", WAIT).unwrap();
     cp.wait_terminal("req_s2", WAIT).unwrap();
     agent.terminate(Duration::from_secs(30));

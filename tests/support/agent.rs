@@ -33,7 +33,10 @@ impl AgentProcess {
             .args(["--control-plane-url", control_plane_url])
             .args(["--poll-timeout-ms", "1000"])
             .args(["--log-level", "debug"]);
-        if !args.iter().any(|a| *a == "--mcp-server-url" || *a == "--mcp-command") {
+        if !args
+            .iter()
+            .any(|a| *a == "--mcp-server-url" || *a == "--mcp-command")
+        {
             cmd.args(["--mcp-command", &stub_command()]);
         }
         if !args.contains(&"--admin-address") {
@@ -50,8 +53,14 @@ impl AgentProcess {
         let mut child = cmd.spawn().expect("start tunnel-client");
         let log: Arc<(Mutex<String>, Condvar)> = Arc::default();
         for stream in [
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -121,7 +130,8 @@ impl AgentProcess {
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         self.signal("TERM");
-        self.wait_exit(timeout).expect("agent did not exit after SIGTERM")
+        self.wait_exit(timeout)
+            .expect("agent did not exit after SIGTERM")
     }
 }
 

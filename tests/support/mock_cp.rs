@@ -58,7 +58,11 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn status(status: u16) -> Self {
-        Scripted { status, headers: Vec::new(), body: String::new() }
+        Scripted {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -107,13 +111,20 @@ impl MockControlPlane {
                 }
             });
         }
-        MockControlPlane { url: format!("http://{addr}"), shared, server }
+        MockControlPlane {
+            url: format!("http://{addr}"),
+            shared,
+            server,
+        }
     }
 
     /// Offers a batch (`{"commands": [...]}` is built from `commands`) to the next poll.
     pub fn push_commands(&self, commands: Vec<Value>) {
         let (lock, cv) = &*self.shared;
-        lock.lock().unwrap().batches.push_back(json!({ "commands": commands }));
+        lock.lock()
+            .unwrap()
+            .batches
+            .push_back(json!({ "commands": commands }));
         cv.notify_all();
     }
 
@@ -139,11 +150,17 @@ impl MockControlPlane {
     }
 
     pub fn polls(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_poll).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_poll)
+            .collect()
     }
 
     pub fn posts(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_post).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_post)
+            .collect()
     }
 
     /// POST bodies for one request id, in arrival order.
@@ -207,7 +224,12 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
         headers: request
             .headers()
             .iter()
-            .map(|h| (h.field.as_str().as_str().to_string(), h.value.as_str().to_string()))
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_string(),
+                    h.value.as_str().to_string(),
+                )
+            })
             .collect(),
         body,
         at: Instant::now(),
@@ -251,7 +273,8 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
             Scripted::status(405)
         }
     };
-    let mut response = tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
+    let mut response =
+        tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
     for (k, v) in answer.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             response.add_header(h);
