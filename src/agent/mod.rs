@@ -56,7 +56,21 @@ pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
 pub fn run(config: Config) -> Result<(), AgentError> {
     let telemetry = Arc::new(Telemetry::new());
     let backend = build_backend(&config, Arc::clone(&telemetry))?;
-    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), Arc::clone(&backend))];
+    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), backend)];
+    let stopper = Stopper::new();
+    spawn_signal_watcher(stopper.clone())?;
+    serve(&config, channels, telemetry, &stopper)
+}
+
+/// Serves `channels` until `stopper` fires, then drains in the contract's
+/// order: stop polling, finish in-flight commands within the grace, stop the
+/// MCP servers. `run` is this plus signals; embedders and tests call it directly.
+pub fn serve(
+    config: &Config,
+    channels: Channels,
+    telemetry: Arc<Telemetry>,
+    stopper: &Stopper,
+) -> Result<(), AgentError> {
     let server_info = ServerInfo {
         version: 1,
         channels: channels
@@ -79,15 +93,17 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         &config.api_key,
         &server_info,
     ));
-
-    let stopper = Stopper::new();
-    spawn_signal_watcher(stopper.clone())?;
     spawn_metadata_fetch(
         Arc::clone(&control),
         Arc::clone(&telemetry),
         stopper.clone(),
     )?;
 
+    let backends: Vec<Arc<dyn Backend>> = channels.iter().map(|(_, b)| Arc::clone(b)).collect();
+    let kinds: Vec<String> = channels
+        .iter()
+        .map(|(name, b)| format!("{name}={}", b.status().kind))
+        .collect();
     let responder = Responder::new(Arc::clone(&control), Arc::clone(&telemetry));
     let pool = Pool::start(
         config.max_concurrency,
@@ -102,12 +118,12 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     .map_err(|e| AgentError::Startup(format!("cannot start worker threads: {e}")))?;
 
     info!(
-        "tunnel-client {} serving tunnel {} (instance {}, {} workers, MCP {})",
+        "tunnel-client {} serving tunnel {} (instance {}, {} workers, channels {})",
         crate::contract::CLIENT_VERSION,
         config.tunnel_id,
         control.instance_id(),
         config.max_concurrency,
-        backend.status().kind
+        kinds.join(", ")
     );
     let settings = PollSettings {
         timeout: config.poll_timeout,
@@ -142,7 +158,9 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     if unfinished > 0 {
         warn!("{unfinished} command(s) still unfinished after the shutdown grace; exiting anyway");
     }
-    backend.shutdown(BACKEND_STOP_TIMEOUT);
+    for backend in backends {
+        backend.shutdown(BACKEND_STOP_TIMEOUT);
+    }
     info!("stopped");
     Ok(())
 }
