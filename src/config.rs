@@ -1399,3 +1399,340 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub fn flag_path(flag: &'static str, path: &Path) -> Sourced<PathBuf> {
     Sourced::new(path.to_path_buf(), Origin::Flag(flag))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "tunnel_0123456789abcdef0123456789abcdef";
+    const ID2: &str = "tunnel_ffffffffffffffffffffffffffffffff";
+    const ID3: &str = "tunnel_33333333333333333333333333333333";
+
+    fn s(value: &str, origin: Origin) -> Option<Sourced<String>> {
+        Some(Sourced::new(value.to_string(), origin))
+    }
+    fn flag(name: &'static str) -> Origin {
+        Origin::Flag(name)
+    }
+    fn prof(key: &str) -> Origin {
+        Origin::Profile {
+            key: key.into(),
+            file: "/p.json".into(),
+        }
+    }
+
+    /// A minimal complete configuration in the profile layer.
+    fn base_profile() -> Layer {
+        Layer {
+            tunnel_id: s(ID3, prof("tunnel_id")),
+            mcp_command: s("tunnel-client dev mcp-stub", prof("mcp_command")),
+            api_key: Some(Sourced::new(Secret::new("sk-profile"), prof("api_key"))),
+            ..Layer::default()
+        }
+    }
+
+    fn resolve3(flags: &Layer, env: &Env, profile: &Layer) -> Result<Config, ConfigError> {
+        let env_layer = Layer::from_env(env);
+        resolve(&Layers {
+            flags,
+            env: &env_layer,
+            profile,
+        })
+    }
+
+    #[test]
+    fn precedence_table() {
+        // (setting, flag value, env (name, value), profile value, expected)
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            Option<(&'static str, &'static str)>,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "tunnel_id",
+                Some(ID),
+                Some(("CONTROL_PLANE_TUNNEL_ID", ID2)),
+                Some(ID3),
+                ID,
+            ),
+            (
+                "tunnel_id",
+                None,
+                Some(("CONTROL_PLANE_TUNNEL_ID", ID2)),
+                Some(ID3),
+                ID2,
+            ),
+            ("tunnel_id", None, None, Some(ID3), ID3),
+            (
+                "control_plane_url",
+                Some("https://f.example/"),
+                Some(("CONTROL_PLANE_URL", "https://e.example")),
+                Some("https://p.example"),
+                "https://f.example",
+            ),
+            (
+                "control_plane_url",
+                None,
+                Some(("CONTROL_PLANE_URL", "https://e.example")),
+                Some("https://p.example"),
+                "https://e.example",
+            ),
+            (
+                "control_plane_url",
+                None,
+                None,
+                Some("https://p.example/prefix/"),
+                "https://p.example/prefix",
+            ),
+            (
+                "control_plane_url",
+                None,
+                None,
+                None,
+                DEFAULT_CONTROL_PLANE_URL,
+            ),
+            (
+                "log_level",
+                Some("debug"),
+                Some(("RUST_LOG", "warn")),
+                Some("error"),
+                "debug",
+            ),
+            (
+                "log_level",
+                None,
+                Some(("RUST_LOG", "warn,tunnel=trace")),
+                Some("error"),
+                "warn,tunnel=trace",
+            ),
+            ("log_level", None, None, Some("error"), "error"),
+            ("log_level", None, None, None, "info"),
+            ("max_concurrency", Some("3"), None, Some("7"), "3"),
+            ("max_concurrency", None, None, Some("7"), "7"),
+            ("max_concurrency", None, None, None, "10"),
+            (
+                "https_proxy",
+                None,
+                Some(("HTTPS_PROXY", "http://e:1")),
+                Some("http://p:2"),
+                "http://e:1",
+            ),
+            (
+                "https_proxy",
+                None,
+                Some(("https_proxy", "e:3")),
+                None,
+                "http://e:3",
+            ),
+            ("https_proxy", None, None, Some("http://p:2"), "http://p:2"),
+            (
+                "mcp",
+                Some("https://f.example/mcp"),
+                Some(("MCP_COMMAND", "env-cmd")),
+                Some("profile-cmd"),
+                "https://f.example/mcp",
+            ),
+            (
+                "mcp",
+                None,
+                Some(("MCP_COMMAND", "env-cmd")),
+                Some("profile-cmd"),
+                "env-cmd",
+            ),
+            ("mcp", None, None, Some("profile-cmd"), "profile-cmd"),
+            (
+                "api_key",
+                None,
+                Some(("CONTROL_PLANE_API_KEY", "sk-env")),
+                Some("sk-profile"),
+                "sk-env",
+            ),
+            (
+                "api_key",
+                None,
+                Some(("OPENAI_API_KEY", "sk-openai")),
+                Some("sk-profile"),
+                "sk-openai",
+            ),
+            ("api_key", None, None, Some("sk-profile"), "sk-profile"),
+        ];
+        for (i, (setting, f, e, p, expected)) in cases.iter().enumerate() {
+            let mut flags = Layer::default();
+            let mut profile = base_profile();
+            let env = Env::from_pairs(e.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            match *setting {
+                "tunnel_id" => {
+                    flags.tunnel_id = f.and_then(|v| s(v, flag("--tunnel-id")));
+                    profile.tunnel_id = p.and_then(|v| s(v, prof("tunnel_id")));
+                }
+                "control_plane_url" => {
+                    flags.control_plane_url = f.and_then(|v| s(v, flag("--control-plane-url")));
+                    profile.control_plane_url = p.and_then(|v| s(v, prof("control_plane_url")));
+                }
+                "log_level" => {
+                    flags.log_level = f.and_then(|v| s(v, flag("--log-level")));
+                    profile.log_level = p.and_then(|v| s(v, prof("log_level")));
+                }
+                "max_concurrency" => {
+                    flags.max_concurrency = f.and_then(|v| s(v, flag("--max-concurrency")));
+                    profile.max_concurrency = p.and_then(|v| s(v, prof("max_concurrent_requests")));
+                }
+                "https_proxy" => {
+                    profile.https_proxy = p.and_then(|v| s(v, prof("proxy.https_proxy")));
+                }
+                "mcp" => {
+                    flags.mcp_server_url = f.and_then(|v| s(v, flag("--mcp-server-url")));
+                    profile.mcp_command = p.and_then(|v| s(v, prof("mcp_command")));
+                }
+                "api_key" => {
+                    profile.api_key = p.map(|v| Sourced::new(Secret::new(v), prof("api_key")));
+                }
+                _ => unreachable!(),
+            }
+            let c =
+                resolve3(&flags, &env, &profile).unwrap_or_else(|err| panic!("case {i}: {err}"));
+            let got = match *setting {
+                "tunnel_id" => c.tunnel_id.clone(),
+                "control_plane_url" => c.control_plane_url.clone(),
+                "log_level" => c.log_level.clone(),
+                "max_concurrency" => c.max_concurrency.to_string(),
+                "https_proxy" => c.net.proxy.https_proxy.clone().unwrap_or_default(),
+                "mcp" => match &c.mcp {
+                    McpTarget::Http { url } => url.clone(),
+                    McpTarget::Stdio { argv } => argv.join(" "),
+                },
+                "api_key" => c.api_key.expose().to_string(),
+                _ => unreachable!(),
+            };
+            assert_eq!(&got, expected, "case {i} ({setting})");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = resolve3(&Layer::default(), &Env::default(), &base_profile()).unwrap();
+        assert_eq!(c.max_concurrency, 10);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.poll_timeout, Duration::from_millis(30_000));
+        assert_eq!(c.poll_interval, Duration::from_millis(1_000));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(c.admin.address.as_deref(), Some("127.0.0.1:8090"));
+        assert!(!c.admin.allow_remote_ui);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.stdio, StdioConfig::default());
+        assert!(c.harpoon.is_none());
+        assert_eq!(
+            c.mcp,
+            McpTarget::Stdio {
+                argv: vec!["tunnel-client".into(), "dev".into(), "mcp-stub".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn admin_flag_beats_profile_switch() {
+        let mut profile = base_profile();
+        profile.admin_enabled = Some(Sourced::new(false, prof("admin_ui_enabled")));
+        let c = resolve3(&Layer::default(), &Env::default(), &profile).unwrap();
+        assert_eq!(c.admin.address, None);
+        let flags = Layer {
+            admin_address: s("127.0.0.1:0", flag("--admin-address")),
+            admin_enabled: Some(Sourced::new(true, flag("--admin-address"))),
+            ..Layer::default()
+        };
+        let c = resolve3(&flags, &Env::default(), &profile).unwrap();
+        assert_eq!(c.admin.address.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn both_targets_in_one_layer_conflict() {
+        let flags = Layer {
+            mcp_server_url: s("http://x", flag("--mcp-server-url")),
+            mcp_command: s("y", flag("--mcp-command")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile()).unwrap_err();
+        assert!(matches!(e, ConfigError::Conflict { .. }), "{e}");
+    }
+
+    #[test]
+    fn env_references_are_removed_from_the_child() {
+        let mut profile = base_profile();
+        profile.referenced_env = vec!["MY_KEY".into()];
+        let c = resolve3(&Layer::default(), &Env::default(), &profile).unwrap();
+        assert!(c.stdio.removed_env.contains(&"MY_KEY".to_string()));
+        assert!(c
+            .stdio
+            .removed_env
+            .contains(&"CONTROL_PLANE_API_KEY".to_string()));
+    }
+
+    #[test]
+    fn command_splitting() {
+        let ok: &[(&str, &[&str])] = &[
+            ("a b  c", &["a", "b", "c"]),
+            (
+                "python -m 'my server' --x=\"1 2\"",
+                &["python", "-m", "my server", "--x=1 2"],
+            ),
+            ("echo a;b | c $HOME", &["echo", "a;b", "|", "c", "$HOME"]),
+            (r"a\ b c\\d", &["a b", r"c\d"]),
+            (r#""a \"q\" \$x \n""#, &[r#"a "q" $x \n"#]),
+            ("''", &[""]),
+            ("'it''s'", &["its"]),
+        ];
+        for (line, want) in ok {
+            assert_eq!(split_command(line).unwrap(), *want, "{line}");
+        }
+        for bad in ["", "   ", "'open", "\"open", "trailing\\"] {
+            assert!(split_command(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let o = flag("--control-plane-url");
+        let cp = |u: &str| check_url(&o, u, UrlUse::ControlPlane);
+        assert!(cp("https://api.openai.com").is_ok());
+        assert!(cp("http://127.0.0.1:8080").is_ok());
+        assert!(cp("http://127.9.9.9").is_ok());
+        assert!(cp("http://localhost:1/x").is_ok());
+        assert!(cp("http://[::1]:9000").is_ok());
+        assert!(cp("http://10.0.0.1").is_err());
+        assert!(cp("http://localhost.evil.com").is_err());
+        assert!(cp("ftp://x").is_err());
+        assert!(cp("https://user:pw@x").is_err());
+        assert!(cp("https://x?a=b").is_err());
+        assert!(cp("api.openai.com").is_err());
+        assert!(cp("https://:443").is_err());
+        assert!(cp("https://x:99999").is_err());
+        let e = cp("https://user:sk-secret@x").unwrap_err().to_string();
+        assert!(!e.contains("sk-secret"), "{e}");
+        assert!(check_url(&o, "http://10.0.0.5:8000/mcp", UrlUse::McpServer).is_ok());
+        assert!(check_url(&o, "http://u:p@proxy:3128", UrlUse::Proxy).is_ok());
+    }
+
+    #[test]
+    fn numbers() {
+        let o = || flag("--max-concurrency");
+        let n = |v: &str| number(s(v, o()), 1, 5, 2);
+        assert_eq!(n("3").unwrap(), 3);
+        assert_eq!(number(None, 1, 5, 2).unwrap(), 2);
+        for bad in ["0", "6", "-1", "1.5", "x", ""] {
+            let e = n(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--max-concurrency:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        let known = ["tunnel_id", "mcp_server_url", "api_key", "poll_interval_ms"];
+        assert_eq!(closest("tunel_id", &known), Some("tunnel_id"));
+        assert_eq!(closest("apikey", &known), Some("api_key"));
+        assert_eq!(closest("poll_interval", &known), Some("poll_interval_ms"));
+        assert_eq!(closest("zzzzzzzzzzzzzzzzzzzz", &known), None);
+    }
+}
