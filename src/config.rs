@@ -517,7 +517,10 @@ pub struct Layers<'a> {
 
 impl Layers<'_> {
     /// The value of the first layer that sets it: the whole precedence rule.
-    fn pick<T: Clone>(&self, field: impl Fn(&Layer) -> &Option<Sourced<T>>) -> Option<Sourced<T>> {
+    pub fn pick<T: Clone>(
+        &self,
+        field: impl Fn(&Layer) -> &Option<Sourced<T>>,
+    ) -> Option<Sourced<T>> {
         [self.flags, self.env, self.profile]
             .into_iter()
             .find_map(|layer| field(layer).clone())
@@ -759,6 +762,19 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, &'static str> {
     })
 }
 
+/// Scheme, host (without brackets) and port (scheme default when absent) of
+/// a URL that passed validation; `None` for anything unusable.
+pub fn scheme_host_port(url: &str) -> Option<(String, String, u16)> {
+    let parts = url_parts(url).ok()?;
+    let port = match (parts.port, parts.scheme.as_str()) {
+        (Some(p), _) => p,
+        (None, "https") => 443,
+        (None, "http") => 80,
+        _ => return None,
+    };
+    Some((parts.scheme.clone(), parts.host.to_string(), port))
+}
+
 /// True for `localhost`, 127.0.0.0/8 and ::1.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -826,6 +842,11 @@ fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigErro
         ));
     }
     Ok(())
+}
+
+/// Checks an MCP server URL given by `flag` (for `init`, which has no layers).
+pub fn check_url_for_mcp(flag: &'static str, url: &str) -> Result<(), ConfigError> {
+    check_url(&Origin::Flag(flag), url, UrlUse::McpServer)
 }
 
 /// Splits a command line like a POSIX shell without running one: whitespace

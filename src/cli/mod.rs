@@ -2,8 +2,13 @@
 //! files into a validated `Config` or a one-sentence error; never prints a secret.
 
 pub mod args;
+pub mod completions;
+pub mod doctor;
+pub mod help;
+pub mod init;
 pub mod logging;
 pub mod profile;
+pub mod samples;
 
 use crate::config::{resolve, Config, ConfigError, Env, Layer, Layers};
 use args::Selection;
@@ -76,6 +81,65 @@ pub fn execute(command: args::Command) -> u8 {
             println!("{}", version_text());
             EXIT_OK
         }
+        Command::Help(None) => {
+            print!("{}", help::MAIN);
+            EXIT_OK
+        }
+        Command::Help(Some(topic)) => match help::topic(&topic) {
+            Some(text) => {
+                print!("{text}");
+                EXIT_OK
+            }
+            None => {
+                let names: Vec<&str> = help::TOPICS.iter().map(|(n, _)| *n).collect();
+                eprintln!(
+                    "tunnel-client: there is no help topic \"{topic}\"; topics: {}",
+                    names.join(", ")
+                );
+                EXIT_USAGE
+            }
+        },
+        Command::CommandHelp(name) => {
+            print!("{}", help::command(name));
+            EXIT_OK
+        }
+        Command::Completions(shell) => {
+            print!("{}", completions::script(shell));
+            EXIT_OK
+        }
+        Command::SamplesList => {
+            print!("{}", samples::list_text());
+            EXIT_OK
+        }
+        Command::SamplesShow(name) => match samples::find(&name) {
+            Some(sample) => {
+                print!("{}", samples::show_text(sample));
+                EXIT_OK
+            }
+            None => {
+                let names: Vec<&str> = samples::SAMPLES.iter().map(|s| s.name).collect();
+                eprintln!(
+                    "tunnel-client: there is no sample \"{name}\"; use one of {}",
+                    names.join(", ")
+                );
+                EXIT_USAGE
+            }
+        },
+        Command::ProfilesList { profile_dir } => profiles_list(profile_dir.as_deref()),
+        Command::Init(init_args) => {
+            let env = Env::from_process();
+            match init::init(&init_args, &env) {
+                Ok(written) => {
+                    print!("{}", init::report(&init_args, &written, &env));
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("tunnel-client: {e}");
+                    e.exit_code()
+                }
+            }
+        }
+        Command::Doctor(doctor_args) => doctor::run(&doctor_args, &Env::from_process()),
         Command::DevMcpStub => match crate::mcp::stub::run() {
             Ok(()) => EXIT_OK,
             Err(e) => {
@@ -83,9 +147,50 @@ pub fn execute(command: args::Command) -> u8 {
                 EXIT_FAILURE
             }
         },
-        _ => {
-            eprintln!("tunnel-client: this command is not built yet");
-            EXIT_USAGE
+        Command::Run(_) => {
+            eprintln!("tunnel-client: run is handled by the binary");
+            EXIT_FAILURE
         }
     }
+}
+
+/// `profiles list`: the user directory (and the system directory when it exists).
+fn profiles_list(explicit: Option<&std::path::Path>) -> u8 {
+    let env = Env::from_process();
+    let mut dirs: Vec<PathBuf> = profile::user_dir(explicit, &env).into_iter().collect();
+    let system = PathBuf::from(profile::SYSTEM_PROFILE_DIR);
+    if explicit.is_none() && env.get("TUNNEL_CLIENT_PROFILE_DIR").is_none() && system.is_dir() {
+        dirs.push(system);
+    }
+    let mut any = false;
+    for dir in &dirs {
+        match profile::list(dir) {
+            Ok(found) if !found.is_empty() => {
+                any = true;
+                println!("{}:", dir.display());
+                for (name, _) in found {
+                    println!("  {name}");
+                }
+            }
+            Ok(_) => println!("{}: no profiles", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!(
+                    "{}: no profiles (the directory does not exist)",
+                    dir.display()
+                )
+            }
+            Err(e) => {
+                eprintln!(
+                    "tunnel-client: cannot list {}: {}; check its permissions",
+                    dir.display(),
+                    crate::config::io_problem(&e)
+                );
+                return EXIT_FAILURE;
+            }
+        }
+    }
+    if !any {
+        println!("create one with: tunnel-client init --sample sample_mcp_stdio_local --profile NAME --tunnel-id ID --mcp-command CMD");
+    }
+    EXIT_OK
 }
