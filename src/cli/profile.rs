@@ -160,7 +160,7 @@ pub fn load(path: &Path, env: &Env) -> Result<Layer, ConfigError> {
             path: path.to_path_buf(),
             line: 1,
             column: 1,
-            problem: "the top level must be an object { ... }".into(),
+            problem: "the top level must be a JSON object".into(),
         });
     };
     Reader { file: path, env }.layer(&map)
@@ -222,7 +222,7 @@ impl Reader<'_> {
 
     fn object<'v>(&self, key: &str, v: &'v Value) -> Result<&'v Map<String, Value>, ConfigError> {
         v.as_object()
-            .ok_or_else(|| self.wrong_type(key, "an object { ... }"))
+            .ok_or_else(|| self.wrong_type(key, "a JSON object"))
     }
 
     /// The target of an `env:NAME` reference; remembers NAME for the stdio child.
