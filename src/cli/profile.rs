@@ -519,3 +519,78 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     found.sort();
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tc-profile-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn directory_order_and_lookup() {
+        let env = Env::from_pairs([
+            ("HOME", "/home/u"),
+            ("TUNNEL_CLIENT_PROFILE_DIR", "/env/dir"),
+        ]);
+        assert_eq!(
+            user_dir(Some(Path::new("/flag")), &env),
+            Some(PathBuf::from("/flag"))
+        );
+        assert_eq!(user_dir(None, &env), Some(PathBuf::from("/env/dir")));
+        let home_only = Env::from_pairs([("HOME", "/home/u")]);
+        assert_eq!(
+            user_dir(None, &home_only),
+            Some(PathBuf::from("/home/u/.tunnel-client/profiles"))
+        );
+        let dir = temp("find");
+        std::fs::write(dir.join("a.json"), "{}").unwrap();
+        assert_eq!(find("a", Some(&dir), &env).unwrap(), dir.join("a.json"));
+        match find("b", Some(&dir), &env) {
+            Err(ConfigError::ProfileNotFound { searched, .. }) => {
+                // An explicit directory never falls back to /etc.
+                assert_eq!(searched, vec![dir.join("b.json")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(find("../x", Some(&dir), &env).is_err());
+        assert_eq!(
+            list(&dir).unwrap(),
+            vec![("a".to_string(), dir.join("a.json"))]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn references_resolve_and_are_remembered() {
+        let dir = temp("refs");
+        std::fs::write(dir.join("key"), "  sk-from-file\n").unwrap();
+        std::fs::write(
+            dir.join("p.json"),
+            r#"{"api_key": "file:key", "ca_bundle_path": "env:CA_PATH",
+                "control_plane_mtls": {"cert_path": "certs/c.pem", "key_path": "file:/abs/k.pem"},
+                "proxy": {"no_proxy": "a, .b"}, "mcp_env": {"X": "1"}}"#,
+        )
+        .unwrap();
+        let env = Env::from_pairs([("CA_PATH", "/etc/ca.pem")]);
+        let layer = load(&dir.join("p.json"), &env).unwrap();
+        assert_eq!(layer.api_key.unwrap().value.expose(), "sk-from-file");
+        assert_eq!(layer.ca_bundle.unwrap().value, PathBuf::from("/etc/ca.pem"));
+        assert_eq!(
+            layer.control_plane_cert.unwrap().value,
+            dir.join("certs/c.pem")
+        );
+        assert_eq!(
+            layer.control_plane_key.unwrap().value,
+            PathBuf::from("/abs/k.pem")
+        );
+        assert_eq!(layer.no_proxy.unwrap().value, vec!["a", ".b"]);
+        assert_eq!(layer.mcp_env.unwrap().value, vec![("X".into(), "1".into())]);
+        assert_eq!(layer.referenced_env, vec!["CA_PATH".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
