@@ -1,0 +1,164 @@
+//! The process logger: env_logger with our text or JSON line format, and a
+//! clamp that never lets the HTTP/TLS crates log at trace (ureq_proto would hex-dump the bearer token).
+
+use crate::config::LogFormat;
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Targets whose trace output can contain the wire bytes (and so the API key).
+const CLAMPED_TARGETS: &[&str] = &["ureq", "ureq_proto", "rustls"];
+
+/// True when `target` belongs to one of [`CLAMPED_TARGETS`].
+fn is_clamped(target: &str) -> bool {
+    CLAMPED_TARGETS.iter().any(|crate_name| {
+        target == *crate_name
+            || target
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.starts_with("::"))
+    })
+}
+
+/// Drops trace records of the clamped targets whatever the filter says.
+struct Clamped {
+    inner: env_logger::Logger,
+}
+
+impl Log for Clamped {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        (metadata.level() <= Level::Debug || !is_clamped(metadata.target()))
+            && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Why the logger could not be installed.
+#[derive(Debug)]
+pub struct LoggerAlreadySet;
+
+impl std::fmt::Display for LoggerAlreadySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a logger was already installed")
+    }
+}
+
+impl std::error::Error for LoggerAlreadySet {}
+
+/// Installs the logger: `filter` is env_logger directive syntax (`info`,
+/// `warn,tunnel=debug`), already validated by the configuration.
+pub fn init(filter: &str, format: LogFormat) -> Result<(), LoggerAlreadySet> {
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(filter);
+    builder.target(env_logger::Target::Stderr);
+    match format {
+        LogFormat::Json => {
+            builder.format(|buf, record| writeln!(buf, "{}", json_line(record, SystemTime::now())));
+        }
+        LogFormat::Text => {
+            builder.format(|buf, record| {
+                writeln!(
+                    buf,
+                    "{} {:<5} {}: {}",
+                    rfc3339(SystemTime::now()),
+                    record.level(),
+                    record.target(),
+                    record.args()
+                )
+            });
+        }
+    }
+    let inner = builder.build();
+    let max = inner.filter();
+    let logger: &'static Clamped = Box::leak(Box::new(Clamped { inner }));
+    log::set_logger(logger).map_err(|_| LoggerAlreadySet)?;
+    log::set_max_level(max.min(LevelFilter::Trace));
+    Ok(())
+}
+
+/// One JSON object: `ts`, `level`, `target`, `msg` (serde_json escapes).
+fn json_line(record: &Record<'_>, now: SystemTime) -> String {
+    serde_json::json!({
+        "ts": rfc3339(now),
+        "level": record.level().as_str(),
+        "target": record.target(),
+        "msg": record.args().to_string(),
+    })
+    .to_string()
+}
+
+/// `2026-11-05T10:04:05.123Z` (UTC, milliseconds), without a date crate.
+pub fn rfc3339(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let millis = since.subsec_millis();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_251_199_999);
+        assert_eq!(rfc3339(t), "2024-02-29T23:59:59.999Z");
+    }
+
+    #[test]
+    fn clamp_targets() {
+        assert!(is_clamped("ureq_proto::client"));
+        assert!(is_clamped("ureq"));
+        assert!(is_clamped("rustls::client::hs"));
+        assert!(!is_clamped("ureqx"));
+        assert!(!is_clamped("tunnel::agent"));
+    }
+
+    #[test]
+    fn json_escapes() {
+        let args = format_args!("a \"quoted\"\nline");
+        let record = Record::builder()
+            .args(args)
+            .level(Level::Warn)
+            .target("tunnel::x")
+            .build();
+        let line = json_line(&record, UNIX_EPOCH);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["msg"], "a \"quoted\"\nline");
+        assert_eq!(v["level"], "WARN");
+        assert_eq!(v["target"], "tunnel::x");
+        assert!(!line.contains('\n'));
+    }
+}
