@@ -525,6 +525,17 @@ impl Layers<'_> {
             .into_iter()
             .find_map(|layer| field(layer).clone())
     }
+
+    /// The one exception to the order: a profile's `proxy` object is a
+    /// deliberate per-tunnel choice and wins over the host's proxy variables.
+    pub fn pick_profile_first<T: Clone>(
+        &self,
+        field: impl Fn(&Layer) -> &Option<Sourced<T>>,
+    ) -> Option<Sourced<T>> {
+        [self.flags, self.profile, self.env]
+            .into_iter()
+            .find_map(|layer| field(layer).clone())
+    }
 }
 
 /// Applies flags > environment > profile > defaults and validates everything.
@@ -997,8 +1008,8 @@ fn net_config(layers: &Layers<'_>) -> Result<NetConfig, ConfigError> {
     }
     let mut proxy = ProxySettings::default();
     for (field, slot) in [
-        (layers.pick(|l| &l.https_proxy), &mut proxy.https_proxy),
-        (layers.pick(|l| &l.http_proxy), &mut proxy.http_proxy),
+        (layers.pick_profile_first(|l| &l.https_proxy), &mut proxy.https_proxy),
+        (layers.pick_profile_first(|l| &l.http_proxy), &mut proxy.http_proxy),
     ] {
         if let Some(p) = field {
             // Operators often write `proxy:3128`; ureq needs a scheme.
@@ -1011,7 +1022,7 @@ fn net_config(layers: &Layers<'_>) -> Result<NetConfig, ConfigError> {
             *slot = Some(url);
         }
     }
-    if let Some(list) = layers.pick(|l| &l.no_proxy) {
+    if let Some(list) = layers.pick_profile_first(|l| &l.no_proxy) {
         proxy.no_proxy = list.value;
     }
     Ok(NetConfig {
@@ -1539,7 +1550,7 @@ mod tests {
                 None,
                 Some(("HTTPS_PROXY", "http://e:1")),
                 Some("http://p:2"),
-                "http://e:1",
+                "http://p:2",
             ),
             (
                 "https_proxy",
