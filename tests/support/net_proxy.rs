@@ -114,13 +114,19 @@ fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("proxy-authorization"))
         .map(|(_, value)| value.trim().to_string());
     let is_connect = request_line.starts_with("CONNECT ");
-    let target = request_line.split(' ').nth(1).unwrap_or_default().to_string();
+    let target = request_line
+        .split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
 
     let mut upstream = None;
     let status = match mode {
         _ if !is_connect => 405,
         Mode::Refuse(status) => *status,
-        Mode::Basic { expected } if authorization.as_deref() != Some(&format!("Basic {expected}")) => {
+        Mode::Basic { expected }
+            if authorization.as_deref() != Some(&format!("Basic {expected}")) =>
+        {
             407
         }
         _ => match TcpStream::connect(&target) {
@@ -150,7 +156,11 @@ fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
     } else {
         ""
     };
-    let length = if status == 200 { "" } else { "Content-Length: 0\r\n" };
+    let length = if status == 200 {
+        ""
+    } else {
+        "Content-Length: 0\r\n"
+    };
     let answer = format!("HTTP/1.1 {status} {reason}\r\n{extra}{length}\r\n");
     if client.write_all(answer.as_bytes()).is_err() {
         return;
