@@ -344,3 +344,67 @@ fn credentials_never_reach_the_logs() {
         assert!(!line.contains(PASSWORD) && !line.contains(BASIC), "{line}");
     }
 }
+
+#[test]
+fn an_https_proxy_gets_tls_with_our_trust_but_never_a_client_certificate() {
+    let origin = TestServer::https("server.pem", "server.key", ClientAuth::Required);
+    let proxy = ConnectProxy::start_tls(Mode::Basic {
+        expected: BASIC.to_string(),
+    });
+    for hop in [Hop::ControlPlane, Hop::Mcp] {
+        let mut net = via(&proxy.url(Some(&format!("alice:{PASSWORD}"))), &[]);
+        let pair = Some(CertPair {
+            cert_path: pki("client-cp.pem"),
+            key_path: pki("client-cp.key"),
+        });
+        match hop {
+            Hop::ControlPlane => net.control_plane_mtls = pair,
+            Hop::Mcp => {
+                net.mcp_mtls = pair;
+                // The MCP bundle is the MCP server's trust; the proxy keeps --ca-bundle.
+                net.mcp_ca_bundle = Some(pki("root-ca.pem"));
+            }
+        }
+        assert_eq!(fetch(hop, &origin.url("https"), &net), Ok(200), "{hop:?}");
+        assert_eq!(check_proxy_connect(&origin.url("https"), &net), Ok(()));
+    }
+    let seen = proxy.wait_for(4);
+    assert_eq!(seen.len(), 4);
+    for s in &seen {
+        assert_eq!(s.status, 200);
+        assert!(
+            !s.client_cert_offered,
+            "client certificate offered to the proxy"
+        );
+    }
+    // Two requests plus two doctor tunnels that closed before any TLS.
+    let served: Vec<_> = origin
+        .wait_for(4)
+        .into_iter()
+        .filter(|s| s.outcome.is_ok())
+        .collect();
+    assert_eq!(served.len(), 2);
+    assert!(served
+        .iter()
+        .all(|s| s.client_cert == Some(leaf_der("client-cp.pem"))));
+}
+
+#[test]
+fn an_untrusted_https_proxy_is_blamed_on_the_proxy() {
+    let origin = TestServer::https("server.pem", "server.key", ClientAuth::Off);
+    let proxy = ConnectProxy::start_tls(Mode::Open);
+    let mut net = via(&proxy.url(None), &[]);
+    net.ca_bundle = None;
+    net.mcp_ca_bundle = Some(pki("root-ca.pem"));
+    let expected = format!(
+        "TLS with the proxy {} failed: the server's certificate is not trusted: add its CA with --ca-bundle",
+        proxy.addr
+    );
+    let err = fetch(Hop::Mcp, &origin.url("https"), &net).unwrap_err();
+    assert!(err.contains(&expected), "{err}");
+    let doctor = check_proxy_connect(&origin.url("https"), &net)
+        .unwrap_err()
+        .to_string();
+    assert!(doctor.contains(&expected), "{doctor}");
+    assert_eq!(proxy.seen().len(), 0);
+}

@@ -23,14 +23,44 @@ use ureq::unversioned::transport::{
 pub(crate) struct TlsConnector {
     /// The agent's own origin: the only one shown the client certificate.
     destination: Destination,
+    /// `(host, port)` of an https:// proxy, to use the proxy configuration
+    /// and to say "the proxy" when its TLS fails.
+    proxy: Option<(String, u16)>,
     tls: HopTls,
 }
 
 impl TlsConnector {
-    pub(crate) fn new(destination: Destination, tls: HopTls) -> Self {
-        TlsConnector { destination, tls }
+    pub(crate) fn new(destination: Destination, proxy: Option<&ureq::Proxy>, tls: HopTls) -> Self {
+        let proxy = proxy.map(|p| (bare_host(p.host()), p.port()));
+        TlsConnector {
+            destination,
+            proxy,
+            tls,
+        }
     }
 }
+
+/// Lower case, no IPv6 brackets, no trailing dot.
+fn bare_host(host: &str) -> String {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// A TLS failure with the https:// proxy itself (not the destination), kept
+/// apart so [`super::describe_error`] can say it was the proxy.
+#[derive(Debug)]
+pub(crate) struct ProxyTlsError(pub rustls::Error);
+
+impl fmt::Display for ProxyTlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS with the proxy failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProxyTlsError {}
 
 impl<In: Transport> Connector<In> for TlsConnector {
     type Out = Either<In, TlsTransport>;
@@ -53,30 +83,39 @@ impl<In: Transport> Connector<In> for TlsConnector {
         let uri = details.uri;
         let host = uri
             .host()
-            .map(|h| {
-                h.strip_prefix('[')
-                    .and_then(|h| h.strip_suffix(']'))
-                    .unwrap_or(h)
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase()
-            })
+            .map(bare_host)
             .ok_or(ureq::Error::Tls("the URL has no host to verify"))?;
         let port = uri.port_u16().unwrap_or(443);
         let own_origin = self.destination.https
             && host == self.destination.host
             && port == self.destination.port;
+        let to_proxy = !own_origin
+            && self
+                .proxy
+                .as_ref()
+                .is_some_and(|(h, p)| *h == host && *p == port);
         let config = if own_origin {
             self.tls.identified.clone()
+        } else if to_proxy {
+            self.tls.proxy.clone()
         } else {
             self.tls.anonymous.clone()
+        };
+        let blame = |e: ureq::Error| match e {
+            ureq::Error::Rustls(tls) if to_proxy => {
+                ureq::Error::Other(Box::new(ProxyTlsError(tls)))
+            }
+            other => other,
         };
 
         let name = ServerName::try_from(host)
             .map_err(|_| ureq::Error::Tls("the host is not a valid TLS server name"))?;
-        let mut conn = ClientConnection::new(config, name).map_err(ureq::Error::Rustls)?;
+        let mut conn =
+            ClientConnection::new(config, name).map_err(|e| blame(ureq::Error::Rustls(e)))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock).map_err(to_ureq_error)?;
+        conn.complete_io(&mut sock)
+            .map_err(|e| blame(to_ureq_error(e)))?;
         log::debug!(
             "TLS established with {}:{port}{}",
             uri.host().unwrap_or_default(),

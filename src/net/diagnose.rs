@@ -2,6 +2,7 @@
 //! the doctor's live checks: CONNECT through the proxy, TLS with the trust.
 //! Must never echo proxy credentials, tokens or response bodies.
 
+use super::connector::ProxyTlsError;
 use super::proxy::{redact_url, Destination};
 use super::tls::HopTls;
 use super::{build_agent, Hop, NetConfig, NetError, CONNECT_TIMEOUT};
@@ -61,6 +62,11 @@ pub enum ConnectFailure {
     /// The proxy closed or stalled without answering CONNECT.
     ProxyNoResponse {
         proxy: String,
+    },
+    /// TLS with an https:// proxy itself failed (`cause` describes why).
+    ProxyTls {
+        proxy: String,
+        cause: Box<ConnectFailure>,
     },
     HostNotFound {
         host: String,
@@ -149,6 +155,9 @@ impl fmt::Display for ConnectFailure {
                 "the proxy {proxy} did not answer the CONNECT request: check that it is an \
                  HTTP proxy that supports CONNECT"
             ),
+            ConnectFailure::ProxyTls { proxy, cause } => {
+                write!(f, "TLS with the proxy {proxy} failed: {cause}")
+            }
             ConnectFailure::HostNotFound { host } => write!(
                 f,
                 "could not resolve the host name {host}: check the URL and this machine's DNS \
@@ -181,10 +190,26 @@ pub fn describe_error(
     target: &str,
     net: &NetConfig,
 ) -> ConnectFailure {
+    let proxy = proxy_label(target, net);
+    if let ureq::Error::Other(inner) = err {
+        if let Some(ProxyTlsError(tls)) = inner.downcast_ref::<ProxyTlsError>() {
+            let proxy = proxy.unwrap_or_else(|| "in use".to_string());
+            let proxy_host = proxy.rsplit_once(':').map_or(proxy.as_str(), |(h, _)| h);
+            let cause = describe_rustls(
+                tls,
+                Hop::ControlPlane,
+                &format!("https://{proxy_host}/"),
+                false,
+            );
+            return ConnectFailure::ProxyTls {
+                proxy,
+                cause: Box::new(cause),
+            };
+        }
+    }
     if let Some(tls) = describe_tls_error(err, hop, target, net) {
         return tls;
     }
-    let proxy = proxy_label(target, net);
     let destination = Destination::parse(target).ok();
     match (err, proxy) {
         (ureq::Error::ConnectProxyFailed(message), proxy) => {
@@ -389,8 +414,8 @@ pub fn check_proxy_connect(target: &str, net: &NetConfig) -> Result<(), NetError
         let tls = HopTls::build(Hop::ControlPlane, net)?;
         let name = ServerName::try_from(host.to_string())
             .map_err(|_| unreachable("its host is not a valid TLS server name".to_string()))?;
-        let conn = ClientConnection::new(tls.anonymous, name)
-            .map_err(|e| unreachable(format!("TLS: {e}")))?;
+        let conn =
+            ClientConnection::new(tls.proxy, name).map_err(|e| unreachable(format!("TLS: {e}")))?;
         let mut tls_stream = StreamOwned::new(conn, stream);
         connect_exchange(&mut tls_stream, &destination, credentials.as_deref())
     } else {
@@ -408,10 +433,15 @@ pub fn check_proxy_connect(target: &str, net: &NetConfig) -> Result<(), NetError
             proxy: label.clone(),
         })),
         Err(e) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(tls) => Err(unreachable(format!(
-                "TLS with the proxy failed: {}",
-                describe_rustls(tls, Hop::ControlPlane, &format!("https://{host}"), false)
-            ))),
+            Some(tls) => Err(fail(ConnectFailure::ProxyTls {
+                proxy: label.clone(),
+                cause: Box::new(describe_rustls(
+                    tls,
+                    Hop::ControlPlane,
+                    &format!("https://{host}/"),
+                    false,
+                )),
+            })),
             None if e.kind() == io::ErrorKind::WouldBlock
                 || e.kind() == io::ErrorKind::TimedOut =>
             {

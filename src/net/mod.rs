@@ -171,7 +171,7 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .proxy(proxy)
+        .proxy(proxy.clone())
         .no_delay(true)
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .max_idle_connections(MAX_IDLE_CONNECTIONS)
@@ -188,7 +188,11 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
     let connector =
         ().chain(ConnectProxyConnector::default())
             .chain(TcpConnector::default())
-            .chain(connector::TlsConnector::new(destination, tls));
+            .chain(connector::TlsConnector::new(
+                destination,
+                proxy.as_ref(),
+                tls,
+            ));
     Ok(ureq::Agent::with_parts(
         config,
         connector,

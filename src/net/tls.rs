@@ -213,13 +213,17 @@ pub fn check_cert_pair(hop: Hop, pair: &CertPair) -> Result<(), NetError> {
     client_identity(hop, pair, &provider()).map(|_| ())
 }
 
-/// The two client configurations of one hop: `identified` offers the hop's
+/// The client configurations of one hop: `identified` offers the hop's
 /// client certificate (when configured) and is used only for the agent's own
-/// origin; `anonymous` is for everything else (an https:// proxy).
+/// origin; `anonymous` has the hop's roots and no certificate (any other
+/// host); `proxy` is for an https:// proxy: web roots plus `--ca-bundle` on
+/// both hops (the MCP bundle is about the MCP server, not the proxy), never a
+/// client certificate.
 #[derive(Debug, Clone)]
 pub(crate) struct HopTls {
     pub identified: Arc<ClientConfig>,
     pub anonymous: Arc<ClientConfig>,
+    pub proxy: Arc<ClientConfig>,
 }
 
 impl HopTls {
@@ -231,15 +235,19 @@ impl HopTls {
     pub(crate) fn build(hop: Hop, net: &NetConfig) -> Result<HopTls, NetError> {
         let provider = provider();
         let roots = root_store(hop, net)?;
-        let builder = || {
+        let build = |roots: RootCertStore| {
             ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots.clone()))
+                .map(|b| b.with_root_certificates(roots))
                 .map_err(|e| NetError::TlsSetup {
                     problem: format!("the crypto provider supports no TLS version ({e})"),
                 })
         };
-        let anonymous = Arc::new(builder()?.with_no_client_auth());
+        let anonymous = Arc::new(build(roots.clone())?.with_no_client_auth());
+        let proxy = match hop {
+            Hop::ControlPlane => anonymous.clone(),
+            Hop::Mcp => Arc::new(build(root_store(Hop::ControlPlane, net)?)?.with_no_client_auth()),
+        };
         let pair = match hop {
             Hop::ControlPlane => &net.control_plane_mtls,
             Hop::Mcp => &net.mcp_mtls,
@@ -248,10 +256,11 @@ impl HopTls {
             return Ok(HopTls {
                 identified: anonymous.clone(),
                 anonymous,
+                proxy,
             });
         };
         let (chain, key) = client_identity(hop, pair, &provider)?;
-        let identified = builder()?
+        let identified = build(roots)?
             .with_client_auth_cert(chain, key)
             .map_err(|e| match e {
                 rustls::Error::InconsistentKeys(_) => NetError::CertKeyMismatch {
@@ -263,6 +272,7 @@ impl HopTls {
         Ok(HopTls {
             identified: Arc::new(identified),
             anonymous,
+            proxy,
         })
     }
 }

@@ -3,8 +3,13 @@
 //! Test-only: it must never be used outside tests/.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,6 +39,8 @@ pub struct Seen {
     pub authorization: Option<String>,
     /// The status the proxy answered.
     pub status: u16,
+    /// For a TLS proxy: whether the client offered a certificate to the proxy.
+    pub client_cert_offered: bool,
 }
 
 impl Seen {
@@ -45,12 +52,53 @@ impl Seen {
 
 pub struct ConnectProxy {
     pub addr: SocketAddr,
+    /// `https` for a TLS proxy, else `http`.
+    scheme: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
 }
 
+/// A TLS proxy's configuration: the test server certificate (127.0.0.1), and
+/// a request for an optional client certificate, so we can see if one comes.
+fn proxy_tls() -> Arc<ServerConfig> {
+    let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(pki.join("root-ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
 impl ConnectProxy {
+    /// A plain-TCP proxy (`http://`).
     pub fn start(mode: Mode) -> ConnectProxy {
+        Self::start_inner(mode, None)
+    }
+
+    /// A proxy reached over TLS (`https://127.0.0.1:PORT`), certificate from
+    /// the test PKI; it asks for (and records) an optional client certificate.
+    pub fn start_tls(mode: Mode) -> ConnectProxy {
+        Self::start_inner(mode, Some(proxy_tls()))
+    }
+
+    fn start_inner(mode: Mode, tls: Option<Arc<ServerConfig>>) -> ConnectProxy {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -62,18 +110,26 @@ impl ConnectProxy {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (mode, seen) = (mode.clone(), seen2.clone());
-                thread::spawn(move || handle(stream, &mode, &seen));
+                let (mode, seen, tls) = (mode.clone(), seen2.clone(), tls.clone());
+                thread::spawn(move || match tls {
+                    None => handle_plain(stream, &mode, &seen),
+                    Some(config) => handle_tls(stream, config, &mode, &seen),
+                });
             }
         });
-        ConnectProxy { addr, seen, stop }
+        ConnectProxy {
+            addr,
+            scheme,
+            seen,
+            stop,
+        }
     }
 
-    /// `http://127.0.0.1:PORT`, optionally with `user:pass@`.
+    /// `http://127.0.0.1:PORT` (or https), optionally with `user:pass@`.
     pub fn url(&self, userinfo: Option<&str>) -> String {
         match userinfo {
-            Some(u) => format!("http://{u}@{}", self.addr),
-            None => format!("http://{}", self.addr),
+            Some(u) => format!("{}://{u}@{}", self.scheme, self.addr),
+            None => format!("{}://{}", self.scheme, self.addr),
         }
     }
 
@@ -101,12 +157,15 @@ impl Drop for ConnectProxy {
     }
 }
 
-fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
-    let _ = client.set_read_timeout(Some(WAIT));
-    let _ = client.set_write_timeout(Some(WAIT));
-    let Some(head) = read_head(&mut client) else {
-        return;
-    };
+/// Reads the CONNECT head, records it, answers, and returns the upstream
+/// connection when the answer was 200.
+fn negotiate<S: Read + Write>(
+    client: &mut S,
+    mode: &Mode,
+    seen: &Mutex<Vec<Seen>>,
+    client_cert_offered: bool,
+) -> Option<TcpStream> {
+    let head = read_head(client)?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default().to_string();
     let authorization = lines
@@ -141,6 +200,7 @@ fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
         request_line,
         authorization,
         status,
+        client_cert_offered,
     });
 
     let reason = match status {
@@ -162,10 +222,15 @@ fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
         "Content-Length: 0\r\n"
     };
     let answer = format!("HTTP/1.1 {status} {reason}\r\n{extra}{length}\r\n");
-    if client.write_all(answer.as_bytes()).is_err() {
-        return;
-    }
-    let Some(upstream) = upstream else {
+    client.write_all(answer.as_bytes()).ok()?;
+    client.flush().ok()?;
+    upstream
+}
+
+fn handle_plain(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
+    let _ = client.set_read_timeout(Some(WAIT));
+    let _ = client.set_write_timeout(Some(WAIT));
+    let Some(upstream) = negotiate(&mut client, mode, seen, false) else {
         return;
     };
     // Tunnel both ways until either side closes.
@@ -183,7 +248,56 @@ fn handle(mut client: TcpStream, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
     let _ = forward.join();
 }
 
-fn read_head(stream: &mut TcpStream) -> Option<String> {
+/// Poll interval of the single-threaded TLS tunnel pump (a TLS stream cannot
+/// be split across two threads).
+const PUMP_POLL: Duration = Duration::from_millis(5);
+
+fn handle_tls(client: TcpStream, config: Arc<ServerConfig>, mode: &Mode, seen: &Mutex<Vec<Seen>>) {
+    let _ = client.set_read_timeout(Some(WAIT));
+    let _ = client.set_write_timeout(Some(WAIT));
+    let Ok(conn) = ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = StreamOwned::new(conn, client);
+    while tls.conn.is_handshaking() {
+        if tls.conn.complete_io(&mut tls.sock).is_err() {
+            return;
+        }
+    }
+    let offered = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+    let Some(mut upstream) = negotiate(&mut tls, mode, seen, offered) else {
+        return;
+    };
+    let _ = tls.sock.set_read_timeout(Some(PUMP_POLL));
+    let _ = upstream.set_read_timeout(Some(PUMP_POLL));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if upstream.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        match upstream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tls.write_all(&buf[..n]).and_then(|()| tls.flush()).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+fn read_head<S: Read>(stream: &mut S) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
