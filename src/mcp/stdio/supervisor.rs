@@ -702,6 +702,9 @@ fn wait_out(control: &Receiver<Control>, delay: Duration) -> bool {
     }
 }
 
+/// A named thread body serving one pipe (or the exit) of a child.
+type PipeThread = (&'static str, Box<dyn FnOnce() + Send>);
+
 /// Starts the pipe threads of a new child and publishes it.
 fn install(
     shared: &Arc<Shared>,
@@ -717,7 +720,7 @@ fn install(
         stderr,
     } = spawned;
     let (write_tx, write_rx) = bounded(WRITE_QUEUE);
-    let threads: [(&str, Box<dyn FnOnce() + Send>); 4] = [
+    let threads: [PipeThread; 4] = [
         ("stdio-writer", {
             let control = shared.control.clone();
             Box::new(move || write_stdin(stdin, &write_rx, &control, generation))
