@@ -256,6 +256,13 @@ impl Supervisor {
             control: control_tx,
         });
         let (done_tx, done_rx) = bounded::<()>(1);
+        let first_pid = first.pid;
+        let Some(first) = launch(&shared, 1, first) else {
+            return Err(StdioError::Spawn {
+                program: argv.first().cloned().unwrap_or_default(),
+                reason: "no thread to serve its pipes".to_string(),
+            });
+        };
         let thread_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("stdio-supervisor".into())
@@ -264,6 +271,7 @@ impl Supervisor {
                 drop(done_tx);
             });
         if let Err(e) = spawned {
+            let _ = crate::sys::signal_process_group(first_pid, crate::sys::GroupSignal::Kill);
             return Err(StdioError::Spawn {
                 program: argv.first().cloned().unwrap_or_default(),
                 reason: format!("no thread to supervise it: {e}"),
@@ -624,61 +632,54 @@ impl Backoff {
 
 // ------------------------------------------------------------ supervisor thread
 
-fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Spawned) {
+/// A child being served.
+struct Running {
+    generation: u64,
+    pid: u32,
+    reaped: Arc<AtomicBool>,
+    started: Instant,
+}
+
+/// Publishes a spawned child and starts its pipe threads.
+fn launch(shared: &Arc<Shared>, generation: u64, spawned: Spawned) -> Option<Running> {
+    let pid = spawned.pid;
+    let reaped = Arc::new(AtomicBool::new(false));
+    if !install(shared, generation, spawned, &reaped) {
+        return None;
+    }
+    log::info!("{}: started pid {pid}", shared.label);
+    Some(Running {
+        generation,
+        pid,
+        reaped,
+        started: Instant::now(),
+    })
+}
+
+fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Running) {
     let mut backoff = Backoff::default();
-    let mut next = Some(first);
-    let mut generation = 0u64;
+    let mut generation = first.generation;
+    let mut running = Some(first);
     loop {
-        let spawned = match next.take() {
-            Some(s) => Ok(s),
-            None => child::spawn(&shared.argv, &shared.cfg),
-        };
-        let mut grace = None;
-        match spawned {
-            Ok(spawned) => {
-                generation += 1;
-                let started = Instant::now();
-                let pid = spawned.pid;
-                let reaped = Arc::new(AtomicBool::new(false));
-                if !install(shared, generation, spawned, &reaped) {
-                    return;
-                }
-                log::info!("{}: started pid {pid}", shared.label);
-                let end = run_generation(shared, control, generation);
-                if let End::Shutdown = end.0 {
-                    grace = Some(end.1);
-                }
-                retire_generation(shared, end.0, pid, &reaped, grace);
-                if started.elapsed() >= HEALTHY_RESET {
-                    backoff.reset();
-                }
+        if let Some(run) = running.take() {
+            let (end, grace) = run_generation(shared, control, run.generation);
+            let shutdown = end == End::Shutdown;
+            retire_generation(shared, end, run.pid, &run.reaped, shutdown.then_some(grace));
+            if shutdown || !shared.restart {
+                break;
             }
-            Err(e) => {
-                log::error!("{}: restart failed: {e}", shared.label);
-                let mut st = shared.lock();
-                if st.phase != Phase::Stopped {
-                    st.phase = Phase::Down;
-                }
+            if run.started.elapsed() >= HEALTHY_RESET {
+                backoff.reset();
             }
         }
-        if grace.is_some() || !shared.restart || shared.lock().phase == Phase::Stopped {
-            let mut st = shared.lock();
-            st.phase = Phase::Stopped;
-            st.pid = None;
-            shared.changed.notify_all();
-            return;
+        if shared.lock().phase == Phase::Stopped {
+            break;
         }
         let delay = backoff.next(random_u64());
-        {
-            let mut st = shared.lock();
-            st.next_start = Some(Instant::now() + delay);
-        }
+        shared.lock().next_start = Some(Instant::now() + delay);
         log::warn!("{}: restarting in {} ms", shared.label, delay.as_millis());
         if wait_out(control, delay) {
-            let mut st = shared.lock();
-            st.phase = Phase::Stopped;
-            shared.changed.notify_all();
-            return;
+            break;
         }
         {
             let mut st = shared.lock();
@@ -686,7 +687,22 @@ fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Spawned) 
             st.next_start = None;
         }
         shared.telemetry.mcp_restarted();
+        match child::spawn(&shared.argv, &shared.cfg) {
+            Ok(spawned) => {
+                generation += 1;
+                running = launch(shared, generation, spawned);
+                if running.is_none() {
+                    break;
+                }
+            }
+            Err(e) => log::error!("{}: restart failed: {e}", shared.label),
+        }
     }
+    let mut st = shared.lock();
+    st.phase = Phase::Stopped;
+    st.pid = None;
+    st.writer = None;
+    shared.changed.notify_all();
 }
 
 /// Sleeps `delay` while listening for a shutdown; true if one came.
