@@ -455,36 +455,60 @@ fn serve_one(state: &StubState, out: &LineWriter, message: &Value) {
 /// every path. Prints `listening on http://IP:PORT` as the first stdout line,
 /// then serves until the process is stopped.
 pub fn run_http(addr: &str) -> io::Result<()> {
-    let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
-    let bound = match server.server_addr() {
-        tiny_http::ListenAddr::IP(a) => a.to_string(),
-        other => other.to_string(),
-    };
+    let stub = bind_http(addr)?;
     {
         let mut out = io::stdout().lock();
-        writeln!(out, "listening on http://{bound}")?;
+        writeln!(out, "listening on http://{}", stub.local_addr())?;
         out.flush()?;
     }
-    let server = Arc::new(server);
-    let state = Arc::new(StubState::new());
-    let mut workers = Vec::with_capacity(HTTP_WORKERS);
-    for _ in 0..HTTP_WORKERS {
-        let (server, state) = (server.clone(), state.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name("stub-http".into())
-                .spawn(move || loop {
+    stub.serve()
+}
+
+/// A bound, not yet serving, HTTP stub (lets tests learn the port first).
+pub struct HttpStub {
+    server: Arc<tiny_http::Server>,
+    addr: std::net::SocketAddr,
+}
+
+/// Binds the HTTP stub to `addr` (port 0 picks a free port).
+pub fn bind_http(addr: &str) -> io::Result<HttpStub> {
+    let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
+    let Some(bound) = server.server_addr().to_ip() else {
+        return Err(io::Error::other(
+            "the HTTP stub needs an IP address to listen on",
+        ));
+    };
+    Ok(HttpStub {
+        server: Arc::new(server),
+        addr: bound,
+    })
+}
+
+impl HttpStub {
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Serves with [`HTTP_WORKERS`] threads until the process ends.
+    pub fn serve(self) -> io::Result<()> {
+        let state = Arc::new(StubState::new());
+        let mut workers = Vec::with_capacity(HTTP_WORKERS);
+        for _ in 0..HTTP_WORKERS {
+            let (server, state) = (self.server.clone(), state.clone());
+            workers.push(std::thread::Builder::new().name("stub-http".into()).spawn(
+                move || loop {
                     match server.recv() {
                         Ok(request) => serve_http(&state, request),
                         Err(_) => return,
                     }
-                })?,
-        );
+                },
+            )?);
+        }
+        for worker in workers {
+            let _ = worker.join();
+        }
+        Ok(())
     }
-    for worker in workers {
-        let _ = worker.join();
-    }
-    Ok(())
 }
 
 fn header_value<'a>(request: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
