@@ -1,6 +1,5 @@
-//! The stdio backend against real servers of the MCP reference set, when their
-//! runtime is installed (`.ci/run` installs them under target/ref-mcp; the
-//! tests never touch the network). Absent runtime: the test says so and passes.
+//! The stdio backend against real MCP reference servers installed under target/ref-mcp by `.ci/run`.
+//! Never touches the network; when a runtime is absent the test says so and passes.
 
 #[path = "support/stdio.rs"]
 mod support;

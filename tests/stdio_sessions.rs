@@ -1,6 +1,5 @@
-//! Per-session stdio children through real processes: each `initialize` gets
-//! its own child and `Mcp-Session-Id`; isolation, cap, termination, idle expiry,
-//! and the 404 that makes callers re-initialize.
+//! Per-session stdio children through real processes: own child and `Mcp-Session-Id` per
+//! `initialize`; isolation, cap, termination, idle expiry, and the 404 that makes callers re-initialize.
 
 #[path = "support/stdio.rs"]
 mod support;

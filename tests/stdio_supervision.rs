@@ -1,6 +1,5 @@
-//! Supervision of the shared stdio child through real processes: crash and
-//! restart with replayed initialize, crash loops, wedged children, initialize
-//! timeouts, the retired-id bound, and process-group hygiene.
+//! Supervision of the shared stdio child through real processes: crash + replayed initialize, crash
+//! loops, wedged children, initialize timeouts, the retired-id bound, and process-group hygiene.
 
 #[path = "support/stdio.rs"]
 mod support;

@@ -1,6 +1,5 @@
-//! One supervised stdio child: its pipes and threads, the pending-id table,
-//! progress routing, restart with backoff, initialize replay, cancellation and hang detection.
-//! It never lets a caller wait past its deadline and never lets the child's output grow a buffer without bound.
+//! One supervised stdio child: pipes, pending ids, progress routing, restart with backoff, initialize replay, cancellation, hang detection.
+//! Never lets a caller wait past its deadline, never buffers the child's output without bound, never blocks the reader on a caller.
 
 use super::child::{self, Spawned, StdioError, Stopped};
 use super::lines::{preview, read_line_bounded, Line, RateLimit, MAX_LINE_BYTES};
