@@ -216,10 +216,14 @@ pub fn build_backend(
     config: &Config,
     telemetry: Arc<Telemetry>,
 ) -> Result<Arc<dyn Backend>, AgentError> {
-    let _ = telemetry;
     match &config.mcp {
-        McpTarget::Http { .. } | McpTarget::Stdio { .. } => {
-            Err(AgentError::Startup("MCP backends are not wired yet".into()))
+        McpTarget::Stdio { argv } => {
+            let backend = crate::mcp::stdio::StdioBackend::start(argv, &config.stdio, telemetry)
+                .map_err(|e| AgentError::Startup(e.to_string()))?;
+            Ok(Arc::new(backend))
         }
+        McpTarget::Http { .. } => Err(AgentError::Startup(
+            "HTTP MCP servers are not wired yet".into(),
+        )),
     }
 }

@@ -372,7 +372,8 @@ pub enum Command {
     Help(Option<String>),
     /// `COMMAND --help` (the command's name, e.g. "run", "profiles").
     CommandHelp(&'static str),
-    DevMcpStub,
+    /// `dev mcp-stub`, on stdio or (with `--http ADDR`) as a Streamable HTTP server.
+    DevMcpStub { http: Option<String> },
     Completions(Shell),
     Version,
 }
@@ -698,15 +699,20 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
 fn parse_dev(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     const HELP: &str = "tunnel-client dev --help";
     let mut sub = None;
+    let mut http = None;
     while let Some(arg) = parser.next().map_err(|e| lexopt_error(e, HELP))? {
         match arg {
             Value(v) if sub.is_none() => sub = Some(text(v, "dev", HELP)?),
+            Long("http") => {
+                let v = parser.value().map_err(|e| lexopt_error(e, HELP))?;
+                http = Some(text(v, "--http", HELP)?);
+            }
             Long("help") | Short('h') => return Ok(Command::CommandHelp("dev")),
             other => return Err(lexopt_error(other.unexpected(), HELP)),
         }
     }
     match sub.as_deref() {
-        Some("mcp-stub") => Ok(Command::DevMcpStub),
+        Some("mcp-stub") => Ok(Command::DevMcpStub { http }),
         Some(other) => Err(usage(
             format!("unknown `dev` subcommand \"{other}\" (try mcp-stub)"),
             HELP,

@@ -118,8 +118,8 @@ pub fn command(name: &str) -> String {
             out.push('\n');
         }
         "dev" => {
-            out.push_str("Developer tools.\n\nUsage: tunnel-client dev mcp-stub\n\n");
-            out.push_str("  mcp-stub   a stdio MCP server (initialize, ping, tools/list, tools/call) with the\n             tools echo, add, sleep, fail, progress and crash; for first runs and tests:\n             tunnel-client run --tunnel-id ID --mcp-command 'tunnel-client dev mcp-stub'\n");
+            out.push_str("Developer tools.\n\nUsage: tunnel-client dev mcp-stub [--http ADDR]\n\n");
+            out.push_str("  mcp-stub   a stdio MCP server (initialize, ping, tools/list, tools/call) with the\n             tools echo, add, sleep, fail, progress and crash; for first runs and tests:\n             tunnel-client run --tunnel-id ID --mcp-command 'tunnel-client dev mcp-stub'\n\n  --http ADDR  serve the same tools as a Streamable HTTP MCP server on ADDR\n               (port 0 allowed; the first stdout line says where), for tests\n               and benchmarks of --mcp-server-url\n");
         }
         "completions" => {
             out.push_str(

@@ -140,7 +140,10 @@ pub fn execute(command: args::Command) -> u8 {
             }
         }
         Command::Doctor(doctor_args) => doctor::run(&doctor_args, &Env::from_process()),
-        Command::DevMcpStub => match crate::mcp::stub::run() {
+        Command::DevMcpStub { http } => match match http {
+            Some(addr) => crate::mcp::stub::run_http(&addr),
+            None => crate::mcp::stub::run(),
+        } {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 eprintln!("tunnel-client: dev mcp-stub: {e}");
