@@ -222,7 +222,9 @@ fn oversized_bodies_are_refused_and_the_relay_survives_absurd_lengths() {
     let mut head = [0u8; 12];
     raw.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 413");
-    assert_eq!(metric(&base, "relay_abandoned_connections_total"), 1);
+    wait_until("the abandoned connection to be counted", || {
+        metric(&base, "relay_abandoned_connections_total") == 1
+    });
     assert_eq!(get(&format!("{base}/healthz"), None).status, 200);
 }
 

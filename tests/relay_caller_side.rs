@@ -88,10 +88,9 @@ fn no_answer_within_the_response_timeout_is_504() {
     assert_eq!(answer.json()["error"]["code"], -32603);
     // The late answer finds nothing to complete.
     assert_eq!(agent.answer(&cmd, json!({})).0, 404);
-    assert_eq!(
-        metric(&base, "relay_caller_requests_total{outcome=\"timeout\"}"),
-        1
-    );
+    wait_until("the timeout to be counted", || {
+        metric(&base, "relay_caller_requests_total{outcome=\"timeout\"}") == 1
+    });
 }
 
 #[test]
@@ -300,10 +299,10 @@ fn health_and_metrics() {
         &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
         &[],
     );
-    assert_eq!(
-        metric(&base, "relay_caller_requests_total{outcome=\"offline\"}"),
-        1
-    );
+    // Counted right after the answer is written: wait for it.
+    wait_until("the offline answer to be counted", || {
+        metric(&base, "relay_caller_requests_total{outcome=\"offline\"}") == 1
+    });
     assert_eq!(
         metric(&base, "relay_caller_request_duration_seconds_count"),
         1

@@ -2,7 +2,7 @@
 //! POST) exactly as PROTOCOL.md. Never logs keys, shard tokens or payloads.
 
 use super::http::{constant_time_eq, BodyError, Incoming, Reply};
-use super::hub::{Hub, RespondError};
+use super::hub::{Hub, RequestKind, RespondError};
 use crate::contract::{
     header, Ack, ApiErrorResponse, ResponsePayload, ServerInfo, TunnelMetadata, MAX_POLL_LIMIT,
     SERVER_INFO_MAX_BYTES,
@@ -59,7 +59,11 @@ pub fn handle(
     }
     let instance = instance_id(&incoming);
     let info = server_info(&incoming);
-    hub.agent_request(tunnel_id, &instance, info.as_ref(), Instant::now());
+    let kind = match (incoming.method(), rest) {
+        (tiny_http::Method::Get, "poll") => RequestKind::Poll,
+        _ => RequestKind::Other,
+    };
+    hub.agent_request(tunnel_id, &instance, info.as_ref(), kind, Instant::now());
 
     match (incoming.method(), rest) {
         (tiny_http::Method::Get, "") => {

@@ -147,7 +147,7 @@ fn post(
     let caller_session = incoming.header(header::MCP_SESSION_ID).map(str::to_string);
 
     let now = Instant::now();
-    let pinned_to = match route(hub, &incoming, tunnel_id, caller_session.as_deref(), now) {
+    let pinned_to = match route(hub, tunnel_id, caller_session.as_deref(), now) {
         Ok(pinned_to) => pinned_to,
         Err((reply, outcome)) => {
             send(hub, incoming, with_id(reply, &id));
@@ -421,7 +421,7 @@ fn delete(
         return Outcome::Rejected;
     };
     let now = Instant::now();
-    let pinned_to = match route(hub, &incoming, tunnel_id, Some(&session), now) {
+    let pinned_to = match route(hub, tunnel_id, Some(&session), now) {
         Ok(pinned_to) => pinned_to,
         Err((reply, outcome)) => {
             send(hub, incoming, reply);
@@ -489,7 +489,6 @@ fn delete(
 /// Checks that an agent can take the message now and where it must go.
 fn route(
     hub: &Hub,
-    _incoming: &Incoming,
     tunnel_id: &str,
     session: Option<&str>,
     now: Instant,

@@ -84,6 +84,13 @@ pub enum AgentEvent {
     PinnedInstanceGone,
 }
 
+/// What kind of agent request confirms leases how (see [`Hub::agent_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Poll,
+    Other,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmitError {
     QueueFull,
@@ -197,12 +204,16 @@ impl Hub {
     }
 
     /// Records an authenticated agent request that started at `now`, and
-    /// confirms that instance's leases whose poll answer was written before.
+    /// confirms that instance's leases. A poll confirms every lease of the
+    /// instance: its poll loop asks again only after reading the previous
+    /// answer (which may still be finishing its write on another thread). Any
+    /// other request confirms leases whose answer was fully written before it.
     pub fn agent_request(
         &self,
         tunnel_id: &str,
         instance: &str,
         info: Option<&ServerInfo>,
+        kind: RequestKind,
         now: Instant,
     ) {
         let mut state = self.lock();
@@ -232,12 +243,17 @@ impl Hub {
         for pending in state.pending.values_mut() {
             if let Delivery::Leased {
                 instance: holder,
-                written_at: Some(written),
+                written_at,
+                handed_at,
                 confirmed: c @ false,
                 ..
             } = &mut pending.delivery
             {
-                if holder == instance && *written <= now {
+                let proven = match kind {
+                    RequestKind::Poll => *handed_at <= now,
+                    RequestKind::Other => written_at.is_some_and(|w| w <= now),
+                };
+                if holder == instance && proven {
                     *c = true;
                     confirmed += 1;
                 }
@@ -428,6 +444,7 @@ impl Hub {
             let Delivery::Leased {
                 shard_token,
                 written_at,
+                confirmed,
                 ..
             } = &mut pending.delivery
             else {
@@ -436,7 +453,8 @@ impl Hub {
             if *shard_token != lease.shard_token {
                 continue;
             }
-            if written {
+            // A confirmed lease reached its agent whatever the write reported.
+            if written || *confirmed {
                 *written_at = Some(now);
             } else {
                 self.requeue(&mut state, &lease.request_id);
@@ -805,7 +823,7 @@ mod tests {
     }
 
     fn deliver(hub: &Hub, instance: &str, now: Instant) -> (Vec<WireCommand>, Vec<Lease>) {
-        hub.agent_request("t", instance, None, now);
+        hub.agent_request("t", instance, None, RequestKind::Poll, now);
         let taken = hub.queue.take("t", instance, 25, now);
         hub.lease("t", instance, taken, now)
     }
@@ -851,7 +869,13 @@ mod tests {
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
         hub.delivered(&leases, true, t0);
-        hub.agent_request("t", "A", None, t0 + Duration::from_millis(1));
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Other,
+            t0 + Duration::from_millis(1),
+        );
         hub.sweep(t0 + Duration::from_secs(5));
         assert_eq!(hub.queue.depth(), 0);
     }
@@ -882,7 +906,7 @@ mod tests {
     fn sessions_route_to_live_instances_only() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        hub.agent_request("t", "A", None, t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, t0);
         hub.pin_session("t", "s", "A", t0);
         assert_eq!(
             hub.session_route("t", "s", t0),
