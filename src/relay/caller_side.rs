@@ -5,7 +5,7 @@
 use super::http::{BodyError, EventStream, Incoming, Reply};
 use super::hub::{self, AgentEvent, Hub, SessionRoute, SubmitError};
 use super::metrics::Outcome;
-use crate::contract::failure::internal_error;
+use crate::contract::failure::{internal_error, INTERNAL_ERROR};
 use crate::contract::{header, RespType, ResponsePayload, MAIN_CHANNEL};
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{json, Value};
@@ -184,7 +184,7 @@ fn post(
                 let reply = rpc_error(
                     504,
                     &id,
-                    crate::contract::failure::INTERNAL_ERROR,
+                    INTERNAL_ERROR,
                     "the tunnel agent did not answer within the response timeout",
                     "timeout",
                 );
@@ -195,7 +195,7 @@ fn post(
                 let reply = rpc_error(
                     503,
                     &id,
-                    crate::contract::failure::INTERNAL_ERROR,
+                    INTERNAL_ERROR,
                     "the relay is shutting down",
                     "shutting_down",
                 );
@@ -461,7 +461,7 @@ fn delete(
                 let reply = rpc_error(
                     504,
                     &Value::Null,
-                    crate::contract::failure::INTERNAL_ERROR,
+                    INTERNAL_ERROR,
                     "the tunnel agent did not answer within the response timeout",
                     "timeout",
                 );
@@ -475,7 +475,7 @@ fn delete(
                     rpc_error(
                         503,
                         &Value::Null,
-                        crate::contract::failure::INTERNAL_ERROR,
+                        INTERNAL_ERROR,
                         "the relay is shutting down",
                         "shutting_down",
                     ),
@@ -497,7 +497,7 @@ fn route(
         let reply = rpc_error(
             503,
             &Value::Null,
-            crate::contract::failure::INTERNAL_ERROR,
+            INTERNAL_ERROR,
             "the relay is shutting down",
             "shutting_down",
         );
@@ -507,7 +507,7 @@ fn route(
         let reply = rpc_error(
             503,
             &Value::Null,
-            crate::contract::failure::INTERNAL_ERROR,
+            INTERNAL_ERROR,
             "the tunnel is offline: no tunnel-client has polled it recently; start tunnel-client for this tunnel",
             "tunnel_client_not_seen",
         )
@@ -539,14 +539,8 @@ fn submit_refusal(error: SubmitError) -> (Reply, Outcome) {
             Outcome::ShuttingDown,
         ),
     };
-    let reply = rpc_error(
-        503,
-        &Value::Null,
-        crate::contract::failure::INTERNAL_ERROR,
-        message,
-        code,
-    )
-    .with_header("Retry-After", "1");
+    let reply =
+        rpc_error(503, &Value::Null, INTERNAL_ERROR, message, code).with_header("Retry-After", "1");
     (reply, outcome)
 }
 
@@ -580,7 +574,7 @@ fn session_gone(id: &Value) -> Reply {
     rpc_error(
         404,
         id,
-        crate::contract::failure::INTERNAL_ERROR,
+        INTERNAL_ERROR,
         "the tunnel-client process that owned this MCP session is gone; start a new session with initialize",
         "session_agent_gone",
     )
@@ -588,7 +582,7 @@ fn session_gone(id: &Value) -> Reply {
 
 /// A JSON-RPC error answer; `relay_error` names the cause for programs.
 fn rpc_error(status: u16, id: &Value, code: i64, message: &str, relay_error: &str) -> Reply {
-    let body = if code == crate::contract::failure::INTERNAL_ERROR {
+    let body = if code == INTERNAL_ERROR {
         internal_error(id, message, Some(json!({"relay_error": relay_error})))
     } else {
         json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": {"relay_error": relay_error}}})

@@ -4,12 +4,13 @@
 //! Delivery confirmation. tiny_http cannot tell that a held long-poll's
 //! connection has died, so handing a command to a poll proves nothing. Each
 //! delivery is a *lease* instead: the command gets a fresh shard token and is
-//! confirmed when the same instance (`X-Tunnel-Client-Instance-Id`) makes any
-//! request that starts after the poll answer was written (an agent re-polls
-//! at once while it has free workers, and posts every answer), or posts a
-//! response for that command. A lease still unconfirmed after the lease
-//! period is requeued at the head for a live agent, under a new shard token,
-//! so the silent instance's late answer (if it was only slow) gets 404.
+//! confirmed when the same instance (`X-Tunnel-Client-Instance-Id`) polls
+//! again (its poll loop asks again only after reading the previous answer,
+//! and re-polls at once while it has free workers), makes any other request
+//! that starts after the poll answer was fully written, or posts a response
+//! for that command. A lease still unconfirmed after the lease period is
+//! requeued at the head for a live agent, under a new shard token, so the
+//! silent instance's late answer (if it was only slow) gets 404.
 //!
 //! Trade-offs, accepted knowingly:
 //! - An agent that is alive but saturated (its poll filled every free worker)
