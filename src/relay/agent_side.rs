@@ -1,0 +1,315 @@
+//! The agent side: the control-plane contract (metadata, long-poll, response
+//! POST) exactly as PROTOCOL.md. Never logs keys, shard tokens or payloads.
+
+use super::http::{constant_time_eq, BodyError, Incoming, Reply};
+use super::hub::{Hub, RequestKind, RespondError};
+use crate::contract::{
+    header, Ack, ApiErrorResponse, ResponsePayload, ServerInfo, TunnelMetadata, MAX_POLL_LIMIT,
+    SERVER_INFO_MAX_BYTES,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Longest a poll is held, whatever `timeout_ms` asks for.
+pub const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
+
+/// Longest instance id kept; longer ones are cut (they are only labels).
+const MAX_INSTANCE_ID_BYTES: usize = 128;
+
+/// Instance id used for agents that send none (older or foreign clients).
+const ANONYMOUS_INSTANCE: &str = "anonymous";
+
+pub struct AgentSettings<'a> {
+    pub agent_key: &'a str,
+    pub max_body_bytes: usize,
+}
+
+/// Handles one request under `/v1/tunnels/{tunnel_id}` (`rest` is what
+/// follows the id: "", "poll" or "response").
+pub fn handle(
+    hub: &Hub,
+    settings: &AgentSettings<'_>,
+    incoming: Incoming,
+    tunnel_id: &str,
+    rest: &str,
+) {
+    let given = incoming.bearer().unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), settings.agent_key.as_bytes()) {
+        hub.metrics.agent_auth_failed();
+        log::warn!("agent request refused: missing or wrong API key");
+        let reply = api_error(
+            401,
+            "authentication_error",
+            None,
+            "missing or wrong API key in Authorization: Bearer",
+        )
+        .with_header("WWW-Authenticate", "Bearer");
+        send(hub, incoming, reply);
+        return;
+    }
+    if !hub.knows_tunnel(tunnel_id) {
+        let reply = api_error(
+            404,
+            "invalid_request_error",
+            Some("tunnel_not_found"),
+            "no tunnel with this id is served by this relay",
+        );
+        send(hub, incoming, reply);
+        return;
+    }
+    let instance = instance_id(&incoming);
+    let info = server_info(&incoming);
+    let kind = match (incoming.method(), rest) {
+        (tiny_http::Method::Get, "poll") => RequestKind::Poll,
+        _ => RequestKind::Other,
+    };
+    hub.agent_request(tunnel_id, &instance, info.as_ref(), kind, Instant::now());
+
+    match (incoming.method(), rest) {
+        (tiny_http::Method::Get, "") => {
+            let metadata = TunnelMetadata {
+                id: tunnel_id.to_string(),
+                name: tunnel_id.to_string(),
+                description: "served by tunnel-relay".to_string(),
+            };
+            let body = serde_json::to_value(&metadata).unwrap_or_else(|_| json!({}));
+            send(hub, incoming, Reply::json(200, &body));
+        }
+        (tiny_http::Method::Get, "poll") => poll(hub, incoming, tunnel_id, &instance),
+        (tiny_http::Method::Post, "response") => {
+            response(hub, settings, incoming, tunnel_id, &instance)
+        }
+        (_, "" | "poll" | "response") => {
+            let allow = if rest == "response" { "POST" } else { "GET" };
+            let reply = api_error(405, "invalid_request_error", None, "method not allowed")
+                .with_header("Allow", allow);
+            send(hub, incoming, reply);
+        }
+        _ => send(
+            hub,
+            incoming,
+            api_error(404, "invalid_request_error", None, "no such endpoint"),
+        ),
+    }
+}
+
+/// `X-Tunnel-Client-Instance-Id`, bounded; agents without one share a record.
+fn instance_id(incoming: &Incoming) -> String {
+    match incoming.header(header::INSTANCE_ID).map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            let mut end = id.len().min(MAX_INSTANCE_ID_BYTES);
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            id[..end].to_string()
+        }
+        _ => ANONYMOUS_INSTANCE.to_string(),
+    }
+}
+
+/// `X-Tunnel-MCP-Server-Info`, when present and well-formed (unknown fields
+/// ignored; a bad declaration only means "no affinity").
+fn server_info(incoming: &Incoming) -> Option<ServerInfo> {
+    let raw = incoming.header(header::SERVER_INFO)?;
+    if raw.len() > SERVER_INFO_MAX_BYTES {
+        return None;
+    }
+    match serde_json::from_str::<ServerInfo>(raw) {
+        Ok(info) => Some(info),
+        Err(_) => {
+            log::debug!("ignoring a malformed X-Tunnel-MCP-Server-Info header");
+            None
+        }
+    }
+}
+
+/// Keeps an open poll counted until the handler returns, whatever the path.
+struct OpenPoll<'a> {
+    hub: &'a Hub,
+    tunnel_id: &'a str,
+    instance: &'a str,
+}
+
+impl Drop for OpenPoll<'_> {
+    fn drop(&mut self) {
+        self.hub
+            .poll_closed(self.tunnel_id, self.instance, Instant::now());
+    }
+}
+
+fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
+    let limit = match incoming.query("limit").map(str::parse::<usize>) {
+        None => MAX_POLL_LIMIT,
+        Some(Ok(n)) if (1..=MAX_POLL_LIMIT).contains(&n) => n,
+        Some(_) => {
+            let reply = api_error(
+                400,
+                "invalid_request_error",
+                None,
+                "limit must be an integer from 1 to 25",
+            );
+            send(hub, incoming, reply);
+            return;
+        }
+    };
+    let wait = match incoming.query("timeout_ms").map(str::parse::<u64>) {
+        None => MAX_POLL_WAIT,
+        Some(Ok(ms)) if ms >= 1 => Duration::from_millis(ms).min(MAX_POLL_WAIT),
+        Some(_) => {
+            let reply = api_error(
+                400,
+                "invalid_request_error",
+                None,
+                "timeout_ms must be a positive integer",
+            );
+            send(hub, incoming, reply);
+            return;
+        }
+    };
+    if hub.is_closed() || !hub.poll_opened(tunnel_id, instance) {
+        let reply = api_error(
+            503,
+            "server_error",
+            None,
+            "too many open polls or shutting down; retry",
+        )
+        .with_header("Retry-After", "1");
+        send(hub, incoming, reply);
+        return;
+    }
+    let open = OpenPoll {
+        hub,
+        tunnel_id,
+        instance,
+    };
+    let deadline = Instant::now() + wait;
+    let (commands, leases) = loop {
+        let taken = hub.queue.take(tunnel_id, instance, limit, deadline);
+        let now = Instant::now();
+        let (commands, leases) = hub.lease(tunnel_id, instance, taken, now);
+        // Everything taken may have been abandoned by its caller meanwhile.
+        if !commands.is_empty() || now >= deadline || hub.is_closed() {
+            break (commands, leases);
+        }
+    };
+    drop(open);
+    hub.metrics.poll_answered(commands.len());
+    if commands.is_empty() {
+        send(hub, incoming, Reply::empty(204));
+        return;
+    }
+    let reply = Reply::json(200, &json!({ "commands": commands }));
+    log::debug!(
+        "delivering {} command(s) to agent instance {instance}",
+        commands.len()
+    );
+    let written = matches!(incoming.respond(reply), Ok(true));
+    hub.delivered(&leases, written, Instant::now());
+}
+
+fn response(
+    hub: &Hub,
+    settings: &AgentSettings<'_>,
+    mut incoming: Incoming,
+    tunnel_id: &str,
+    instance: &str,
+) {
+    let Some(shard_token) = incoming.header(header::SHARD_TOKEN).map(str::to_string) else {
+        let reply = api_error(
+            400,
+            "invalid_request_error",
+            None,
+            "the X-Tunnel-Shard-Token header is required",
+        );
+        send(hub, incoming, reply);
+        return;
+    };
+    let body = match incoming.read_body(settings.max_body_bytes) {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            let message = format!(
+                "the response body is larger than {} bytes",
+                settings.max_body_bytes
+            );
+            send(
+                hub,
+                incoming,
+                api_error(
+                    413,
+                    "invalid_request_error",
+                    Some("request_body_too_large"),
+                    &message,
+                ),
+            );
+            return;
+        }
+        Err(BodyError::Io) => {
+            send(
+                hub,
+                incoming,
+                api_error(
+                    400,
+                    "invalid_request_error",
+                    None,
+                    "the request body could not be read",
+                ),
+            );
+            return;
+        }
+    };
+    let payload: ResponsePayload = match serde_json::from_slice(&body) {
+        Ok(payload) => payload,
+        Err(_) => {
+            let reply = api_error(
+                400,
+                "invalid_request_error",
+                Some("invalid_json_payload"),
+                "the body is not a response payload",
+            );
+            send(hub, incoming, reply);
+            return;
+        }
+    };
+    let request_id = payload.request_id.clone();
+    match hub.respond(tunnel_id, &shard_token, payload, instance) {
+        Ok(()) => {
+            let body =
+                serde_json::to_value(Ack::default()).unwrap_or_else(|_| json!({"status": "ok"}));
+            send(hub, incoming, Reply::json(200, &body));
+        }
+        Err(RespondError::NotFound) => {
+            log::debug!("response for request {request_id} matches no pending request");
+            let reply = api_error(
+                404,
+                "invalid_request_error",
+                Some("pending_request_not_found"),
+                "the pending request was already processed, expired, or never existed",
+            );
+            send(hub, incoming, reply);
+        }
+        Err(RespondError::SlowCaller) => {
+            let reply = api_error(
+                429,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                "the caller is not keeping up with notifications; retry",
+            )
+            .with_header("Retry-After", "1");
+            send(hub, incoming, reply);
+        }
+    }
+}
+
+fn api_error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Reply {
+    let body = serde_json::to_value(ApiErrorResponse::new(kind, code, message))
+        .unwrap_or_else(|_| json!({}));
+    Reply::json(status, &body)
+}
+
+fn send(hub: &Hub, incoming: Incoming, reply: Reply) {
+    match incoming.respond(reply) {
+        Ok(true) => {}
+        Ok(false) => hub.metrics.connection_abandoned(),
+        Err(_) => log::debug!("agent closed the connection before the answer"),
+    }
+}

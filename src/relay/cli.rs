@@ -1,0 +1,301 @@
+//! The `tunnel-relay` command line and environment, turned into a
+//! [`RelayConfig`]. Pure parsing: no I/O, never echoes secret values.
+
+use super::{RelayConfig, DEFAULT_MAX_QUEUE, DEFAULT_RESPONSE_TIMEOUT};
+use crate::secret::Secret;
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Environment variable holding the key agents must present.
+pub const ENV_AGENT_KEY: &str = "TUNNEL_RELAY_AGENT_KEY";
+/// Environment variable holding the token callers must present.
+pub const ENV_CALLER_TOKEN: &str = "TUNNEL_RELAY_CALLER_TOKEN";
+
+/// Largest `--response-timeout` accepted (one hour).
+const MAX_RESPONSE_TIMEOUT_SECS: u64 = 3600;
+
+/// Largest `--max-queue` accepted per tunnel.
+const MAX_MAX_QUEUE: usize = 1_000_000;
+
+pub const USAGE: &str = "\
+tunnel-relay: a self-hosted control plane for tunnel-client, with an MCP
+Streamable HTTP endpoint for callers.
+
+Usage:
+  tunnel-relay --listen ADDR --tunnel-id ID [--tunnel-id ID ...]
+               [--response-timeout SECS] [--max-queue N] [--log-level LEVEL]
+
+Options:
+  --listen ADDR             IP:PORT to listen on (port 0 picks a free port)
+  --tunnel-id ID            a tunnel to serve (repeatable)
+  --response-timeout SECS   how long a caller waits for an answer (default 30)
+  --max-queue N             commands queued per tunnel before 503 (default 1024)
+  --log-level LEVEL         off, error, warn, info, debug or trace (default info)
+  -h, --help                print this help
+  -V, --version             print the version
+
+Environment:
+  TUNNEL_RELAY_AGENT_KEY     key tunnel-client sends as its bearer (required)
+  TUNNEL_RELAY_CALLER_TOKEN  bearer MCP callers must send; when unset, caller
+                             auth is off and only a loopback ADDR is allowed
+
+Endpoints:
+  /v1/tunnels/{id}[/poll|/response]  agent side (tunnel-client's contract)
+  /v1/mcp/{id}                       caller side (MCP Streamable HTTP)
+  /healthz, /metrics                 health and Prometheus metrics
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Action {
+    Run(Box<RelayConfig>, log::LevelFilter),
+    Help,
+    Version,
+}
+
+/// A usage or configuration mistake: one sentence saying what and how to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses arguments (without the program name) and reads the environment
+/// through `env`, so tests need not touch the real environment.
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Action, UsageError> {
+    use lexopt::prelude::*;
+
+    let mut listen: Option<SocketAddr> = None;
+    let mut tunnel_ids = Vec::new();
+    let mut response_timeout = DEFAULT_RESPONSE_TIMEOUT;
+    let mut max_queue = DEFAULT_MAX_QUEUE;
+    let mut log_level = log::LevelFilter::Info;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    loop {
+        let arg = parser.next().map_err(usage)?;
+        let Some(arg) = arg else { break };
+        match arg {
+            Long("listen") => {
+                let text = string_value(&mut parser, "--listen")?;
+                let addr = text.parse::<SocketAddr>().map_err(|_| {
+                    UsageError(format!(
+                        "--listen {text:?} is not an IP:PORT address; use e.g. 127.0.0.1:8080 or [::1]:0"
+                    ))
+                })?;
+                listen = Some(addr);
+            }
+            Long("tunnel-id") => tunnel_ids.push(string_value(&mut parser, "--tunnel-id")?),
+            Long("response-timeout") => {
+                let text = string_value(&mut parser, "--response-timeout")?;
+                let secs = text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=MAX_RESPONSE_TIMEOUT_SECS).contains(s))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--response-timeout {text:?} is not a whole number of seconds from 1 to {MAX_RESPONSE_TIMEOUT_SECS}"
+                        ))
+                    })?;
+                response_timeout = Duration::from_secs(secs);
+            }
+            Long("max-queue") => {
+                let text = string_value(&mut parser, "--max-queue")?;
+                max_queue = text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_MAX_QUEUE).contains(n))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--max-queue {text:?} is not a number from 1 to {MAX_MAX_QUEUE}"
+                        ))
+                    })?;
+            }
+            Long("log-level") => {
+                let text = string_value(&mut parser, "--log-level")?;
+                log_level = text.parse::<log::LevelFilter>().map_err(|_| {
+                    UsageError(format!(
+                        "--log-level {text:?} is unknown; use off, error, warn, info, debug or trace"
+                    ))
+                })?;
+            }
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            other => return Err(usage(other.unexpected())),
+        }
+    }
+
+    let listen = listen
+        .ok_or_else(|| UsageError("--listen is required; e.g. --listen 127.0.0.1:0".to_string()))?;
+    if tunnel_ids.is_empty() {
+        return Err(UsageError(
+            "at least one --tunnel-id is required; pass the id tunnel-client is configured with"
+                .to_string(),
+        ));
+    }
+    let agent_key = env(ENV_AGENT_KEY)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{ENV_AGENT_KEY} is not set; export it with the API key tunnel-client will send"
+            ))
+        })?;
+    let caller_token = env(ENV_CALLER_TOKEN)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+
+    let mut config = RelayConfig::new(listen, tunnel_ids, Secret::new(agent_key));
+    config.caller_token = caller_token;
+    config.response_timeout = response_timeout;
+    config.max_queue = max_queue;
+    config.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(Action::Run(Box::new(config), log_level))
+}
+
+fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, UsageError> {
+    let value = parser
+        .value()
+        .map_err(|_| UsageError(format!("{flag} needs a value; see --help")))?;
+    value
+        .into_string()
+        .map_err(|_| UsageError(format!("the value of {flag} is not valid UTF-8")))
+}
+
+fn usage(e: lexopt::Error) -> UsageError {
+    UsageError(format!("{e}; see --help"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn env_with(
+        key: Option<&'static str>,
+        token: Option<&'static str>,
+    ) -> impl Fn(&str) -> Option<String> {
+        move |name| match name {
+            ENV_AGENT_KEY => key.map(str::to_string),
+            ENV_CALLER_TOKEN => token.map(str::to_string),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn full_command_line() {
+        let action = parse(
+            args(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--tunnel-id",
+                "a",
+                "--tunnel-id=b",
+                "--response-timeout",
+                "5",
+                "--max-queue",
+                "7",
+                "--log-level",
+                "debug",
+            ]),
+            env_with(Some("k"), None),
+        )
+        .unwrap();
+        let Action::Run(config, level) = action else {
+            panic!("not run")
+        };
+        assert_eq!(config.tunnel_ids, vec!["a", "b"]);
+        assert_eq!(config.response_timeout, Duration::from_secs(5));
+        assert_eq!(config.max_queue, 7);
+        assert_eq!(level, log::LevelFilter::Debug);
+        assert!(config.caller_token.is_none());
+    }
+
+    #[test]
+    fn mistakes_are_one_sentence_with_a_fix() {
+        let env = || env_with(Some("k"), None);
+        let cases: &[(&[&str], &str)] = &[
+            (&["--tunnel-id", "a"], "--listen is required"),
+            (&["--listen", "127.0.0.1:0"], "--tunnel-id is required"),
+            (
+                &["--listen", "localhost", "--tunnel-id", "a"],
+                "not an IP:PORT",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--tunnel-id",
+                    "a",
+                    "--max-queue",
+                    "0",
+                ],
+                "--max-queue",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--tunnel-id",
+                    "a",
+                    "--response-timeout",
+                    "1.5",
+                ],
+                "--response-timeout",
+            ),
+            (
+                &["--listen", "127.0.0.1:0", "--tunnel-id", "a", "--bogus"],
+                "see --help",
+            ),
+            (
+                &["--listen", "127.0.0.1:0", "--tunnel-id", "a/b"],
+                "not usable in a URL",
+            ),
+        ];
+        for (argv, want) in cases {
+            let err = parse(args(argv), env()).unwrap_err();
+            assert!(err.0.contains(want), "{argv:?}: {err}");
+        }
+        let err = parse(
+            args(&["--listen", "127.0.0.1:0", "--tunnel-id", "a"]),
+            env_with(None, None),
+        )
+        .unwrap_err();
+        assert!(err.0.contains(ENV_AGENT_KEY));
+    }
+
+    #[test]
+    fn caller_auth_off_needs_loopback() {
+        let argv = args(&["--listen", "0.0.0.0:0", "--tunnel-id", "a"]);
+        let err = parse(argv.clone(), env_with(Some("k"), None)).unwrap_err();
+        assert!(err.0.contains("TUNNEL_RELAY_CALLER_TOKEN"), "{err}");
+        assert!(matches!(
+            parse(argv, env_with(Some("k"), Some("t"))),
+            Ok(Action::Run(..))
+        ));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(matches!(
+            parse(args(&["--help"]), env_with(None, None)),
+            Ok(Action::Help)
+        ));
+        assert!(matches!(
+            parse(args(&["-V"]), env_with(None, None)),
+            Ok(Action::Version)
+        ));
+    }
+}

@@ -1,0 +1,472 @@
+//! HTTP plumbing over tiny_http: bounded body reads, one-write responses, SSE
+//! streams, bearer checks. Must never log or echo bodies or header values.
+//!
+//! What tiny_http 0.12 does underneath (read from its source) and why this
+//! module looks the way it does:
+//!
+//! - Each connection's writer is a `BufWriter::with_capacity(1024, socket)`.
+//!   `Request::respond` prints the status line and headers into it, then
+//!   `io::copy`s the body through a `&mut dyn Write` (no `BufWriter`
+//!   specialisation, 8 KiB chunks). A response bigger than ~1 KiB therefore
+//!   leaves as two or more `write(2)`s: headers, then body. With Nagle on, the
+//!   second small segment waits for the peer's delayed ACK (~40 ms). So every
+//!   response here is rendered into one buffer and written with a single
+//!   `write_all` + `flush` through `Request::into_writer` (a buffer ≥ 1 KiB
+//!   goes straight to the socket in one call; a smaller one in one flush).
+//! - tiny_http never sets `TCP_NODELAY` on accepted sockets and does not
+//!   expose them. On Linux an accepted socket inherits `TCP_NODELAY` from the
+//!   listening socket, so [`nodelay_listener`] sets it there (safe std only;
+//!   a unit test below checks the inheritance). SSE events, which are several
+//!   writes by nature, rely on this.
+//! - Request line and headers are read by tiny_http's per-connection thread
+//!   before the relay sees anything, with no length or time limit: the relay
+//!   can only refuse oversized ones after the fact (414/431). Bodies are read
+//!   lazily; the relay reads them with `take`.
+//! - A body with `Content-Length` > 1 KiB is an `EqualReader` whose `Drop`
+//!   reads the unread rest, first allocating `vec![0; remaining]`: a declared
+//!   length of petabytes would abort the process. [`Incoming`] therefore
+//!   drains small leftovers itself and, past [`DRAIN_LIMIT`], abandons the
+//!   connection (answers, then leaks the stream instead of dropping it).
+//! - No read timeout exists: a peer that stops mid-body holds the thread
+//!   reading it. The relay bounds how many such threads it runs (server.rs).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+
+/// Largest unread request body the relay drains to keep a connection alive;
+/// beyond it the connection is abandoned (see the module comment).
+pub const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Longest request target accepted (path + query).
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// Most header bytes (names + values) accepted on one request.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Binds `addr` with `TCP_NODELAY` set on the listening socket, which Linux
+/// copies to every accepted socket.
+pub fn nodelay_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // std has no `TcpListener::set_nodelay`; the option lives on the socket,
+    // so view the same descriptor as a `TcpStream` to set it.
+    let socket = TcpStream::from(OwnedFd::from(listener));
+    socket.set_nodelay(true)?;
+    Ok(TcpListener::from(OwnedFd::from(socket)))
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the cap (declared or actual).
+    TooLarge,
+    /// The peer stopped or broke the connection.
+    Io,
+}
+
+/// One request as the handlers see it: bounded accessors over tiny_http's.
+pub struct Incoming {
+    request: tiny_http::Request,
+    declared_len: Option<u64>,
+    chunked: bool,
+    body_read_to_end: bool,
+    consumed: u64,
+}
+
+/// What became of a request's unread body before answering.
+enum Leftover {
+    /// Nothing unread: the connection can serve its next request.
+    Clean,
+    /// Could not be drained (chunked past the limit, or an I/O error): answer
+    /// with `Connection: close`.
+    Close,
+    /// Too large to drain safely: answer and leak the connection.
+    Abandon,
+}
+
+impl Incoming {
+    pub fn new(request: tiny_http::Request) -> Self {
+        let chunked = request
+            .headers()
+            .iter()
+            .any(|h| h.field.equiv("Transfer-Encoding"));
+        let declared_len = if chunked {
+            None
+        } else {
+            request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Content-Length"))
+                .and_then(|h| h.value.as_str().trim().parse::<u64>().ok())
+        };
+        let body_read_to_end = !chunked && declared_len.unwrap_or(0) == 0;
+        Incoming {
+            request,
+            declared_len,
+            chunked,
+            body_read_to_end,
+            consumed: 0,
+        }
+    }
+
+    pub fn method(&self) -> &tiny_http::Method {
+        self.request.method()
+    }
+
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        let url = self.request.url();
+        url.split_once('?').map_or(url, |(path, _)| path)
+    }
+
+    /// The value of query parameter `name` (no percent-decoding: the relay's
+    /// parameters are plain integers).
+    pub fn query(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.request.url().split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The first value of header `name`, ignoring case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.request
+            .headers()
+            .iter()
+            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// True when the request line or headers exceed the relay's bounds.
+    pub fn head_too_large(&self) -> Option<u16> {
+        if self.request.url().len() > MAX_URL_BYTES {
+            return Some(414);
+        }
+        let header_bytes: usize = self
+            .request
+            .headers()
+            .iter()
+            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
+            .sum();
+        (header_bytes > MAX_HEADER_BYTES).then_some(431)
+    }
+
+    /// The bearer token of `Authorization`, if that is its scheme.
+    pub fn bearer(&self) -> Option<&str> {
+        let value = self.header("Authorization")?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// True when `Accept` lists `text/event-stream` (or any type).
+    pub fn accepts_event_stream(&self) -> bool {
+        self.request
+            .headers()
+            .iter()
+            .filter(|h| h.field.equiv("Accept"))
+            .flat_map(|h| h.value.as_str().split(','))
+            .map(|part| part.split(';').next().unwrap_or("").trim())
+            .any(|t| t.eq_ignore_ascii_case("text/event-stream"))
+    }
+
+    fn wants_close(&self) -> bool {
+        let version = self.request.http_version();
+        let connection = self.header("Connection").map(str::to_ascii_lowercase);
+        match connection {
+            Some(value) if value.contains("close") => true,
+            Some(value) if value.contains("keep-alive") => false,
+            _ => *version == tiny_http::HTTPVersion(1, 0),
+        }
+    }
+
+    /// Reads the whole body, refusing anything longer than `cap` bytes
+    /// (a declared length is refused before a single byte is read).
+    pub fn read_body(&mut self, cap: usize) -> Result<Vec<u8>, BodyError> {
+        let cap = cap as u64;
+        if self.declared_len.is_some_and(|n| n > cap) {
+            return Err(BodyError::TooLarge);
+        }
+        let mut body = Vec::new();
+        let read = self
+            .request
+            .as_reader()
+            .take(cap + 1)
+            .read_to_end(&mut body);
+        self.consumed += body.len() as u64;
+        read.map_err(|_| BodyError::Io)?;
+        if body.len() as u64 > cap {
+            return Err(BodyError::TooLarge);
+        }
+        self.body_read_to_end = true;
+        Ok(body)
+    }
+
+    /// Deals with whatever body is still unread before an answer goes out.
+    fn settle_body(&mut self) -> Leftover {
+        if self.body_read_to_end {
+            return Leftover::Clean;
+        }
+        let remaining = match self.declared_len {
+            Some(n) => n.saturating_sub(self.consumed),
+            None if self.chunked => DRAIN_LIMIT,
+            None => 0,
+        };
+        if remaining > DRAIN_LIMIT {
+            return Leftover::Abandon;
+        }
+        let mut sink = io::sink();
+        let drained = io::copy(&mut self.request.as_reader().take(remaining), &mut sink);
+        match drained {
+            Ok(n) if self.chunked && n >= DRAIN_LIMIT => Leftover::Close,
+            Ok(n) => {
+                self.consumed += n;
+                self.body_read_to_end = true;
+                Leftover::Clean
+            }
+            Err(_) => Leftover::Close,
+        }
+    }
+
+    /// Sends a complete response in one write. Returns false when the
+    /// connection had to be abandoned (counted by the caller).
+    pub fn respond(mut self, reply: Reply) -> io::Result<bool> {
+        let leftover = self.settle_body();
+        let head_only = *self.request.method() == tiny_http::Method::Head;
+        if let Leftover::Abandon = leftover {
+            abandon(self.request, reply.status);
+            return Ok(false);
+        }
+        let close = self.wants_close() || matches!(leftover, Leftover::Close);
+        let bytes = reply.render(close, head_only);
+        let mut writer = self.request.into_writer();
+        writer.write_all(&bytes)?;
+        writer.flush()?;
+        Ok(true)
+    }
+
+    /// Starts an SSE answer: status 200, `text/event-stream`, chunked
+    /// (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+    pub fn start_event_stream(mut self, headers: &[(String, String)]) -> io::Result<EventStream> {
+        let leftover = self.settle_body();
+        if let Leftover::Abandon = leftover {
+            abandon(self.request, 500);
+            return Err(io::Error::other("request body too large to drain"));
+        }
+        let chunked = *self.request.http_version() != tiny_http::HTTPVersion(1, 0);
+        let close = !chunked || self.wants_close() || matches!(leftover, Leftover::Close);
+        let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
+        head.push_str("Cache-Control: no-cache\r\n");
+        if chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
+        for (name, value) in headers {
+            push_header(&mut head, name, value);
+        }
+        head.push_str("\r\n");
+        let mut writer = self.request.into_writer();
+        writer.write_all(head.as_bytes())?;
+        writer.flush()?;
+        Ok(EventStream { writer, chunked })
+    }
+}
+
+/// Answers a request whose unread body is too large to drain, then leaks the
+/// connection's stream: dropping it would make tiny_http allocate the whole
+/// declared length (see the module comment). The peer gets the status line
+/// and no body; the socket stays open until the process exits. The count is
+/// exported as `relay_abandoned_connections_total`.
+fn abandon(request: tiny_http::Request, status: u16) {
+    let response = tiny_http::Response::empty(status);
+    let stream = request.upgrade("tunnel-relay-abandoned", response);
+    std::mem::forget(stream);
+}
+
+/// A complete non-streaming response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &serde_json::Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn render(&self, close: bool, head_only: bool) -> Vec<u8> {
+        let reason = tiny_http::StatusCode(self.status).default_reason_phrase();
+        let mut head = format!("HTTP/1.1 {} {reason}\r\n", self.status);
+        let no_body = matches!(self.status, 100..=199 | 204 | 304);
+        if !no_body {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
+        for (name, value) in &self.headers {
+            push_header(&mut head, name, value);
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if !no_body && !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+}
+
+/// Appends `name: value` unless either could break the message framing (a
+/// header value relayed from an agent must not inject lines).
+fn push_header(head: &mut String, name: &str, value: &str) {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value_ok = value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    let framing = ["content-length", "transfer-encoding", "connection"];
+    if name_ok && value_ok && !framing.contains(&name.to_ascii_lowercase().as_str()) {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value.trim());
+        head.push_str("\r\n");
+    }
+}
+
+/// An open SSE answer. Each `send` is one socket write.
+pub struct EventStream {
+    writer: Box<dyn Write + Send>,
+    chunked: bool,
+}
+
+impl EventStream {
+    /// Writes SSE `message` events carrying the given JSON texts.
+    pub fn send(&mut self, messages: &[String]) -> io::Result<()> {
+        let bytes = self.frame(messages, false);
+        self.writer.write_all(&bytes)?;
+        self.writer.flush()
+    }
+
+    /// Writes the last events and ends the stream in the same write.
+    pub fn finish(mut self, messages: &[String]) -> io::Result<()> {
+        let bytes = self.frame(messages, true);
+        self.writer.write_all(&bytes)?;
+        self.writer.flush()
+    }
+
+    fn frame(&self, messages: &[String], last: bool) -> Vec<u8> {
+        let mut events = String::new();
+        for message in messages {
+            events.push_str("event: message\ndata: ");
+            events.push_str(message);
+            events.push_str("\n\n");
+        }
+        if !self.chunked {
+            return events.into_bytes();
+        }
+        let mut bytes = Vec::with_capacity(events.len() + 16);
+        if !events.is_empty() {
+            bytes.extend_from_slice(format!("{:x}\r\n", events.len()).as_bytes());
+            bytes.extend_from_slice(events.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        if last {
+            bytes.extend_from_slice(b"0\r\n\r\n");
+        }
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let listener = nodelay_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
+
+    #[test]
+    fn constant_time_eq_compares_fully() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn reply_renders_one_message() {
+        let reply = Reply::json(200, &serde_json::json!({"a": 1}))
+            .with_header("Mcp-Session-Id", "s1")
+            .with_header("X-Evil", "a\r\nSet-Cookie: x")
+            .with_header("Content-Length", "999");
+        let text = String::from_utf8(reply.render(false, false)).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Type: application/json\r\n\
+             Mcp-Session-Id: s1\r\n\r\n{\"a\":1}"
+        );
+        let text = String::from_utf8(Reply::empty(204).render(true, false)).unwrap();
+        assert_eq!(text, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+    }
+
+    #[test]
+    fn sse_frames_are_chunked() {
+        let stream = EventStream {
+            writer: Box::new(io::sink()),
+            chunked: true,
+        };
+        let bytes = stream.frame(&["{}".to_string()], true);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "19\r\nevent: message\ndata: {}\n\n\r\n0\r\n\r\n"
+        );
+    }
+}

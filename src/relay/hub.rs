@@ -1,0 +1,934 @@
+//! The relay's shared state: waiting callers (pending commands), agent
+//! instances, delivery leases and MCP session pins. No I/O happens here.
+//!
+//! Delivery confirmation. tiny_http cannot tell that a held long-poll's
+//! connection has died, so handing a command to a poll proves nothing. Each
+//! delivery is a *lease* instead: the command gets a fresh shard token and is
+//! confirmed when the same instance (`X-Tunnel-Client-Instance-Id`) polls
+//! again (its poll loop asks again only after reading the previous answer,
+//! and re-polls at once while it has free workers), makes any other request
+//! that starts after the poll answer was fully written, or posts a response
+//! for that command. A lease still unconfirmed after the lease period is
+//! requeued at the head for a live agent, under a new shard token, so the
+//! silent instance's late answer (if it was only slow) gets 404.
+//!
+//! Trade-offs, accepted knowingly:
+//! - An agent that is alive but saturated (its poll filled every free worker)
+//!   and whose calls outlast the lease period without a single notification
+//!   looks exactly like a dead one: its commands are redelivered and may run
+//!   twice. The lease period (10 s default) is the knob.
+//! - An agent whose poll answer was lost in the network while the process
+//!   stayed up confirms the lease with its next request; that command then
+//!   waits for its caller's timeout (504). Losing a whole TCP response while
+//!   the peer lives on is rare; dying agents are the common case and are
+//!   covered.
+//! - A command pinned to an instance (process affinity) cannot move: when
+//!   its lease lapses or its instance stops being live, its caller gets an
+//!   error instead of a wrong server.
+
+use super::metrics::{Gauges, Metrics};
+use super::queue::{CommandQueue, QueueFull, QueuedCommand};
+use crate::contract::headers::{self, Headers};
+use crate::contract::timeout::format_duration;
+use crate::contract::{ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use serde_json::Value;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Notifications buffered per waiting caller before the agent is told to
+/// slow down (429, which the agent retries for notifications).
+pub const EVENT_BUFFER: usize = 64;
+
+/// How long a terminal answer may wait for room in a slow caller's buffer.
+pub const TERMINAL_HANDOFF: Duration = Duration::from_secs(5);
+
+/// Agent records silent this long (and sessions pinned to them) are forgotten.
+pub const FORGET_AFTER: Duration = Duration::from_secs(300);
+
+/// Most MCP session pins kept; beyond it new sessions are served unpinned.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// Most agent instance records kept (authenticated peers only).
+pub const MAX_AGENTS: usize = 1_024;
+
+/// A pending command whose caller vanished without cancelling is dropped
+/// this long after its deadline (callers normally cancel themselves).
+const PENDING_GRACE: Duration = Duration::from_secs(5);
+
+/// Tunables the hub enforces.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub tunnel_ids: Vec<String>,
+    pub lease_period: Duration,
+    pub live_window: Duration,
+    pub max_waiting_callers: usize,
+    pub max_open_polls: usize,
+}
+
+/// What an agent sent back for a waiting caller.
+#[derive(Debug)]
+pub enum AgentEvent {
+    /// A `jsonrpc_notify` message.
+    Notify(Value),
+    /// The terminal response, with the instance that answered.
+    Terminal {
+        payload: ResponsePayload,
+        instance: String,
+    },
+    /// The command can no longer be answered: it was pinned to an instance
+    /// that is gone.
+    PinnedInstanceGone,
+}
+
+/// What kind of agent request confirms leases how (see [`Hub::agent_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Poll,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitError {
+    QueueFull,
+    TooManyWaiting,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespondError {
+    /// Unknown request, finished request, other tunnel or wrong shard token.
+    NotFound,
+    /// The caller's notification buffer is full: retry later.
+    SlowCaller,
+}
+
+/// Where a caller's MCP session must go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRoute {
+    Anywhere,
+    Pinned(String),
+    /// Pinned to an instance that is no longer live.
+    Gone,
+}
+
+/// A delivery the poll handler must report back after writing its answer.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub request_id: String,
+    pub shard_token: String,
+}
+
+struct Pending {
+    tunnel_id: String,
+    command: WireCommand,
+    deadline: Instant,
+    pinned_to: Option<String>,
+    events: Sender<AgentEvent>,
+    delivery: Delivery,
+}
+
+enum Delivery {
+    Queued,
+    Leased {
+        instance: String,
+        shard_token: String,
+        handed_at: Instant,
+        written_at: Option<Instant>,
+        confirmed: bool,
+    },
+}
+
+struct Agent {
+    open_polls: usize,
+    last_request: Instant,
+    affine_channels: Vec<String>,
+    unconfirmed: usize,
+}
+
+impl Agent {
+    fn live(&self, now: Instant, window: Duration) -> bool {
+        self.open_polls > 0 || now.saturating_duration_since(self.last_request) < window
+    }
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<String, Pending>,
+    agents: HashMap<(String, String), Agent>,
+    sessions: HashMap<(String, String), (String, Instant)>,
+}
+
+pub struct Hub {
+    pub settings: HubSettings,
+    pub queue: Arc<dyn CommandQueue>,
+    pub metrics: Metrics,
+    state: Mutex<State>,
+    closed: AtomicBool,
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings, queue: Arc<dyn CommandQueue>) -> Self {
+        Hub {
+            settings,
+            queue,
+            metrics: Metrics::default(),
+            state: Mutex::new(State::default()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Handlers never panic while holding the lock on peer input; if one
+        // did, the maps are still consistent (each edit is one map call).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long a pinned instance may stay silent before its sessions are
+    /// declared gone: longer than the live window, because a stdio agent busy
+    /// with long calls on every worker does not poll, and breaking its
+    /// sessions would force callers to start over.
+    fn pinned_window(&self) -> Duration {
+        self.settings.live_window.max(self.settings.lease_period)
+    }
+
+    pub fn knows_tunnel(&self, tunnel_id: &str) -> bool {
+        self.settings.tunnel_ids.iter().any(|t| t == tunnel_id)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Records an authenticated agent request that started at `now`, and
+    /// confirms that instance's leases. A poll confirms every lease of the
+    /// instance: its poll loop asks again only after reading the previous
+    /// answer (which may still be finishing its write on another thread). Any
+    /// other request confirms leases whose answer was fully written before it.
+    pub fn agent_request(
+        &self,
+        tunnel_id: &str,
+        instance: &str,
+        info: Option<&ServerInfo>,
+        kind: RequestKind,
+        now: Instant,
+    ) {
+        let mut state = self.lock();
+        let key = (tunnel_id.to_string(), instance.to_string());
+        if !state.agents.contains_key(&key) && state.agents.len() >= MAX_AGENTS {
+            forget_silent_agents(&mut state, now, Duration::ZERO);
+        }
+        let agent = state.agents.entry(key).or_insert(Agent {
+            open_polls: 0,
+            last_request: now,
+            affine_channels: Vec::new(),
+            unconfirmed: 0,
+        });
+        agent.last_request = now;
+        if let Some(info) = info {
+            agent.affine_channels = info
+                .channels
+                .iter()
+                .filter(|c| c.proc_affinity)
+                .map(|c| c.name.clone())
+                .collect();
+        }
+        if agent.unconfirmed == 0 {
+            return;
+        }
+        let mut confirmed = 0;
+        for pending in state.pending.values_mut() {
+            if let Delivery::Leased {
+                instance: holder,
+                written_at,
+                handed_at,
+                confirmed: c @ false,
+                ..
+            } = &mut pending.delivery
+            {
+                let proven = match kind {
+                    RequestKind::Poll => *handed_at <= now,
+                    RequestKind::Other => written_at.is_some_and(|w| w <= now),
+                };
+                if holder == instance && proven {
+                    *c = true;
+                    confirmed += 1;
+                }
+            }
+        }
+        if let Some(agent) = state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.unconfirmed = agent.unconfirmed.saturating_sub(confirmed);
+        }
+    }
+
+    /// Counts a long-poll as open; false when the open-poll bound is reached.
+    pub fn poll_opened(&self, tunnel_id: &str, instance: &str) -> bool {
+        let mut state = self.lock();
+        let open: usize = state.agents.values().map(|a| a.open_polls).sum();
+        if open >= self.settings.max_open_polls {
+            return false;
+        }
+        match state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            Some(agent) => {
+                agent.open_polls += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn poll_closed(&self, tunnel_id: &str, instance: &str, now: Instant) {
+        let mut state = self.lock();
+        if let Some(agent) = state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.open_polls = agent.open_polls.saturating_sub(1);
+            // The poll was open until now: count it as a sign of life, so the
+            // tunnel stays online while the agent turns around to poll again.
+            agent.last_request = agent.last_request.max(now);
+        }
+    }
+
+    /// True when some agent of the tunnel has a poll open or made a request
+    /// within the live window.
+    pub fn is_online(&self, tunnel_id: &str, now: Instant) -> bool {
+        let window = self.settings.live_window;
+        self.lock()
+            .agents
+            .iter()
+            .any(|((t, _), a)| t == tunnel_id && a.live(now, window))
+    }
+
+    /// Whether `instance` declared process affinity for `channel`.
+    pub fn instance_affine(&self, tunnel_id: &str, instance: &str, channel: &str) -> bool {
+        self.lock()
+            .agents
+            .get(&(tunnel_id.to_string(), instance.to_string()))
+            .is_some_and(|a| a.affine_channels.iter().any(|c| c == channel))
+    }
+
+    /// Registers a waiting caller and queues its command. The command's
+    /// `request_id` must be fresh; its shard token is set at delivery.
+    pub fn submit(
+        &self,
+        tunnel_id: &str,
+        command: WireCommand,
+        pinned_to: Option<String>,
+        deadline: Instant,
+    ) -> Result<Receiver<AgentEvent>, SubmitError> {
+        if self.is_closed() {
+            return Err(SubmitError::Closed);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(EVENT_BUFFER);
+        let request_id = command.request_id.clone();
+        let mut state = self.lock();
+        if state.pending.len() >= self.settings.max_waiting_callers {
+            return Err(SubmitError::TooManyWaiting);
+        }
+        state.pending.insert(
+            request_id.clone(),
+            Pending {
+                tunnel_id: tunnel_id.to_string(),
+                command,
+                deadline,
+                pinned_to: pinned_to.clone(),
+                events: tx,
+                delivery: Delivery::Queued,
+            },
+        );
+        let item = QueuedCommand {
+            request_id: request_id.clone(),
+            pinned_to,
+        };
+        if let Err(QueueFull) = self.queue.push(tunnel_id, item) {
+            state.pending.remove(&request_id);
+            return Err(SubmitError::QueueFull);
+        }
+        Ok(rx)
+    }
+
+    /// The caller stopped waiting (answered, timed out, went away).
+    pub fn cancel(&self, request_id: &str) {
+        let removed = self.lock().pending.remove(request_id);
+        if let Some(pending) = removed {
+            match pending.delivery {
+                Delivery::Queued => {
+                    self.queue.remove(&pending.tunnel_id, request_id);
+                }
+                Delivery::Leased {
+                    instance,
+                    confirmed: false,
+                    ..
+                } => self.uncount_unconfirmed(&pending.tunnel_id, &instance),
+                Delivery::Leased { .. } => {}
+            }
+        }
+    }
+
+    fn uncount_unconfirmed(&self, tunnel_id: &str, instance: &str) {
+        if let Some(agent) = self
+            .lock()
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.unconfirmed = agent.unconfirmed.saturating_sub(1);
+        }
+    }
+
+    /// Turns commands taken from the queue into wire commands for one poll
+    /// answer, each under a fresh shard token and a lease for `instance`.
+    /// Commands whose caller is gone or whose deadline passed are skipped.
+    pub fn lease(
+        &self,
+        tunnel_id: &str,
+        instance: &str,
+        taken: Vec<QueuedCommand>,
+        now: Instant,
+    ) -> (Vec<WireCommand>, Vec<Lease>) {
+        let mut state = self.lock();
+        let mut commands = Vec::new();
+        let mut leases = Vec::new();
+        for item in taken {
+            let Some(pending) = state.pending.get_mut(&item.request_id) else {
+                continue;
+            };
+            if pending.deadline <= now || pending.tunnel_id != tunnel_id {
+                continue;
+            }
+            let shard_token = random_token("shard_");
+            let mut command = pending.command.clone();
+            command.shard_token = ShardToken(shard_token.clone());
+            command.response_timeout = Some(Value::String(format_duration(
+                pending.deadline.saturating_duration_since(now),
+            )));
+            pending.delivery = Delivery::Leased {
+                instance: instance.to_string(),
+                shard_token: shard_token.clone(),
+                handed_at: now,
+                written_at: None,
+                confirmed: false,
+            };
+            commands.push(command);
+            leases.push(Lease {
+                request_id: item.request_id,
+                shard_token,
+            });
+        }
+        if let Some(agent) = state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.unconfirmed += leases.len();
+        }
+        (commands, leases)
+    }
+
+    /// Reports how writing a poll answer went. A failed write requeues at
+    /// once; a successful one starts the confirmation clock.
+    pub fn delivered(&self, leases: &[Lease], written: bool, now: Instant) {
+        let mut state = self.lock();
+        for lease in leases {
+            let Some(pending) = state.pending.get_mut(&lease.request_id) else {
+                continue;
+            };
+            let Delivery::Leased {
+                shard_token,
+                written_at,
+                confirmed,
+                ..
+            } = &mut pending.delivery
+            else {
+                continue;
+            };
+            if *shard_token != lease.shard_token {
+                continue;
+            }
+            // A confirmed lease reached its agent whatever the write reported.
+            if written || *confirmed {
+                *written_at = Some(now);
+            } else {
+                self.requeue(&mut state, &lease.request_id);
+            }
+        }
+    }
+
+    /// Puts a leased command back in the queue (or fails it when pinned).
+    fn requeue(&self, state: &mut State, request_id: &str) {
+        let Some(pending) = state.pending.get_mut(request_id) else {
+            return;
+        };
+        let holder = match &pending.delivery {
+            Delivery::Leased { instance, .. } => instance.clone(),
+            Delivery::Queued => return,
+        };
+        let tunnel_id = pending.tunnel_id.clone();
+        if let Some(agent) = state.agents.get_mut(&(tunnel_id.clone(), holder.clone())) {
+            agent.unconfirmed = agent.unconfirmed.saturating_sub(1);
+        }
+        let Some(pending) = state.pending.get_mut(request_id) else {
+            return;
+        };
+        if pending.pinned_to.is_some() {
+            let _ = pending.events.try_send(AgentEvent::PinnedInstanceGone);
+            state.pending.remove(request_id);
+            log::warn!(
+                "request {request_id}: agent instance {holder} went silent holding a command \
+                 of a pinned MCP session; the caller gets an error"
+            );
+            return;
+        }
+        pending.delivery = Delivery::Queued;
+        self.queue.push_front(
+            &tunnel_id,
+            QueuedCommand {
+                request_id: request_id.to_string(),
+                pinned_to: None,
+            },
+        );
+        self.metrics.redelivered();
+        log::info!(
+            "request {request_id}: agent instance {holder} did not confirm delivery; \
+             requeued for another agent"
+        );
+    }
+
+    /// Accepts one response POST. Terminal answers end the pending command.
+    pub fn respond(
+        &self,
+        tunnel_id: &str,
+        shard_token: &str,
+        payload: ResponsePayload,
+        instance: &str,
+    ) -> Result<(), RespondError> {
+        let mut state = self.lock();
+        let Some(pending) = state.pending.get_mut(&payload.request_id) else {
+            return Err(RespondError::NotFound);
+        };
+        if pending.tunnel_id != tunnel_id {
+            return Err(RespondError::NotFound);
+        }
+        let Delivery::Leased {
+            shard_token: expected,
+            confirmed,
+            instance: holder,
+            ..
+        } = &mut pending.delivery
+        else {
+            return Err(RespondError::NotFound);
+        };
+        if !super::http::constant_time_eq(expected.as_bytes(), shard_token.as_bytes()) {
+            return Err(RespondError::NotFound);
+        }
+        let newly_confirmed = !*confirmed;
+        *confirmed = true;
+        let holder = holder.clone();
+        if newly_confirmed {
+            if let Some(agent) = state.agents.get_mut(&(tunnel_id.to_string(), holder)) {
+                agent.unconfirmed = agent.unconfirmed.saturating_sub(1);
+            }
+        }
+        let request_id = payload.request_id.clone();
+        if !payload.resp_type.is_terminal() {
+            let Some(pending) = state.pending.get(&request_id) else {
+                return Err(RespondError::NotFound);
+            };
+            let message = payload.resp_json.unwrap_or(Value::Null);
+            return match pending.events.try_send(AgentEvent::Notify(message)) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(_)) => Err(RespondError::SlowCaller),
+                Err(TrySendError::Disconnected(_)) => Err(RespondError::NotFound),
+            };
+        }
+        let Some(pending) = state.pending.remove(&request_id) else {
+            return Err(RespondError::NotFound);
+        };
+        drop(state);
+        let event = AgentEvent::Terminal {
+            payload,
+            instance: instance.to_string(),
+        };
+        if pending
+            .events
+            .send_timeout(event, TERMINAL_HANDOFF)
+            .is_err()
+        {
+            log::warn!("request {request_id}: the caller stopped reading; answer dropped");
+        }
+        Ok(())
+    }
+
+    /// Where commands of MCP session `session_id` must go.
+    pub fn session_route(&self, tunnel_id: &str, session_id: &str, now: Instant) -> SessionRoute {
+        let state = self.lock();
+        let Some((instance, _)) = state
+            .sessions
+            .get(&(tunnel_id.to_string(), session_id.to_string()))
+        else {
+            return SessionRoute::Anywhere;
+        };
+        let live = state
+            .agents
+            .get(&(tunnel_id.to_string(), instance.clone()))
+            .is_some_and(|a| a.live(now, self.pinned_window()));
+        if live {
+            SessionRoute::Pinned(instance.clone())
+        } else {
+            SessionRoute::Gone
+        }
+    }
+
+    pub fn pin_session(&self, tunnel_id: &str, session_id: &str, instance: &str, now: Instant) {
+        let mut state = self.lock();
+        let key = (tunnel_id.to_string(), session_id.to_string());
+        if !state.sessions.contains_key(&key) && state.sessions.len() >= MAX_SESSIONS {
+            log::warn!("{MAX_SESSIONS} MCP sessions pinned already; this one stays unpinned");
+            return;
+        }
+        state.sessions.insert(key, (instance.to_string(), now));
+    }
+
+    pub fn unpin_session(&self, tunnel_id: &str, session_id: &str) {
+        self.lock()
+            .sessions
+            .remove(&(tunnel_id.to_string(), session_id.to_string()));
+    }
+
+    /// Expires unconfirmed leases, fails pinned commands whose instance is
+    /// gone and forgets long-silent agents and their sessions.
+    pub fn sweep(&self, now: Instant) {
+        let mut state = self.lock();
+        let window = self.pinned_window();
+        let mut lapsed = Vec::new();
+        let mut orphaned = Vec::new();
+        for (id, pending) in &state.pending {
+            match &pending.delivery {
+                Delivery::Leased {
+                    confirmed: false,
+                    handed_at,
+                    written_at,
+                    ..
+                } => {
+                    let since = written_at.unwrap_or(*handed_at);
+                    if now.saturating_duration_since(since) >= self.settings.lease_period {
+                        lapsed.push(id.clone());
+                    }
+                }
+                Delivery::Queued => {
+                    let stale = now > pending.deadline + PENDING_GRACE;
+                    let pinned_dead = pending.pinned_to.as_ref().is_some_and(|instance| {
+                        !state
+                            .agents
+                            .get(&(pending.tunnel_id.clone(), instance.clone()))
+                            .is_some_and(|a| a.live(now, window))
+                    });
+                    if stale || pinned_dead {
+                        orphaned.push(id.clone());
+                    }
+                }
+                Delivery::Leased { .. } => {
+                    if now > pending.deadline + PENDING_GRACE {
+                        orphaned.push(id.clone());
+                    }
+                }
+            }
+        }
+        for id in lapsed {
+            self.requeue(&mut state, &id);
+        }
+        for id in orphaned {
+            if let Some(pending) = state.pending.remove(&id) {
+                if matches!(pending.delivery, Delivery::Queued) {
+                    self.queue.remove(&pending.tunnel_id, &id);
+                }
+                let _ = pending.events.try_send(AgentEvent::PinnedInstanceGone);
+            }
+        }
+        forget_silent_agents(&mut state, now, FORGET_AFTER);
+    }
+
+    pub fn gauges(&self, now: Instant) -> Gauges {
+        let state = self.lock();
+        let window = self.settings.live_window;
+        Gauges {
+            queue_depth: self.queue.depth(),
+            agents_connected: state
+                .agents
+                .values()
+                .filter(|a| a.live(now, window))
+                .count(),
+            open_polls: state.agents.values().map(|a| a.open_polls).sum(),
+            waiting_callers: state.pending.len(),
+        }
+    }
+
+    /// Shutdown: wakes every poll and every waiting caller (their channels
+    /// disconnect) and refuses new work.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.queue.close();
+        self.lock().pending.clear();
+    }
+}
+
+/// Drops agent records silent for longer than `after` (and their sessions).
+fn forget_silent_agents(state: &mut State, now: Instant, after: Duration) {
+    state.agents.retain(|_, a| {
+        a.open_polls > 0
+            || a.unconfirmed > 0
+            || now.saturating_duration_since(a.last_request) <= after
+    });
+    let agents = &state.agents;
+    state.sessions.retain(|(tunnel, _), (instance, pinned_at)| {
+        agents.contains_key(&(tunnel.clone(), instance.clone()))
+            || now.saturating_duration_since(*pinned_at) <= after
+    });
+}
+
+/// Drains every event already buffered, for coalescing SSE writes.
+pub fn drain_ready(rx: &Receiver<AgentEvent>) -> Vec<AgentEvent> {
+    let mut events = Vec::new();
+    while events.len() < EVENT_BUFFER {
+        match rx.try_recv() {
+            Ok(event) => events.push(event),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    events
+}
+
+/// The headers of a caller request that travel in its command.
+pub fn command_headers(pairs: &[(&str, Option<&str>)]) -> Headers {
+    let mut out = Headers::new();
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            out.entry((*name).to_string())
+                .or_default()
+                .push((*value).to_string());
+        }
+    }
+    out
+}
+
+/// A fresh command for `payload` (shard token and timeout set at delivery).
+pub fn new_command(command_type: &str, headers: Headers, jsonrpc: Option<Value>) -> WireCommand {
+    WireCommand {
+        request_id: random_token("req_"),
+        shard_token: ShardToken(String::new()),
+        command_type: command_type.to_string(),
+        channel: Some(MAIN_CHANNEL.to_string()),
+        created_at: rfc3339_now(),
+        response_timeout: None,
+        headers,
+        jsonrpc,
+    }
+}
+
+/// Allowlisted response headers of an agent answer, as name/value pairs.
+pub fn allowlisted(resp_headers: &Headers) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for canonical in headers::RESPONSE_ALLOWLIST {
+        for value in headers::get(resp_headers, canonical) {
+            out.push((canonical.to_string(), value.to_string()));
+        }
+    }
+    out
+}
+
+/// An unguessable token: two SipHash outputs under the process's random
+/// keys (std `RandomState`), over a counter and the clock. Opaque to peers.
+pub fn random_token(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = String::from(prefix);
+    for round in 0..2u64 {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        hasher.write_u64(round);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        hasher.write_u128(nanos);
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out
+}
+
+/// The current UTC time as RFC 3339 (`created_at` is informational only).
+fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::RespType;
+    use crate::relay::queue::MemoryQueue;
+
+    fn hub(lease: Duration) -> Hub {
+        Hub::new(
+            HubSettings {
+                tunnel_ids: vec!["t".into()],
+                lease_period: lease,
+                live_window: Duration::from_secs(10),
+                max_waiting_callers: 8,
+                max_open_polls: 8,
+            },
+            Arc::new(MemoryQueue::new(8)),
+        )
+    }
+
+    fn terminal(request_id: &str) -> ResponsePayload {
+        ResponsePayload {
+            request_id: request_id.into(),
+            channel: Some("main".into()),
+            resp_json: Some(serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
+            resp_headers: Headers::new(),
+            resp_code: 200,
+            resp_type: RespType::JsonrpcResponse,
+        }
+    }
+
+    fn deliver(hub: &Hub, instance: &str, now: Instant) -> (Vec<WireCommand>, Vec<Lease>) {
+        hub.agent_request("t", instance, None, RequestKind::Poll, now);
+        let taken = hub.queue.take("t", instance, 25, now);
+        hub.lease("t", instance, taken, now)
+    }
+
+    #[test]
+    fn lapsed_lease_is_requeued_under_a_new_token() {
+        let hub = hub(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let command = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let id = command.request_id.clone();
+        let rx = hub
+            .submit("t", command, None, t0 + Duration::from_secs(30))
+            .unwrap();
+        let (cmds, leases) = deliver(&hub, "A", t0);
+        assert_eq!(cmds.len(), 1);
+        hub.delivered(&leases, true, t0);
+        hub.sweep(t0 + Duration::from_millis(500));
+        assert_eq!(hub.queue.depth(), 0, "still within the lease period");
+        hub.sweep(t0 + Duration::from_secs(2));
+        assert_eq!(hub.queue.depth(), 1, "requeued");
+        let (cmds2, _) = deliver(&hub, "B", t0 + Duration::from_secs(2));
+        let old = cmds[0].shard_token.expose();
+        let new = cmds2[0].shard_token.expose();
+        assert_ne!(old, new);
+        assert_eq!(
+            hub.respond("t", old, terminal(&id), "A"),
+            Err(RespondError::NotFound)
+        );
+        hub.respond("t", new, terminal(&id), "B").unwrap();
+        assert!(matches!(rx.try_recv(), Ok(AgentEvent::Terminal { .. })));
+        assert_eq!(
+            hub.respond("t", new, terminal(&id), "B"),
+            Err(RespondError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_later_request_confirms_the_lease() {
+        let hub = hub(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let command = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        hub.submit("t", command, None, t0 + Duration::from_secs(30))
+            .unwrap();
+        let (_, leases) = deliver(&hub, "A", t0);
+        hub.delivered(&leases, true, t0);
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Other,
+            t0 + Duration::from_millis(1),
+        );
+        hub.sweep(t0 + Duration::from_secs(5));
+        assert_eq!(hub.queue.depth(), 0);
+    }
+
+    #[test]
+    fn failed_write_requeues_at_once_and_pinned_commands_fail() {
+        let hub = hub(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let free = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        hub.submit("t", free, None, t0 + Duration::from_secs(30))
+            .unwrap();
+        let (_, leases) = deliver(&hub, "A", t0);
+        hub.delivered(&leases, false, t0);
+        assert_eq!(hub.queue.depth(), 1);
+
+        let pinned = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let rx = hub
+            .submit("t", pinned, Some("A".into()), t0 + Duration::from_secs(30))
+            .unwrap();
+        let (cmds, leases) = deliver(&hub, "A", t0);
+        assert_eq!(cmds.len(), 2);
+        hub.delivered(&leases, true, t0);
+        hub.sweep(t0 + Duration::from_secs(2));
+        assert!(matches!(rx.try_recv(), Ok(AgentEvent::PinnedInstanceGone)));
+    }
+
+    #[test]
+    fn sessions_route_to_live_instances_only() {
+        let hub = hub(Duration::from_secs(1));
+        let t0 = Instant::now();
+        hub.agent_request("t", "A", None, RequestKind::Other, t0);
+        hub.pin_session("t", "s", "A", t0);
+        assert_eq!(
+            hub.session_route("t", "s", t0),
+            SessionRoute::Pinned("A".into())
+        );
+        assert_eq!(hub.session_route("t", "other", t0), SessionRoute::Anywhere);
+        assert_eq!(
+            hub.session_route("t", "s", t0 + Duration::from_secs(11)),
+            SessionRoute::Gone
+        );
+        assert!(hub.is_online("t", t0 + Duration::from_secs(9)));
+        assert!(!hub.is_online("t", t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn dates_and_tokens() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let a = random_token("x_");
+        assert!(a.starts_with("x_") && a.len() == 34);
+        assert_ne!(a, random_token("x_"));
+    }
+}

@@ -1,0 +1,247 @@
+//! The per-tunnel command queue behind one small trait, so a shared broker
+//! (Redis Streams, NATS JetStream) can replace memory; must never do HTTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// One queued command, by reference: the payload stays in the relay's
+/// pending table, the queue only decides who gets it and in which order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedCommand {
+    pub request_id: String,
+    /// When set, only this agent instance may take the command (an MCP
+    /// session pinned to the process that answered its `initialize`).
+    pub pinned_to: Option<String>,
+}
+
+/// The queue of that tunnel already holds `max_queue` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull;
+
+/// What the HTTP side needs from a queue. Each command is handed to exactly
+/// one `take`; a distributed backend must keep that property.
+pub trait CommandQueue: Send + Sync {
+    /// Appends a command; refuses beyond the per-tunnel bound.
+    fn push(&self, tunnel_id: &str, item: QueuedCommand) -> Result<(), QueueFull>;
+    /// Puts a command back at the head for redelivery. Not bounded: the
+    /// command was already counted once and its caller is still waiting.
+    fn push_front(&self, tunnel_id: &str, item: QueuedCommand);
+    /// Waits until a command this instance may take is queued (or until
+    /// `deadline`, or until the queue closes) and returns at most `limit`.
+    fn take(
+        &self,
+        tunnel_id: &str,
+        instance_id: &str,
+        limit: usize,
+        deadline: Instant,
+    ) -> Vec<QueuedCommand>;
+    /// Removes a command nobody took yet (its caller gave up). True if found.
+    fn remove(&self, tunnel_id: &str, request_id: &str) -> bool;
+    /// Commands waiting in all tunnels, for `/metrics`.
+    fn depth(&self) -> usize;
+    /// Wakes every `take` and makes later ones return at once (shutdown).
+    fn close(&self);
+}
+
+/// The in-process queue: one deque per tunnel, one condvar for all waiters.
+pub struct MemoryQueue {
+    max_per_tunnel: usize,
+    state: Mutex<MemoryState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    tunnels: HashMap<String, VecDeque<QueuedCommand>>,
+    closed: bool,
+}
+
+impl MemoryQueue {
+    pub fn new(max_per_tunnel: usize) -> Self {
+        MemoryQueue {
+            max_per_tunnel,
+            state: Mutex::new(MemoryState::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
+        // A panic while holding this lock cannot leave the deques half-edited
+        // (every mutation is a single std call), so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl CommandQueue for MemoryQueue {
+    fn push(&self, tunnel_id: &str, item: QueuedCommand) -> Result<(), QueueFull> {
+        let mut state = self.lock();
+        let deque = state.tunnels.entry(tunnel_id.to_string()).or_default();
+        if deque.len() >= self.max_per_tunnel {
+            return Err(QueueFull);
+        }
+        deque.push_back(item);
+        drop(state);
+        // Every waiter re-checks eligibility: a pinned command may suit only one.
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    fn push_front(&self, tunnel_id: &str, item: QueuedCommand) {
+        let mut state = self.lock();
+        state
+            .tunnels
+            .entry(tunnel_id.to_string())
+            .or_default()
+            .push_front(item);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn take(
+        &self,
+        tunnel_id: &str,
+        instance_id: &str,
+        limit: usize,
+        deadline: Instant,
+    ) -> Vec<QueuedCommand> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Vec::new();
+            }
+            if let Some(deque) = state.tunnels.get_mut(tunnel_id) {
+                let taken = take_eligible(deque, instance_id, limit);
+                if !taken.is_empty() {
+                    return taken;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Vec::new();
+            }
+            state = match self.changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn remove(&self, tunnel_id: &str, request_id: &str) -> bool {
+        let mut state = self.lock();
+        let Some(deque) = state.tunnels.get_mut(tunnel_id) else {
+            return false;
+        };
+        match deque.iter().position(|c| c.request_id == request_id) {
+            Some(index) => deque.remove(index).is_some(),
+            None => false,
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.lock().tunnels.values().map(VecDeque::len).sum()
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Removes, in queue order, up to `limit` commands `instance_id` may serve.
+fn take_eligible(
+    deque: &mut VecDeque<QueuedCommand>,
+    instance_id: &str,
+    limit: usize,
+) -> Vec<QueuedCommand> {
+    let mut taken = Vec::new();
+    let mut index = 0;
+    while index < deque.len() && taken.len() < limit {
+        let eligible = match &deque[index].pinned_to {
+            Some(pinned) => pinned == instance_id,
+            None => true,
+        };
+        if eligible {
+            if let Some(item) = deque.remove(index) {
+                taken.push(item);
+            }
+        } else {
+            index += 1;
+        }
+    }
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn cmd(id: &str, pinned: Option<&str>) -> QueuedCommand {
+        QueuedCommand {
+            request_id: id.to_string(),
+            pinned_to: pinned.map(str::to_string),
+        }
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_millis(20)
+    }
+
+    #[test]
+    fn fifo_limit_and_bound() {
+        let q = MemoryQueue::new(2);
+        q.push("t", cmd("a", None)).unwrap();
+        q.push("t", cmd("b", None)).unwrap();
+        assert_eq!(q.push("t", cmd("c", None)), Err(QueueFull));
+        assert!(q.push("other", cmd("c", None)).is_ok());
+        assert_eq!(q.depth(), 3);
+        assert_eq!(q.take("t", "i", 1, soon()), vec![cmd("a", None)]);
+        q.push_front("t", cmd("z", None));
+        assert_eq!(
+            q.take("t", "i", 5, soon()),
+            vec![cmd("z", None), cmd("b", None)]
+        );
+        assert!(q.take("t", "i", 5, soon()).is_empty());
+    }
+
+    #[test]
+    fn pinned_commands_go_only_to_their_instance() {
+        let q = MemoryQueue::new(10);
+        q.push("t", cmd("p", Some("A"))).unwrap();
+        q.push("t", cmd("free", None)).unwrap();
+        assert_eq!(q.take("t", "B", 5, soon()), vec![cmd("free", None)]);
+        assert!(q.take("t", "B", 5, soon()).is_empty());
+        assert_eq!(q.take("t", "A", 5, soon()), vec![cmd("p", Some("A"))]);
+    }
+
+    #[test]
+    fn remove_and_close() {
+        let q = Arc::new(MemoryQueue::new(10));
+        q.push("t", cmd("a", None)).unwrap();
+        assert!(q.remove("t", "a"));
+        assert!(!q.remove("t", "a"));
+        let waiter = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                q.take("t", "i", 1, Instant::now() + Duration::from_secs(60))
+            })
+        };
+        q.close();
+        assert!(waiter.join().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_waiting_take_wakes_on_push() {
+        let q = Arc::new(MemoryQueue::new(10));
+        let waiter = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                q.take("t", "i", 1, Instant::now() + Duration::from_secs(60))
+            })
+        };
+        q.push("t", cmd("a", None)).unwrap();
+        assert_eq!(waiter.join().unwrap(), vec![cmd("a", None)]);
+    }
+}

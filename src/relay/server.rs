@@ -1,0 +1,256 @@
+//! Threads of a running relay: tiny_http receivers, one bounded thread per
+//! request, the lease sweeper, and orderly shutdown. Must never busy-wait.
+//!
+//! Why one thread per request: long-polls (up to 30 s) and waiting callers
+//! (up to the response timeout) block by design, and tiny_http has no read
+//! timeout, so a slow peer blocks whoever reads its body. A fixed pool would
+//! let either kind starve the other; a thread per request, bounded by
+//! [`MAX_REQUEST_THREADS`], keeps them independent. The receivers only hand
+//! requests over, and answer inline (503) when the bound is reached.
+
+use super::agent_side::{self, AgentSettings};
+use super::caller_side::{self, CallerSettings};
+use super::http::{Incoming, Reply};
+use super::hub::Hub;
+use super::metrics::Outcome;
+use super::{RelayConfig, RelayError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Threads blocked in `Server::recv`, handing requests to handler threads.
+const RECEIVER_THREADS: usize = 2;
+
+/// Most requests handled at once (held polls and waiting callers included).
+pub const MAX_REQUEST_THREADS: usize = 1_024;
+
+/// Stack of a request thread: handlers are shallow, bodies live on the heap.
+const REQUEST_THREAD_STACK: usize = 256 * 1024;
+
+/// How often unconfirmed leases and silent agents are checked.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long shutdown waits for in-flight requests to answer.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Everything a request thread needs, shared by all of them.
+struct Shared {
+    hub: Hub,
+    config: RelayConfig,
+    in_flight: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// A running relay. Dropping it shuts it down.
+pub struct Running {
+    local_addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    shared: Arc<Shared>,
+    stopping: Arc<AtomicBool>,
+    stop_sweeper: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
+    let listener =
+        super::http::nodelay_listener(config.listen).map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| RelayError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| RelayError::Server(e.to_string()))?;
+    let server = Arc::new(server);
+    let shared = Arc::new(Shared {
+        hub,
+        config,
+        in_flight: Mutex::new(0),
+        idle: Condvar::new(),
+    });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for n in 0..RECEIVER_THREADS {
+        let server = Arc::clone(&server);
+        let shared = Arc::clone(&shared);
+        let stopping = Arc::clone(&stopping);
+        let handle = std::thread::Builder::new()
+            .name(format!("relay-recv-{n}"))
+            .spawn(move || receive(&server, &shared, &stopping))
+            .map_err(RelayError::Thread)?;
+        threads.push(handle);
+    }
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+    let sweeper = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("relay-sweep".into())
+            .spawn(move || sweep(&shared, &stop_rx))
+            .map_err(RelayError::Thread)?
+    };
+    threads.push(sweeper);
+    Ok(Running {
+        local_addr,
+        server,
+        shared,
+        stopping,
+        stop_sweeper: Some(stop_tx),
+        threads,
+    })
+}
+
+impl Running {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops receiving, wakes every held poll and waiting caller (they
+    /// answer 503 or 204), waits briefly for them, joins the threads.
+    pub fn shutdown(&mut self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.shared.hub.close();
+        self.stop_sweeper.take();
+        for _ in 0..RECEIVER_THREADS {
+            self.server.unblock();
+        }
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut in_flight = lock(&self.shared.in_flight);
+        while *in_flight > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                log::warn!("{} request(s) still open at shutdown", *in_flight);
+                break;
+            }
+            in_flight = match self.shared.idle.wait_timeout(in_flight, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn receive(server: &tiny_http::Server, shared: &Arc<Shared>, stopping: &AtomicBool) {
+    loop {
+        let request = match server.recv() {
+            Ok(request) => request,
+            Err(e) => {
+                if !stopping.load(Ordering::Acquire) {
+                    log::error!("the HTTP server stopped accepting connections: {e}");
+                }
+                return;
+            }
+        };
+        if stopping.load(Ordering::Acquire) {
+            // `unblock` wakes with an error, but a request may race it.
+            let _ = Incoming::new(request).respond(Reply::empty(503));
+            continue;
+        }
+        dispatch(request, shared);
+    }
+}
+
+/// Runs the request on its own thread, or refuses it when at the bound.
+fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
+    {
+        let mut in_flight = lock(&shared.in_flight);
+        if *in_flight >= MAX_REQUEST_THREADS {
+            drop(in_flight);
+            let reply = Reply::text(503, "text/plain", "relay busy; retry\n")
+                .with_header("Retry-After", "1");
+            let _ = Incoming::new(request).respond(reply);
+            return;
+        }
+        *in_flight += 1;
+    }
+    let worker = Arc::clone(shared);
+    // The request moves into the closure; if spawning fails it is dropped
+    // there, which answers 500 (tiny_http's default for an unanswered request).
+    let spawned = std::thread::Builder::new()
+        .name("relay-req".into())
+        .stack_size(REQUEST_THREAD_STACK)
+        .spawn(move || {
+            route(&worker, Incoming::new(request));
+            let mut in_flight = lock(&worker.in_flight);
+            *in_flight -= 1;
+            if *in_flight == 0 {
+                worker.idle.notify_all();
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("could not start a request thread: {e}");
+        let mut in_flight = lock(&shared.in_flight);
+        *in_flight -= 1;
+    }
+}
+
+fn route(shared: &Shared, incoming: Incoming) {
+    let hub = &shared.hub;
+    if let Some(status) = incoming.head_too_large() {
+        let _ = incoming.respond(Reply::empty(status));
+        return;
+    }
+    let path = incoming.path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => {
+            let _ = incoming.respond(Reply::text(200, "text/plain", "ok\n"));
+        }
+        ["metrics"] => {
+            let text = hub.metrics.render(&hub.gauges(Instant::now()));
+            let _ = incoming.respond(Reply::text(200, "text/plain; version=0.0.4", text));
+        }
+        ["v1", "tunnels", tunnel_id, rest @ ..] if rest.len() <= 1 => {
+            let settings = AgentSettings {
+                agent_key: shared.config.agent_key.expose(),
+                max_body_bytes: shared.config.max_body_bytes,
+            };
+            let rest = rest.first().copied().unwrap_or("");
+            agent_side::handle(hub, &settings, incoming, tunnel_id, rest);
+        }
+        ["v1", "mcp", tunnel_id] => {
+            let started = Instant::now();
+            let settings = CallerSettings {
+                caller_token: shared.config.caller_token.as_ref().map(|t| t.expose()),
+                response_timeout: shared.config.response_timeout,
+                max_body_bytes: shared.config.max_body_bytes,
+            };
+            let outcome = caller_side::handle(hub, &settings, incoming, tunnel_id);
+            hub.metrics.caller_finished(outcome, started.elapsed());
+            if outcome == Outcome::Answered {
+                log::debug!("caller request answered in {:?}", started.elapsed());
+            }
+        }
+        _ => {
+            let _ = incoming.respond(Reply::text(404, "text/plain", "not found\n"));
+        }
+    }
+}
+
+fn sweep(shared: &Shared, stop: &Receiver<()>) {
+    loop {
+        match stop.recv_timeout(SWEEP_INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => shared.hub.sweep(Instant::now()),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
