@@ -4,6 +4,9 @@
 pub mod activity;
 pub mod health;
 pub mod histogram;
+pub mod metrics;
+pub mod server;
 pub mod telemetry;
 
+pub use server::{AdminError, AdminServer};
 pub use telemetry::Telemetry;
