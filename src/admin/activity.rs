@@ -32,11 +32,14 @@ pub struct ActivityEntry {
     pub duration: Duration,
 }
 
+/// A ring slot: the entry with its sequence number, so a lap can be told apart.
+type Slot = Mutex<Option<(u64, ActivityEntry)>>;
+
 /// A fixed ring of [`ACTIVITY_CAPACITY`] slots. Writers claim a slot with an
 /// atomic counter and `try_lock` it: a worker never waits for the status page
 /// (if a page render holds that very slot, the entry is skipped and counted).
 pub struct ActivityRing {
-    slots: Box<[Mutex<Option<(u64, ActivityEntry)>>]>,
+    slots: Box<[Slot]>,
     next: AtomicU64,
     skipped: AtomicU64,
 }
@@ -80,7 +83,7 @@ impl ActivityRing {
             .iter()
             .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
             .collect();
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         entries.into_iter().map(|(_, entry)| entry).collect()
     }
 

@@ -141,7 +141,7 @@ impl RecentWindow {
             .slots
             .iter()
             .map(|slot| slot.load(Relaxed))
-            .filter(|&packed| packed != 0 && (packed >> 32) - 1 >= oldest)
+            .filter(|&packed| packed != 0 && (packed >> 32) > oldest)
             .map(|packed| packed & u64::from(u32::MAX))
             .collect();
         if values.is_empty() {
