@@ -28,6 +28,18 @@ pub const STATUS_PAGE: &str = include_str!("status.html");
 /// already read the request head by then: this bounds what we process.)
 pub const MAX_URL_BYTES: usize = 2048;
 
+/// tiny_http reads a body of up to this many bytes into memory itself. A
+/// longer one (or any body sent with `Expect: 100-continue`) stays on the
+/// socket behind a reader whose drop allocates and reads the whole *declared*
+/// length: `Content-Length: 999999999999` would abort the process. We never
+/// let such a request drop (see [`answer`]).
+const TINY_HTTP_BUFFERED_BODY: usize = 1024;
+
+/// Connections with an unread body the server may leave open (one socket and
+/// one tiny_http thread each) before it stops itself to protect the agent's
+/// file descriptors; the tunnel keeps running.
+pub const MAX_ABANDONED_CONNECTIONS: u64 = 64;
+
 /// Pause before rebuilding the server after tiny_http's accept loop died
 /// (e.g. out of file descriptors), so a persistent error cannot spin.
 pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -96,7 +108,8 @@ struct Context {
 /// A running admin server. Dropping it stops it (same as [`AdminServer::shutdown`]).
 pub struct AdminServer {
     local_addr: SocketAddr,
-    server: Arc<Mutex<Arc<tiny_http::Server>>>,
+    /// `None` once the thread has given up (see [`MAX_ABANDONED_CONNECTIONS`]).
+    server: Arc<Mutex<Option<Arc<tiny_http::Server>>>>,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -128,7 +141,7 @@ impl AdminServer {
             error,
         })?;
         let server = serve_on(listener, address)?;
-        let server = Arc::new(Mutex::new(Arc::new(server)));
+        let server = Arc::new(Mutex::new(Some(Arc::new(server))));
         let stopping = Arc::new(AtomicBool::new(false));
         let context = Context {
             tunnel_id: tunnel_id.to_string(),
@@ -179,10 +192,9 @@ impl AdminServer {
     /// Stops answering and joins the server thread. Idempotent.
     pub fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.server
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unblock();
+        if let Some(server) = &*self.server.lock().unwrap_or_else(PoisonError::into_inner) {
+            server.unblock();
+        }
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 log::error!("the admin server thread panicked");
@@ -228,15 +240,30 @@ fn serve_on(listener: TcpListener, address: &str) -> Result<tiny_http::Server, A
 
 /// The server thread: answer requests one at a time until told to stop.
 fn run(
-    slot: &Mutex<Arc<tiny_http::Server>>,
+    slot: &Mutex<Option<Arc<tiny_http::Server>>>,
     stopping: &AtomicBool,
     spare: &TcpListener,
     context: &Context,
 ) {
+    let mut abandoned = 0u64;
     loop {
-        let server = Arc::clone(&slot.lock().unwrap_or_else(PoisonError::into_inner));
+        let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some(server) = current else { return };
         match server.recv() {
-            Ok(request) => answer(request, context),
+            Ok(request) => {
+                if answer(request, context) == Answered::Abandoned {
+                    abandoned += 1;
+                    context.telemetry.admin_connection_abandoned();
+                    if abandoned >= MAX_ABANDONED_CONNECTIONS {
+                        log::error!(
+                            "admin server stopped: {abandoned} requests carried bodies it cannot refuse safely; \
+                             the tunnel keeps running; restrict who can reach --admin-address and restart the agent to get it back"
+                        );
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                        return;
+                    }
+                }
+            }
             Err(_) if stopping.load(Ordering::SeqCst) => return,
             Err(error) => {
                 // Only `shutdown` unblocks us, so this is tiny_http's accept
@@ -248,7 +275,8 @@ fn run(
                 });
                 match rebuilt {
                     Ok(fresh) => {
-                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(Arc::new(fresh));
                     }
                     Err(e) => log::error!("admin server could not restart: {e}"),
                 }
@@ -260,7 +288,46 @@ fn run(
     }
 }
 
-fn answer(request: tiny_http::Request, context: &Context) {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answered {
+    Normally,
+    /// Answered, but the connection was left open on purpose.
+    Abandoned,
+}
+
+/// True when tiny_http left a body on the socket that dropping the request
+/// would try to read in full (mirrors tiny_http 0.12's `new_request`).
+fn body_left_on_socket(request: &tiny_http::Request) -> bool {
+    let header = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_ascii_lowercase())
+    };
+    if header("Transfer-Encoding").is_some()
+        || header("Connection").is_some_and(|v| v.contains("upgrade"))
+    {
+        return false; // chunked or raw readers are dropped without draining
+    }
+    match request.body_length() {
+        None | Some(0) => false,
+        Some(length) => length > TINY_HTTP_BUFFERED_BODY || header("Expect").is_some(),
+    }
+}
+
+fn answer(request: tiny_http::Request, context: &Context) -> Answered {
+    if body_left_on_socket(&request) {
+        // Refuse, then keep the connection's reader alive forever instead of
+        // letting tiny_http drain (and allocate) the declared length.
+        let response = tiny_http::Response::from_string(
+            "request bodies are not accepted by the admin server\n",
+        )
+        .with_status_code(413);
+        std::mem::forget(request.upgrade("close", response));
+        log::warn!("admin server: refused a request with a body; its connection stays open");
+        return Answered::Abandoned;
+    }
     let host = request
         .headers()
         .iter()
@@ -282,6 +349,7 @@ fn answer(request: tiny_http::Request, context: &Context) {
     if let Err(error) = request.respond(response) {
         log::debug!("admin server: could not answer a request: {error}");
     }
+    Answered::Normally
 }
 
 /// The parts of a request the router looks at.
