@@ -200,6 +200,12 @@ impl AdminServer {
                 log::error!("the admin server thread panicked");
             }
         }
+        // Dropping the last handle stops tiny_http's accept thread, which
+        // closes the listening socket.
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }
 
