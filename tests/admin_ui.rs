@@ -80,6 +80,45 @@ fn populated() -> Harness {
     h
 }
 
+fn run_script(url: &str, out: &Path) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/check_status_page.sh");
+    let result = Command::new(script)
+        .arg(url)
+        .arg(out)
+        .arg(TUNNEL_ID)
+        .output()
+        .expect("the script runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    (result.status.success(), text)
+}
+
+#[test]
+fn the_script_fails_on_a_disconnected_idle_agent() {
+    if !chromium_installed() {
+        eprintln!(
+            "chromium is not installed: skipping the browser check (make test-ui requires it)"
+        );
+        return;
+    }
+    let h = start();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui/admin_ui_idle");
+    let (ok, text) = run_script(&h.server.url(), &out);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("FAIL connected state shown (conn-state data-state=disconnected)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL non-zero request count (req-total data-count=0)"),
+        "{text}"
+    );
+    assert!(text.contains("ok   tunnel id shown"), "{text}");
+}
+
 #[test]
 fn the_status_page_renders_in_headless_chromium() {
     let h = populated();
@@ -93,17 +132,9 @@ fn the_status_page_renders_in_headless_chromium() {
         );
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = root.join("target/ui/admin_ui_test");
-    let result = Command::new(root.join("tests/ui/check_status_page.sh"))
-        .arg(h.server.url())
-        .arg(&out)
-        .arg(TUNNEL_ID)
-        .output()
-        .expect("the script runs");
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(result.status.success(), "check failed:\n{stdout}\n{stderr}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui/admin_ui_test");
+    let (ok, stdout) = run_script(&h.server.url(), &out);
+    assert!(ok, "check failed:\n{stdout}");
     assert!(stdout.contains("ok   connected state shown"), "{stdout}");
     assert!(
         stdout.contains("ok   non-zero request count (req-total data-count=54)"),

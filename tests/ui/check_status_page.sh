@@ -46,8 +46,14 @@ run_browser() {
 }
 
 : >"$out/chromium.log"
-run_browser --dump-dom "$page" >"$out/status.dom.html"
-run_browser --window-size=1280,900 --screenshot="$out/status.png" "$page" >/dev/null
+if ! run_browser --dump-dom "$page" >"$out/status.dom.html"; then
+    echo "check_status_page: $browser could not load $page: see $out/chromium.log" >&2
+    exit 1
+fi
+if ! run_browser --window-size=1280,900 --screenshot="$out/status.png" "$page" >/dev/null; then
+    echo "check_status_page: $browser could not take the screenshot: see $out/chromium.log" >&2
+    exit 1
+fi
 
 dom="$out/status.dom.html"
 fail=0
