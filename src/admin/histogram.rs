@@ -1,0 +1,221 @@
+//! Lock-free recording primitives: a Prometheus histogram with fixed buckets and
+//! a bounded window of recent durations for percentiles. Recording never locks or allocates.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the histogram buckets, in seconds (ADMIN.md); `+Inf` follows.
+pub const BUCKETS_SECONDS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The same bounds in microseconds, the unit we count in (no float atomics).
+const BUCKET_BOUNDS_MICROS: [u64; 12] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000, 30_000_000,
+];
+
+/// One observation counts at most this much toward `_sum` (about 11.6 days), so
+/// that the sum cannot wrap however long the process lives.
+const MAX_OBSERVATION_MICROS: u64 = 1_000_000_000_000;
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(MAX_OBSERVATION_MICROS)
+}
+
+/// A histogram with the buckets of ADMIN.md. Each bucket counts only its own
+/// observations; cumulative counts are computed when rendered, so a scrape
+/// racing a record still sees `+Inf == _count`.
+pub struct Histogram {
+    /// One per bound, then `+Inf`.
+    counts: [AtomicU64; BUCKETS_SECONDS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+/// A consistent-enough reading of a [`Histogram`] for one scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    /// Cumulative counts per bound of [`BUCKETS_SECONDS`], then `+Inf`.
+    pub cumulative: Vec<u64>,
+    pub sum_seconds: f64,
+    /// Equal to the `+Inf` bucket by construction.
+    pub count: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histogram {
+    pub fn new() -> Self {
+        Histogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record(&self, d: Duration) {
+        let us = micros(d);
+        let index = BUCKET_BOUNDS_MICROS
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(BUCKET_BOUNDS_MICROS.len());
+        self.counts[index].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(us, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut running = 0u64;
+        let cumulative: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| {
+                running = running.saturating_add(c.load(Relaxed));
+                running
+            })
+            .collect();
+        HistogramSnapshot {
+            cumulative,
+            sum_seconds: self.sum_micros.load(Relaxed) as f64 / 1e6,
+            count: running,
+        }
+    }
+}
+
+/// How many recent observations a [`RecentWindow`] keeps. At 2048 slots of 8
+/// bytes the window costs 16 KiB; under heavy load it covers the last 2048
+/// commands rather than the whole time window.
+pub const RECENT_CAPACITY: usize = 2048;
+
+/// How far back "recent" percentiles look.
+pub const RECENT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Percentiles over the recent window, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// A ring of recent durations, each packed with the second it was recorded in
+/// into one `AtomicU64`: high 32 bits = seconds since start + 1 (0 = empty
+/// slot), low 32 bits = microseconds, saturating at about 71 minutes.
+pub struct RecentWindow {
+    slots: Box<[AtomicU64]>,
+    next: AtomicUsize,
+}
+
+impl Default for RecentWindow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecentWindow {
+    pub fn new() -> Self {
+        RecentWindow {
+            slots: (0..RECENT_CAPACITY).map(|_| AtomicU64::new(0)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// `at_secs`: whole seconds since the process started.
+    pub fn record(&self, at_secs: u64, d: Duration) {
+        let stamp = at_secs.saturating_add(1).min(u64::from(u32::MAX));
+        let us = micros(d).min(u64::from(u32::MAX));
+        let index = self.next.fetch_add(1, Relaxed) % self.slots.len();
+        self.slots[index].store((stamp << 32) | us, Relaxed);
+    }
+
+    /// Nearest-rank percentiles of what was recorded within [`RECENT_WINDOW`]
+    /// of `now_secs`, or `None` when nothing was.
+    pub fn percentiles(&self, now_secs: u64) -> Option<Percentiles> {
+        let oldest = now_secs.saturating_sub(RECENT_WINDOW.as_secs());
+        let mut values: Vec<u64> = self
+            .slots
+            .iter()
+            .map(|slot| slot.load(Relaxed))
+            .filter(|&packed| packed != 0 && (packed >> 32) > oldest)
+            .map(|packed| packed & u64::from(u32::MAX))
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let rank = |p: f64| {
+            let n = values.len();
+            let index = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            values[index] as f64 / 1000.0
+        };
+        Some(Percentiles {
+            count: values.len(),
+            p50_ms: rank(0.50),
+            p95_ms: rank(0.95),
+            p99_ms: rank(0.99),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_inclusive_upper_bounds_and_cumulative() {
+        let h = Histogram::new();
+        h.record(Duration::from_millis(5)); // exactly on 0.005
+        h.record(Duration::from_millis(6));
+        h.record(Duration::from_secs(31)); // only +Inf
+        let s = h.snapshot();
+        assert_eq!(s.cumulative.len(), 13);
+        assert_eq!(s.cumulative[0], 1);
+        assert_eq!(s.cumulative[1], 2);
+        assert_eq!(s.cumulative[11], 2);
+        assert_eq!(s.cumulative[12], 3);
+        assert_eq!(s.count, 3);
+        assert!((s.sum_seconds - 31.011).abs() < 1e-9);
+    }
+
+    #[test]
+    fn huge_observations_do_not_wrap_the_sum() {
+        let h = Histogram::new();
+        h.record(Duration::MAX);
+        h.record(Duration::MAX);
+        assert_eq!(h.snapshot().sum_seconds, 2_000_000.0);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank_within_the_window() {
+        let w = RecentWindow::new();
+        assert_eq!(w.percentiles(0), None);
+        for ms in 1..=100 {
+            w.record(1000, Duration::from_millis(ms));
+        }
+        w.record(1, Duration::from_secs(60)); // too old at now = 1000
+        let p = w.percentiles(1000).unwrap();
+        assert_eq!(p.count, 100);
+        assert_eq!(p.p50_ms, 50.0);
+        assert_eq!(p.p95_ms, 95.0);
+        assert_eq!(p.p99_ms, 99.0);
+    }
+
+    #[test]
+    fn the_window_keeps_only_the_newest_observations() {
+        let w = RecentWindow::new();
+        for _ in 0..RECENT_CAPACITY {
+            w.record(0, Duration::from_secs(1));
+        }
+        for _ in 0..RECENT_CAPACITY {
+            w.record(0, Duration::from_millis(1));
+        }
+        let p = w.percentiles(0).unwrap();
+        assert_eq!(p.count, RECENT_CAPACITY);
+        assert_eq!(p.p99_ms, 1.0);
+    }
+}
