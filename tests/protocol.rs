@@ -244,11 +244,15 @@ fn deadlines_drop_expired_commands_and_bound_the_mcp_call() {
         odd,
         number,
         own_timeout,
-        echo("req_last", "done"),
     ]);
+    // Queued commands share the 1 s request timeout, so the witness that the
+    // worker moved on comes in a later batch.
+    cp.wait_terminal("req_own_timeout", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("timeout not answered:\n{}", agent.output()));
+    cp.push_commands(vec![echo("req_last", "done")]);
 
     cp.wait_terminal("req_last", Duration::from_secs(30))
-        .expect("last command served");
+        .unwrap_or_else(|| panic!("last command not served:\n{}", agent.output()));
     assert!(
         cp.posts_for("req_zero").is_empty(),
         "0s must be dropped without a response"
