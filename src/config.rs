@@ -1008,8 +1008,14 @@ fn net_config(layers: &Layers<'_>) -> Result<NetConfig, ConfigError> {
     }
     let mut proxy = ProxySettings::default();
     for (field, slot) in [
-        (layers.pick_profile_first(|l| &l.https_proxy), &mut proxy.https_proxy),
-        (layers.pick_profile_first(|l| &l.http_proxy), &mut proxy.http_proxy),
+        (
+            layers.pick_profile_first(|l| &l.https_proxy),
+            &mut proxy.https_proxy,
+        ),
+        (
+            layers.pick_profile_first(|l| &l.http_proxy),
+            &mut proxy.http_proxy,
+        ),
     ] {
         if let Some(p) = field {
             // Operators often write `proxy:3128`; ureq needs a scheme.

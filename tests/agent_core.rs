@@ -115,6 +115,7 @@ fn start(cp: &MockControlPlane, tweak: impl FnOnce(&mut Config)) -> Running {
     );
     config.control_plane_url = cp.url.clone();
     config.poll_timeout = Duration::from_millis(500);
+    config.admin.address = None;
     tweak(&mut config);
     let backend = Arc::new(Scripted {
         calls: AtomicUsize::new(0),

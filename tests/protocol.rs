@@ -238,13 +238,7 @@ fn deadlines_drop_expired_commands_and_bound_the_mcp_call() {
     let mut number = echo("req_number_timeout", "a number is absent too");
     number["response_timeout"] = json!(30);
     let own_timeout = call("req_own_timeout", json!("t"), "sleep", json!({"ms": 3000}));
-    cp.push_commands(vec![
-        zero,
-        slow,
-        odd,
-        number,
-        own_timeout,
-    ]);
+    cp.push_commands(vec![zero, slow, odd, number, own_timeout]);
     // Queued commands share the 1 s request timeout, so the witness that the
     // worker moved on comes in a later batch.
     cp.wait_terminal("req_own_timeout", Duration::from_secs(30))

@@ -11,7 +11,7 @@ use crate::contract::{
 };
 use crate::mcp::{Backend, McpCall, McpReply};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use log::{info, warn};
+use log::info;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,8 +35,6 @@ pub struct Job {
 pub struct DispatchSettings {
     /// Deadline of commands that carry no `response_timeout`.
     pub request_timeout: Duration,
-    /// Log the queue/MCP/POST split of every command.
-    pub request_timing: bool,
 }
 
 /// The channels this agent serves, by name.
@@ -131,7 +129,8 @@ impl Pool {
         if let Err(returned) = jobs.send(job) {
             // Only possible if every worker died; count it as a shutdown drop.
             self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
-            warn!(
+            report!(
+                self.shared.telemetry,
                 "command {} dropped: no worker is running",
                 returned.0.command.request_id
             );
@@ -174,7 +173,7 @@ fn worker_loop(index: usize, jobs: &Receiver<Job>, freed: &Sender<()>, shared: &
         match jobs.recv_timeout(HEARTBEAT_INTERVAL) {
             Ok(job) => {
                 shared.telemetry.set_queue_depth(jobs.len());
-                serve(job, shared);
+                serve(index, job, shared);
                 shared.outstanding.fetch_sub(1, Ordering::AcqRel);
                 let _ = freed.try_send(());
             }
@@ -195,7 +194,7 @@ struct Answer {
     post_deadline: Instant,
 }
 
-fn serve(job: Job, shared: &Shared) {
+fn serve(worker: usize, job: Job, shared: &Shared) {
     let picked_at = Instant::now();
     let command = &job.command;
     let queue_wait = picked_at.saturating_duration_since(job.received_at);
@@ -220,9 +219,11 @@ fn serve(job: Job, shared: &Shared) {
         post_time: Duration::ZERO,
     };
     shared.telemetry.command_started();
+    shared.telemetry.worker_busy(worker, deadline);
 
     let answer = if let CommandKind::Unknown(kind) = &command.kind {
-        warn!(
+        report!(
+            shared.telemetry,
             "command {} has unknown type {kind:?}; skipped",
             command.request_id
         );
@@ -265,16 +266,6 @@ fn serve(job: Job, shared: &Shared) {
         };
     }
     record.total = job.received_at.elapsed();
-    if shared.settings.request_timing {
-        info!(
-            "timing {}: queue {:.3} ms, mcp {:.3} ms, post {:.3} ms, total {:.3} ms",
-            command.request_id,
-            ms(record.queue_wait),
-            ms(record.mcp_time),
-            ms(record.post_time),
-            ms(record.total)
-        );
-    }
     shared.telemetry.command_finished(record);
 }
 
@@ -304,7 +295,8 @@ fn forward(
     let reply = match (&command.kind, backend) {
         (CommandKind::Unknown(_), _) => return None,
         (CommandKind::Malformed(why), _) => {
-            warn!(
+            report!(
+                shared.telemetry,
                 "command {} is malformed ({why}); answering with an error",
                 command.request_id
             );
@@ -322,9 +314,11 @@ fn forward(
             ));
         }
         (_, None) => {
-            warn!(
+            report!(
+                shared.telemetry,
                 "command {} is for channel {:?}, which has no MCP server here",
-                command.request_id, command.channel
+                command.request_id,
+                command.channel
             );
             let json = internal_error(
                 &id,
@@ -397,7 +391,8 @@ fn forward(
                     ));
                 }
                 McpReply::Failed(failure) => {
-                    warn!(
+                    report!(
+                        shared.telemetry,
                         "session termination {} failed: {}",
                         command.request_id,
                         failure.message()
@@ -418,7 +413,8 @@ fn forward(
 
     match reply {
         McpReply::Failed(failure) => {
-            warn!(
+            report!(
+                shared.telemetry,
                 "command {} failed: {}",
                 command.request_id,
                 failure.message()
@@ -439,7 +435,8 @@ fn forward(
             None
         }
         McpReply::Expired => {
-            warn!(
+            report!(
+                shared.telemetry,
                 "command {} hit the request timeout; answering 504",
                 command.request_id
             );
@@ -469,8 +466,4 @@ fn tool_name(command: &Command) -> Option<String> {
     }
     let name = message.get("params")?.get("name")?.as_str()?;
     Some(name.chars().take(128).collect())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

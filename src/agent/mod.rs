@@ -1,6 +1,16 @@
 //! The daemon, wired in data-flow order: poll → dispatch → forward (mcp/) →
 //! respond. `run` owns startup and the shutdown order; nothing else exits.
 
+/// Logs a warning and keeps it in the status page's "last errors" list.
+/// Messages name request ids and causes, never payloads or secrets.
+macro_rules! report {
+    ($telemetry:expr, $($arg:tt)+) => {{
+        let message = format!($($arg)+);
+        log::warn!("{message}");
+        $telemetry.record_error(&message);
+    }};
+}
+
 pub mod backoff;
 pub mod control;
 pub mod dispatch;
@@ -8,6 +18,8 @@ pub mod poll;
 pub mod respond;
 pub mod stop;
 
+use crate::admin::server::AdminServer;
+use crate::admin::telemetry::WatchdogLimits;
 use crate::admin::Telemetry;
 use crate::config::{Config, McpTarget};
 use crate::contract::{ChannelDecl, ServerInfo, MAIN_CHANNEL};
@@ -93,6 +105,19 @@ pub fn serve(
         &config.api_key,
         &server_info,
     ));
+    telemetry.set_watchdog(WatchdogLimits::for_agent(
+        config.poll_timeout,
+        config.request_timeout,
+    ));
+    telemetry.set_request_timing(config.enable_request_timing);
+    telemetry.expect_workers(config.max_concurrency);
+    let mut admin = AdminServer::start(
+        &config.admin,
+        &config.tunnel_id,
+        Arc::clone(&telemetry),
+        channels.clone(),
+    )
+    .map_err(|e| AgentError::Startup(e.to_string()))?;
     spawn_metadata_fetch(
         Arc::clone(&control),
         Arc::clone(&telemetry),
@@ -112,7 +137,6 @@ pub fn serve(
         Arc::clone(&telemetry),
         DispatchSettings {
             request_timeout: config.request_timeout,
-            request_timing: config.enable_request_timing,
         },
     )
     .map_err(|e| AgentError::Startup(format!("cannot start worker threads: {e}")))?;
@@ -145,6 +169,7 @@ pub fn serve(
     };
 
     stopper.wait();
+    telemetry.set_draining();
     info!(
         "stopping: no new commands; finishing those in flight (grace {} s)",
         config.shutdown_grace.as_secs()
@@ -160,6 +185,9 @@ pub fn serve(
     }
     for backend in backends {
         backend.shutdown(BACKEND_STOP_TIMEOUT);
+    }
+    if let Some(admin) = admin.as_mut() {
+        admin.shutdown();
     }
     info!("stopped");
     Ok(())

@@ -17,6 +17,9 @@ pub const POLL_BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// A refused key (401/403) needs an operator: retry no faster than this.
 pub const AUTH_RETRY_INTERVAL: Duration = Duration::from_secs(60);
+/// The first poll holds at most this long, so that readiness (which waits for
+/// a successful poll) turns true within a second of startup, not 30.
+pub const FIRST_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 pub struct PollSettings {
@@ -35,6 +38,7 @@ pub fn poll_loop(
 ) {
     let mut backoff = Backoff::new(settings.interval, POLL_BACKOFF_CAP);
     let mut failing_since: Option<Instant> = None;
+    let mut hold = settings.timeout.min(FIRST_POLL_TIMEOUT);
     while !stopper.is_stopped() {
         telemetry.poll_heartbeat();
         let free = pool.free_capacity();
@@ -43,7 +47,7 @@ pub fn poll_loop(
             continue;
         }
         let started = Instant::now();
-        let result = control.poll(free.min(MAX_POLL_LIMIT), settings.timeout);
+        let result = control.poll(free.min(MAX_POLL_LIMIT), hold);
         if stopper.is_stopped() {
             // An aborted long-poll, or a batch that arrived as we stopped:
             // commands are only taken while running (the service re-offers
@@ -71,6 +75,7 @@ pub fn poll_loop(
                     );
                 }
                 backoff.reset();
+                hold = settings.timeout;
                 match batch {
                     None => telemetry.poll_finished(PollOutcome::Empty, latency),
                     Some(batch) => {
@@ -111,7 +116,7 @@ pub fn poll_loop(
                 };
                 let delay = backoff.next_delay().max(floor);
                 if failing_since.is_none() {
-                    warn!("poll failed: {e}; retrying with backoff");
+                    report!(telemetry, "poll failed: {e}; retrying with backoff");
                 } else {
                     log::debug!(
                         "poll failed again: {e}; next try in {} ms",
@@ -122,6 +127,7 @@ pub fn poll_loop(
                 delay
             }
         };
+        telemetry.poll_heartbeat();
         stopper.sleep(delay);
     }
 }
@@ -144,6 +150,6 @@ fn accept(value: serde_json::Value, received_at: Instant, pool: &Pool, telemetry
                 received_at,
             });
         }
-        Err(e) => warn!("{e}; dropped"),
+        Err(e) => report!(telemetry, "{e}; dropped"),
     }
 }

@@ -5,8 +5,8 @@ use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
 use crate::admin::telemetry::PostResult;
 use crate::admin::Telemetry;
-use crate::contract::{Command, Headers, RespType, ResponsePayload};
-use log::{debug, warn};
+use crate::contract::{Command, Headers, RespType, ResponsePayload, ShardToken};
+use log::debug;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +69,8 @@ impl Responder {
             resp_type,
         };
         let Ok(body) = serde_json::to_vec(&payload) else {
-            warn!(
+            report!(
+                self.telemetry,
                 "response for {} could not be encoded; dropped",
                 command.request_id
             );
@@ -79,46 +80,49 @@ impl Responder {
         let mut attempts = 0u32;
         loop {
             let Some(left) = super::remaining(deadline) else {
-                warn!(
+                report!(
+                    self.telemetry,
                     "response for {} not delivered before its deadline",
                     command.request_id
                 );
                 return self.record(Delivery::Failed);
             };
             attempts += 1;
-            let retry_after = match self.control.post_response(
-                &body,
-                &command.shard_token,
-                left.min(POST_ATTEMPT_TIMEOUT),
-            ) {
-                Ok(()) => {
-                    return self.record(Delivery::Delivered {
-                        retried: attempts > 1,
-                    })
-                }
-                Err(ControlError::Status { status: 404, .. }) => {
-                    debug!(
-                        "response for {} answered 404: already fulfilled or gone",
-                        command.request_id
-                    );
-                    return self.record(Delivery::Gone);
-                }
-                Err(ControlError::Status {
-                    status: 408 | 429 | 502 | 503 | 504,
-                    retry_after,
-                    ..
-                }) => retry_after,
-                Err(ControlError::Network { .. }) => None,
-                Err(e) => {
-                    warn!("response for {} refused: {e}", command.request_id);
-                    return self.record(Delivery::Failed);
-                }
-            };
+            let retry_after =
+                match self.post(&body, &command.shard_token, left.min(POST_ATTEMPT_TIMEOUT)) {
+                    Ok(()) => {
+                        return self.record(Delivery::Delivered {
+                            retried: attempts > 1,
+                        })
+                    }
+                    Err(ControlError::Status { status: 404, .. }) => {
+                        debug!(
+                            "response for {} answered 404: already fulfilled or gone",
+                            command.request_id
+                        );
+                        return self.record(Delivery::Gone);
+                    }
+                    Err(ControlError::Status {
+                        status: 408 | 429 | 502 | 503 | 504,
+                        retry_after,
+                        ..
+                    }) => retry_after,
+                    Err(ControlError::Network { .. }) => None,
+                    Err(e) => {
+                        report!(
+                            self.telemetry,
+                            "response for {} refused: {e}",
+                            command.request_id
+                        );
+                        return self.record(Delivery::Failed);
+                    }
+                };
             let delay = backoff
                 .next_delay()
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
             if Instant::now() + delay >= deadline {
-                warn!(
+                report!(
+                    self.telemetry,
                     "response for {} not delivered before its deadline ({attempts} attempts)",
                     command.request_id
                 );
@@ -159,32 +163,29 @@ impl Responder {
                 state.failed = true;
                 return;
             };
-            let retry_after = match self.control.post_response(
-                &body,
-                &command.shard_token,
-                left.min(POST_ATTEMPT_TIMEOUT),
-            ) {
-                Ok(()) => {
-                    self.telemetry.notification_posted();
-                    return;
-                }
-                Err(ControlError::Status {
-                    status: 429,
-                    retry_after,
-                    ..
-                }) => retry_after,
-                Err(ControlError::Network {
-                    before_write: true, ..
-                }) => None,
-                Err(e) => {
-                    warn!(
+            let retry_after =
+                match self.post(&body, &command.shard_token, left.min(POST_ATTEMPT_TIMEOUT)) {
+                    Ok(()) => {
+                        self.telemetry.notification_posted();
+                        return;
+                    }
+                    Err(ControlError::Status {
+                        status: 429,
+                        retry_after,
+                        ..
+                    }) => retry_after,
+                    Err(ControlError::Network {
+                        before_write: true, ..
+                    }) => None,
+                    Err(e) => {
+                        report!(self.telemetry,
                         "notification for {} not delivered ({e}); skipping its later notifications",
                         command.request_id
                     );
-                    state.failed = true;
-                    return;
-                }
-            };
+                        state.failed = true;
+                        return;
+                    }
+                };
             let delay = backoff
                 .next_delay()
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
@@ -194,6 +195,25 @@ impl Responder {
             }
             std::thread::sleep(delay);
         }
+    }
+
+    /// One POST attempt; failures are counted for the dashboard by status class.
+    fn post(
+        &self,
+        body: &[u8],
+        shard_token: &ShardToken,
+        timeout: Duration,
+    ) -> Result<(), ControlError> {
+        let result = self.control.post_response(body, shard_token, timeout);
+        match &result {
+            Err(ControlError::Status { status, .. }) => {
+                self.telemetry.control_plane_error(Some(*status))
+            }
+            Err(ControlError::Network { .. }) => self.telemetry.control_plane_error(None),
+            Err(ControlError::BadBody(_)) => self.telemetry.control_plane_error(Some(200)),
+            Ok(()) => {}
+        }
+        result
     }
 
     fn record(&self, delivery: Delivery) -> Delivery {

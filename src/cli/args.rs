@@ -373,7 +373,9 @@ pub enum Command {
     /// `COMMAND --help` (the command's name, e.g. "run", "profiles").
     CommandHelp(&'static str),
     /// `dev mcp-stub`, on stdio or (with `--http ADDR`) as a Streamable HTTP server.
-    DevMcpStub { http: Option<String> },
+    DevMcpStub {
+        http: Option<String>,
+    },
     Completions(Shell),
     Version,
 }
