@@ -179,7 +179,6 @@ fn relay_man_page_has_the_relay_flags_and_variables() {
 }
 
 #[test]
-#[ignore = "enable once tunnel-relay prints --help (lead's relay work)"]
 fn relay_man_page_and_help_list_the_same_flags() {
     let out = Command::new(env!("CARGO_BIN_EXE_tunnel-relay"))
         .arg("--help")

@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-stamp() { while IFS= read -r line; do printf '  [%s] %s\n' "$(date +%H:%M:%S.%3N)" "$line"; done; }
+stamp() { while IFS= read -r line || [ -n "$line" ]; do [ -z "$line" ] || printf '  [%s] %s\n' "$(date +%H:%M:%S.%3N)" "$line"; done; }
 
 # A random key for this run only: the relay checks it, the agent sends it.
 AGENT_KEY="demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
@@ -72,7 +72,7 @@ say "tools/call echo"
 post "$@" -d '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello through the tunnel"}}}' | stamp
 
 say "tools/call progress (server-sent events: progress arrives before the result)"
-post "$@" -N -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3,"delay_ms":300},"_meta":{"progressToken":"demo-progress"}}}' | grep -v '^$' | stamp
+post "$@" -N -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3,"interval_ms":400},"_meta":{"progressToken":"demo-progress"}}}' | stamp
 
 say "stopping"
 AGENT_STATUS=0; kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || AGENT_STATUS=$?; AGENT_PID=""
