@@ -2,6 +2,7 @@
 //! the contract's headers. It reports what happened; retry policy lives above.
 
 use crate::contract::{self, header, PollBatch, ServerInfo, ShardToken, TunnelMetadata};
+use crate::net::{describe_error, ConnectFailure, Hop, NetConfig};
 use crate::secret::Secret;
 use serde_json::Value;
 use std::fmt;
@@ -59,6 +60,9 @@ pub enum ControlError {
     Network {
         failure: NetFailure,
         before_write: bool,
+        /// The cause in an operator's words (untrusted certificate, proxy
+        /// refusal, …) when the network layer could tell.
+        cause: Option<ConnectFailure>,
     },
     /// A 2xx answer whose body is not what the contract promises.
     BadBody(&'static str),
@@ -79,6 +83,9 @@ impl fmt::Display for ControlError {
                     _ => Ok(()),
                 }
             }
+            ControlError::Network {
+                cause: Some(cause), ..
+            } => write!(f, "could not reach the control plane: {cause}"),
             ControlError::Network { failure, .. } => {
                 write!(
                     f,
@@ -109,6 +116,9 @@ pub struct ControlPlane {
     bearer: Secret,
     instance_id: String,
     server_info: Option<String>,
+    /// For describing failures in words (which proxy, which trust).
+    base_url: String,
+    net: NetConfig,
 }
 
 impl ControlPlane {
@@ -122,6 +132,7 @@ impl ControlPlane {
         tunnel_id: &str,
         api_key: &Secret,
         server_info: &ServerInfo,
+        net: &NetConfig,
     ) -> Self {
         ControlPlane {
             poll_agent,
@@ -130,6 +141,8 @@ impl ControlPlane {
             bearer: Secret::new(format!("Bearer {}", api_key.expose())),
             instance_id: new_instance_id(),
             server_info: server_info.header_value(),
+            base_url: base_url.to_string(),
+            net: net.clone(),
         }
     }
 
@@ -162,7 +175,7 @@ impl ControlPlane {
             .config()
             .timeout_global(Some(METADATA_TIMEOUT))
             .build();
-        let resp = req.call().map_err(classify)?;
+        let resp = req.call().map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
         let body = read_body(resp, MAX_SMALL_BODY)?;
         if status != 200 {
@@ -188,7 +201,7 @@ impl ControlPlane {
             .config()
             .timeout_global(Some(timeout + POLL_GRACE))
             .build();
-        let resp = req.call().map_err(classify)?;
+        let resp = req.call().map_err(|e| self.classify(e))?;
         let received_at = Instant::now();
         let status = resp.status().as_u16();
         let retry_after = retry_after(&resp);
@@ -231,7 +244,7 @@ impl ControlPlane {
             .config()
             .timeout_global(Some(timeout))
             .build();
-        let resp = req.send(body).map_err(classify)?;
+        let resp = req.send(body).map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
         let retry_after = retry_after(&resp);
         let body = read_body(resp, MAX_SMALL_BODY)?;
@@ -243,6 +256,21 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    fn classify(&self, err: ureq::Error) -> ControlError {
+        let cause = describe_error(&err, Hop::ControlPlane, &self.base_url, &self.net);
+        log::debug!("control-plane request failed: {err:?} ({cause:?})");
+        let mut classified = classify(err);
+        if let ControlError::Network { cause: slot, .. } = &mut classified {
+            // "Other" carries no more than our own NetFailure words.
+            if !matches!(cause, ConnectFailure::Other { .. }) {
+                *slot = Some(cause);
+            }
+        }
+        classified
+    }
+}
+
 fn read_body(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u8>, ControlError> {
     let mut body = Vec::new();
     let mut reader = resp.into_body().into_reader().take(limit + 1);
@@ -251,6 +279,7 @@ fn read_body(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u
         .map_err(|_| ControlError::Network {
             failure: NetFailure::Closed,
             before_write: false,
+            cause: None,
         })?;
     if body.len() as u64 > limit {
         return Err(ControlError::BadBody(
@@ -303,6 +332,7 @@ pub fn classify(err: ureq::Error) -> ControlError {
     ControlError::Network {
         failure,
         before_write,
+        cause: None,
     }
 }
 

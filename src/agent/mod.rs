@@ -104,6 +104,7 @@ pub fn serve(
         &config.tunnel_id,
         &config.api_key,
         &server_info,
+        &config.net,
     ));
     telemetry.set_watchdog(WatchdogLimits::for_agent(
         config.poll_timeout,
