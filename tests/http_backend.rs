@@ -70,7 +70,8 @@ fn kind_of(reply: McpReply) -> (FailureSource, TransportErrorKind) {
 fn json_answer_with_response_header_allowlist() {
     let server = MockServer::start(|req, s| {
         let id = serde_json::from_slice::<Value>(&req.body).unwrap()["id"].clone();
-        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "result": {"ok": true}})).unwrap();
+        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "result": {"ok": true}}))
+            .unwrap();
         respond(
             s,
             200,
@@ -93,14 +94,20 @@ fn json_answer_with_response_header_allowlist() {
         McpReply::Response {
             json: json!({"jsonrpc": "2.0", "id": 1, "result": {"ok": true}}),
             status: 200,
-            headers: headers(&[("Content-Type", &["application/json"]), ("Mcp-Session-Id", &["sess-1"])]),
+            headers: headers(&[
+                ("Content-Type", &["application/json"]),
+                ("Mcp-Session-Id", &["sess-1"])
+            ]),
         }
     );
     let seen = server.only_request();
     assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/mcp"));
     assert_eq!(seen.body, serde_json::to_vec(&message).unwrap());
     assert_eq!(seen.values("content-type"), ["application/json"]);
-    assert_eq!(seen.values("accept"), ["application/json, text/event-stream"]);
+    assert_eq!(
+        seen.values("accept"),
+        ["application/json, text/event-stream"]
+    );
     let status = backend.status();
     assert!(status.up);
     assert_eq!(status.detail, format!("http://{}", server.addr));
@@ -117,7 +124,10 @@ fn calls_reuse_one_pooled_connection() {
     let backend = backend_for(&server.url());
     for id in 0..5 {
         let reply = call(&backend, &request(json!(id), "ping"));
-        assert!(matches!(reply, McpReply::Response { status: 200, .. }), "{reply:?}");
+        assert!(
+            matches!(reply, McpReply::Response { status: 200, .. }),
+            "{reply:?}"
+        );
     }
     assert_eq!(server.requests().len(), 5);
     assert_eq!(server.connections(), 1);
@@ -134,7 +144,10 @@ fn sse_notifications_in_order_then_the_result_and_reading_stops() {
             let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "t", "progress": n}});
             sse_event(s, &note);
         }
-        sse_event(s, &json!({"jsonrpc": "2.0", "id": "abc", "result": {"content": []}}));
+        sse_event(
+            s,
+            &json!({"jsonrpc": "2.0", "id": "abc", "result": {"content": []}}),
+        );
         // Keep the stream open: the client must stop at the terminal message
         // by itself, and close the connection.
         closed_tx.send(wait_for_client_close(s)).unwrap();
@@ -155,9 +168,15 @@ fn sse_notifications_in_order_then_the_result_and_reading_stops() {
             headers: headers(&[("Content-Type", &["text/event-stream"])]),
         }
     );
-    let progress: Vec<_> = notes.iter().map(|n| n["params"]["progress"].clone()).collect();
+    let progress: Vec<_> = notes
+        .iter()
+        .map(|n| n["params"]["progress"].clone())
+        .collect();
     assert_eq!(progress, [json!(1), json!(2)]);
-    assert!(closed_rx.recv_timeout(PATIENCE).unwrap(), "client kept the stream open");
+    assert!(
+        closed_rx.recv_timeout(PATIENCE).unwrap(),
+        "client kept the stream open"
+    );
     server.assert_no_delete();
 }
 
@@ -169,11 +188,20 @@ fn sse_notification_is_delivered_before_the_stream_goes_on() {
     let (seen_tx, seen_rx) = bounded::<()>(1);
     let server = MockServer::start(move |_, s| {
         start_sse(s);
-        sse_event(s, &json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info"}}));
+        sse_event(
+            s,
+            &json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info"}}),
+        );
         // Another message that is not this request's answer: a server request.
-        sse_event(s, &json!({"jsonrpc": "2.0", "id": 99, "method": "sampling/createMessage"}));
+        sse_event(
+            s,
+            &json!({"jsonrpc": "2.0", "id": 99, "method": "sampling/createMessage"}),
+        );
         if seen_rx.recv_timeout(PATIENCE).is_ok() {
-            sse_event(s, &json!({"jsonrpc": "2.0", "id": 5, "result": {"done": true}}));
+            sse_event(
+                s,
+                &json!({"jsonrpc": "2.0", "id": 5, "result": {"done": true}}),
+            );
             end_chunks(s);
         }
         Next::Close
@@ -193,7 +221,10 @@ fn sse_notification_is_delivered_before_the_stream_goes_on() {
             seen_tx.send(()).unwrap();
         }
     });
-    assert!(matches!(&reply, McpReply::Response { json, .. } if json["result"]["done"] == true), "{reply:?}");
+    assert!(
+        matches!(&reply, McpReply::Response { json, .. } if json["result"]["done"] == true),
+        "{reply:?}"
+    );
     assert_eq!(notes[0]["method"], "notifications/message");
     assert_eq!(notes[1]["id"], 99);
 }
@@ -222,27 +253,56 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
     ]);
     let message = request(json!(1), "tools/list");
     let (reply, _) = call_with(&backend, &message, &command, Instant::now() + GENEROUS);
-    assert!(matches!(reply, McpReply::Response { status: 200, .. }), "{reply:?}");
+    assert!(
+        matches!(reply, McpReply::Response { status: 200, .. }),
+        "{reply:?}"
+    );
     let seen = server.only_request();
     assert_eq!(seen.values("x-multi"), ["a", "b"]);
     assert_eq!(seen.values("mcp-session-id"), ["sess-9"]);
     assert_eq!(seen.values("mcp-protocol-version"), ["2025-06-18"]);
     assert_eq!(seen.values("authorization"), ["Bearer caller-token"]);
-    assert_eq!(seen.values("accept"), ["application/json, text/event-stream"]);
+    assert_eq!(
+        seen.values("accept"),
+        ["application/json, text/event-stream"]
+    );
     assert_eq!(seen.values("host"), [server.addr.to_string()]);
-    assert_eq!(seen.values("content-length"), [message.to_string().len().to_string()]);
-    for gone in ["x-hop", "keep-alive", "proxy-authorization", "te", "upgrade"] {
+    assert_eq!(
+        seen.values("content-length"),
+        [message.to_string().len().to_string()]
+    );
+    for gone in [
+        "x-hop",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "upgrade",
+    ] {
         assert!(seen.values(gone).is_empty(), "{gone} was forwarded");
     }
     assert!(!seen.values("connection").contains(&"X-Hop"));
 
     // The command's own Accept and Content-Type win over the defaults.
-    let command = headers(&[("accept", &["application/json"]), ("Content-Type", &["application/json; charset=utf-8"])]);
-    let (reply, _) = call_with(&backend, &request(json!(2), "ping"), &command, Instant::now() + GENEROUS);
-    assert!(matches!(reply, McpReply::Response { status: 200, .. }), "{reply:?}");
+    let command = headers(&[
+        ("accept", &["application/json"]),
+        ("Content-Type", &["application/json; charset=utf-8"]),
+    ]);
+    let (reply, _) = call_with(
+        &backend,
+        &request(json!(2), "ping"),
+        &command,
+        Instant::now() + GENEROUS,
+    );
+    assert!(
+        matches!(reply, McpReply::Response { status: 200, .. }),
+        "{reply:?}"
+    );
     let seen = server.requests().pop().unwrap();
     assert_eq!(seen.values("accept"), ["application/json"]);
-    assert_eq!(seen.values("content-type"), ["application/json; charset=utf-8"]);
+    assert_eq!(
+        seen.values("content-type"),
+        ["application/json; charset=utf-8"]
+    );
 }
 
 #[test]
@@ -255,9 +315,15 @@ fn url_credentials_become_basic_auth_and_nothing_else() {
     let url = format!("http://user:pw-s3cret@{}/mcp", server.addr);
     let backend = backend_for(&url);
     let reply = call(&backend, &request(json!(1), "ping"));
-    assert!(matches!(reply, McpReply::Response { status: 200, .. }), "{reply:?}");
+    assert!(
+        matches!(reply, McpReply::Response { status: 200, .. }),
+        "{reply:?}"
+    );
     // base64("user:pw-s3cret")
-    assert_eq!(server.only_request().values("authorization"), ["Basic dXNlcjpwdy1zM2NyZXQ="]);
+    assert_eq!(
+        server.only_request().values("authorization"),
+        ["Basic dXNlcjpwdy1zM2NyZXQ="]
+    );
     let status = backend.status();
     assert!(!status.detail.contains("s3cret") && !status.detail.contains("user"));
     assert!(!format!("{backend:?}").contains("s3cret"));
@@ -272,7 +338,12 @@ fn notification_acknowledged_with_202_or_204() {
         });
         let backend = backend_for(&server.url());
         let message = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let (reply, notes) = call_with(&backend, &message, &Headers::new(), Instant::now() + GENEROUS);
+        let (reply, notes) = call_with(
+            &backend,
+            &message,
+            &Headers::new(),
+            Instant::now() + GENEROUS,
+        );
         assert_eq!(
             reply,
             McpReply::Accepted {
@@ -309,10 +380,18 @@ fn jsonrpc_error_with_error_status_passes_through_exactly() {
 #[test]
 fn error_status_without_jsonrpc_error_is_target_http() {
     let cases: [(u16, &str, &[u8]); 3] = [
-        (500, "text/html", b"<html><body>Internal Server Error</body></html>"),
+        (
+            500,
+            "text/html",
+            b"<html><body>Internal Server Error</body></html>",
+        ),
         (503, "application/json", br#"{"detail":"overloaded"}"#),
         // A JSON-RPC error for another id is not this request's answer.
-        (400, "application/json", br#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"m"}}"#),
+        (
+            400,
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"m"}}"#,
+        ),
     ];
     for (status, content_type, body) in cases {
         let server = MockServer::start(move |_, s| {
@@ -334,12 +413,21 @@ fn refused_port_is_connect_refused() {
     let backend = backend_for(&format!("http://127.0.0.1:{port}/mcp"));
     let f = failure(call(&backend, &request(json!(1), "ping")));
     assert_eq!(f.source, FailureSource::Connect);
-    assert_eq!(f.transport_error_kind, Some(TransportErrorKind::ConnectionRefused));
+    assert_eq!(
+        f.transport_error_kind,
+        Some(TransportErrorKind::ConnectionRefused)
+    );
     assert!(!f.upstream_response_received);
     assert!(!backend.status().up);
     // Terminating a session on a dead server is a failure too, not an ack.
     let reply = backend.terminate_session(&Headers::new(), Instant::now() + GENEROUS);
-    assert_eq!(kind_of(reply), (FailureSource::Connect, TransportErrorKind::ConnectionRefused));
+    assert_eq!(
+        kind_of(reply),
+        (
+            FailureSource::Connect,
+            TransportErrorKind::ConnectionRefused
+        )
+    );
 }
 
 #[test]
@@ -362,7 +450,13 @@ fn stream_cut_in_the_middle_of_a_body_is_transport_closed() {
     });
     let backend = backend_for(&server.url());
     let reply = call(&backend, &request(json!(1), "ping"));
-    assert_eq!(kind_of(reply), (FailureSource::TransportClosed, TransportErrorKind::UnexpectedEof));
+    assert_eq!(
+        kind_of(reply),
+        (
+            FailureSource::TransportClosed,
+            TransportErrorKind::UnexpectedEof
+        )
+    );
 }
 
 #[test]
@@ -374,13 +468,23 @@ fn server_that_never_answers_expires_at_the_deadline() {
     });
     let backend = backend_for(&server.url());
     let deadline = Instant::now() + Duration::from_millis(300);
-    let (reply, _) = call_with(&backend, &request(json!(1), "tools/call"), &Headers::new(), deadline);
+    let (reply, _) = call_with(
+        &backend,
+        &request(json!(1), "tools/call"),
+        &Headers::new(),
+        deadline,
+    );
     assert_eq!(reply, McpReply::Expired);
     assert!(Instant::now() >= deadline);
     assert!(closed_rx.recv_timeout(PATIENCE).unwrap());
 
     // A deadline already past: no request at all.
-    let (reply, _) = call_with(&backend, &request(json!(2), "ping"), &Headers::new(), Instant::now());
+    let (reply, _) = call_with(
+        &backend,
+        &request(json!(2), "ping"),
+        &Headers::new(),
+        Instant::now(),
+    );
     assert_eq!(reply, McpReply::Expired);
     assert_eq!(server.requests().len(), 1);
 }
@@ -389,13 +493,21 @@ fn server_that_never_answers_expires_at_the_deadline() {
 fn sse_that_stalls_after_a_notification_expires() {
     let server = MockServer::start(|_, s| {
         start_sse(s);
-        sse_event(s, &json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}));
+        sse_event(
+            s,
+            &json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}),
+        );
         wait_for_client_close(s);
         Next::Close
     });
     let backend = backend_for(&server.url());
     let deadline = Instant::now() + Duration::from_millis(300);
-    let (reply, notes) = call_with(&backend, &request(json!(1), "tools/call"), &Headers::new(), deadline);
+    let (reply, notes) = call_with(
+        &backend,
+        &request(json!(1), "tools/call"),
+        &Headers::new(),
+        deadline,
+    );
     assert_eq!(reply, McpReply::Expired);
     assert_eq!(notes.len(), 1);
 }
@@ -413,7 +525,13 @@ fn oversized_bodies_are_refused() {
         Next::Close
     });
     let reply = call(&backend_for(&server.url()), &request(json!(1), "ping"));
-    assert_eq!(kind_of(reply), (FailureSource::Protocol, TransportErrorKind::ResponseBodyTooLarge));
+    assert_eq!(
+        kind_of(reply),
+        (
+            FailureSource::Protocol,
+            TransportErrorKind::ResponseBodyTooLarge
+        )
+    );
 
     // Chunked (no length announced), with a small limit.
     let server = MockServer::start(|_, s| {
@@ -426,7 +544,13 @@ fn oversized_bodies_are_refused() {
     });
     let backend = backend_for(&server.url()).with_max_response_bytes(1024);
     let reply = call(&backend, &request(json!(1), "ping"));
-    assert_eq!(kind_of(reply), (FailureSource::Protocol, TransportErrorKind::ResponseBodyTooLarge));
+    assert_eq!(
+        kind_of(reply),
+        (
+            FailureSource::Protocol,
+            TransportErrorKind::ResponseBodyTooLarge
+        )
+    );
 
     // An SSE stream: one event too large, and many small events too many.
     for (events, size) in [(1usize, 2048usize), (40, 40)] {
@@ -440,8 +564,19 @@ fn oversized_bodies_are_refused() {
             Next::Close
         });
         let backend = backend_for(&server.url()).with_max_response_bytes(1024);
-        let (reply, _) = call_with(&backend, &request(json!(1), "ping"), &Headers::new(), Instant::now() + GENEROUS);
-        assert_eq!(kind_of(reply), (FailureSource::Protocol, TransportErrorKind::ResponseBodyTooLarge));
+        let (reply, _) = call_with(
+            &backend,
+            &request(json!(1), "ping"),
+            &Headers::new(),
+            Instant::now() + GENEROUS,
+        );
+        assert_eq!(
+            kind_of(reply),
+            (
+                FailureSource::Protocol,
+                TransportErrorKind::ResponseBodyTooLarge
+            )
+        );
     }
 }
 
@@ -449,20 +584,46 @@ fn oversized_bodies_are_refused() {
 fn unusable_success_answers_are_protocol_failures() {
     use TransportErrorKind as K;
     let cases: [(&str, &[u8], K); 6] = [
-        ("application/json", b"{\"jsonrpc\":\"2.0\",\"id\":1,", K::MalformedJson),
+        (
+            "application/json",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,",
+            K::MalformedJson,
+        ),
         ("application/json", b"", K::ResponseBodyMissing),
-        ("application/json", br#"{"hello":"world"}"#, K::NonProtocolResponse),
-        ("application/json", br#"{"jsonrpc":"2.0","id":2,"result":{}}"#, K::InvalidProtocolResponse),
-        ("application/json", br#"{"jsonrpc":"2.0","id":1,"error":{"message":7}}"#, K::InvalidMcpError),
-        ("text/html", b"<html>login page</html>", K::NonProtocolResponse),
+        (
+            "application/json",
+            br#"{"hello":"world"}"#,
+            K::NonProtocolResponse,
+        ),
+        (
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":2,"result":{}}"#,
+            K::InvalidProtocolResponse,
+        ),
+        (
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":1,"error":{"message":7}}"#,
+            K::InvalidMcpError,
+        ),
+        (
+            "text/html",
+            b"<html>login page</html>",
+            K::NonProtocolResponse,
+        ),
     ];
     for (content_type, body, want) in cases {
         let server = MockServer::start(move |_, s| {
             respond(s, 200, &[("Content-Type", content_type)], body);
             Next::KeepAlive
         });
-        let f = failure(call(&backend_for(&server.url()), &request(json!(1), "ping")));
-        assert_eq!((f.source, f.transport_error_kind), (FailureSource::Protocol, Some(want)));
+        let f = failure(call(
+            &backend_for(&server.url()),
+            &request(json!(1), "ping"),
+        ));
+        assert_eq!(
+            (f.source, f.transport_error_kind),
+            (FailureSource::Protocol, Some(want))
+        );
         assert!(f.upstream_response_received);
         assert_eq!(f.upstream_status, None);
     }
@@ -472,7 +633,10 @@ fn unusable_success_answers_are_protocol_failures() {
         Next::KeepAlive
     });
     let reply = call(&backend_for(&server.url()), &request(json!(1), "ping"));
-    assert_eq!(kind_of(reply), (FailureSource::Protocol, K::ResponseBodyMissing));
+    assert_eq!(
+        kind_of(reply),
+        (FailureSource::Protocol, K::ResponseBodyMissing)
+    );
 }
 
 #[test]
@@ -482,14 +646,21 @@ fn sse_without_the_terminal_message() {
         let server = MockServer::start(move |_, s| {
             start_sse(s);
             if with_note {
-                sse_event(s, &json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}));
+                sse_event(
+                    s,
+                    &json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}),
+                );
             }
             chunk(s, b": bye\n\n");
             end_chunks(s);
             Next::Close
         });
-        let (reply, notes) =
-            call_with(&backend_for(&server.url()), &request(json!(1), "ping"), &Headers::new(), Instant::now() + GENEROUS);
+        let (reply, notes) = call_with(
+            &backend_for(&server.url()),
+            &request(json!(1), "ping"),
+            &Headers::new(),
+            Instant::now() + GENEROUS,
+        );
         assert_eq!(kind_of(reply), (FailureSource::Protocol, want));
         assert_eq!(notes.len(), usize::from(with_note));
     }
@@ -508,7 +679,12 @@ fn sse_without_the_terminal_message() {
 fn delete_terminates_the_session_with_the_real_status() {
     for status in [204u16, 405] {
         let server = MockServer::start(move |_, s| {
-            respond(s, status, &[("Mcp-Session-Id", "sess-7"), ("Content-Type", "text/plain")], b"");
+            respond(
+                s,
+                status,
+                &[("Mcp-Session-Id", "sess-7"), ("Content-Type", "text/plain")],
+                b"",
+            );
             Next::KeepAlive
         });
         let backend = backend_for(&server.url());
@@ -523,18 +699,27 @@ fn delete_terminates_the_session_with_the_real_status() {
             reply,
             McpReply::Accepted {
                 status,
-                headers: headers(&[("Content-Type", &["text/plain"]), ("Mcp-Session-Id", &["sess-7"])]),
+                headers: headers(&[
+                    ("Content-Type", &["text/plain"]),
+                    ("Mcp-Session-Id", &["sess-7"])
+                ]),
             }
         );
         let seen = server.only_request();
-        assert_eq!((seen.method.as_str(), seen.path.as_str()), ("DELETE", "/mcp"));
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("DELETE", "/mcp")
+        );
         assert_eq!(seen.values("mcp-session-id"), ["sess-7"]);
         assert_eq!(seen.values("authorization"), ["Bearer caller"]);
         assert!(seen.values("x-hop").is_empty());
         assert!(seen.body.is_empty());
     }
     let backend = backend_for("http://127.0.0.1:9/mcp");
-    assert_eq!(backend.terminate_session(&Headers::new(), Instant::now()), McpReply::Expired);
+    assert_eq!(
+        backend.terminate_session(&Headers::new(), Instant::now()),
+        McpReply::Expired
+    );
 }
 
 #[test]

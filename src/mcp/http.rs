@@ -152,9 +152,7 @@ impl HttpBackend {
         // Content-Length is checked above, so this preallocation is bounded.
         let mut bytes = Vec::with_capacity(expected as usize);
         let mut reader = body.into_with_config().limit(limit).reader();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(ureq::Error::from)?;
+        reader.read_to_end(&mut bytes).map_err(ureq::Error::from)?;
         Ok(bytes)
     }
 
@@ -526,9 +524,10 @@ fn map_error(err: &ureq::Error) -> Mapped {
         ureq::Error::Timeout(_) => fail(S::Timeout, K::Timeout, Some(true)),
         ureq::Error::HostNotFound => fail(S::Dns, K::Dns, Some(false)),
         ureq::Error::Io(e) => map_io_error(e),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) | ureq::Error::TlsRequired => {
-            fail(S::Tls, K::Tls, Some(false))
-        }
+        ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::Pem(_)
+        | ureq::Error::TlsRequired => fail(S::Tls, K::Tls, Some(false)),
         ureq::Error::ConnectionFailed | ureq::Error::ConnectProxyFailed(_) => {
             fail(S::Connect, K::Dial, Some(false))
         }
@@ -619,7 +618,11 @@ mod tests {
             (E::HostUnreachable, S::Connect, K::HostUnreachable),
             (E::NetworkUnreachable, S::Connect, K::NetworkUnreachable),
             (E::ConnectionReset, S::TransportClosed, K::ConnectionReset),
-            (E::ConnectionAborted, S::TransportClosed, K::ConnectionAborted),
+            (
+                E::ConnectionAborted,
+                S::TransportClosed,
+                K::ConnectionAborted,
+            ),
             (E::BrokenPipe, S::TransportClosed, K::ClosedPipe),
             (E::UnexpectedEof, S::TransportClosed, K::UnexpectedEof),
             (E::TimedOut, S::Timeout, K::Timeout),
@@ -635,14 +638,18 @@ mod tests {
     fn dns_tls_and_ureq_specific_errors() {
         use FailureSource as S;
         use TransportErrorKind as K;
-        let dns = io::Error::other("failed to lookup address information: Name or service not known");
+        let dns =
+            io::Error::other("failed to lookup address information: Name or service not known");
         assert_eq!(failure(ureq::Error::Io(dns)), (S::Dns, Some(K::Dns)));
         assert_eq!(failure(ureq::Error::HostNotFound), (S::Dns, Some(K::Dns)));
 
         let rustls_err = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let wrapped = io::Error::new(io::ErrorKind::InvalidData, rustls_err);
         assert_eq!(failure(ureq::Error::Io(wrapped)), (S::Tls, Some(K::Tls)));
-        assert_eq!(failure(ureq::Error::Tls("bad name")), (S::Tls, Some(K::Tls)));
+        assert_eq!(
+            failure(ureq::Error::Tls("bad name")),
+            (S::Tls, Some(K::Tls))
+        );
 
         assert_eq!(
             failure(ureq::Error::Timeout(ureq::Timeout::Connect)),
@@ -670,7 +677,10 @@ mod tests {
         assert_eq!(global.outcome, Outcome::DeadlineHit);
         // Body readers wrap ureq errors in io::Error; From unwraps them again.
         let wrapped = ureq::Error::Timeout(ureq::Timeout::Global).into_io();
-        assert_eq!(map_error(&ureq::Error::from(wrapped)).outcome, Outcome::DeadlineHit);
+        assert_eq!(
+            map_error(&ureq::Error::from(wrapped)).outcome,
+            Outcome::DeadlineHit
+        );
         let too_large = ureq::Error::BodyExceedsLimit(3).into_io();
         assert_eq!(
             failure(ureq::Error::from(too_large)).1,
@@ -680,17 +690,29 @@ mod tests {
 
     #[test]
     fn reachability_follows_the_failure() {
-        assert_eq!(map_error(&io(io::ErrorKind::ConnectionRefused)).reached, Some(false));
+        assert_eq!(
+            map_error(&io(io::ErrorKind::ConnectionRefused)).reached,
+            Some(false)
+        );
         assert_eq!(map_error(&ureq::Error::HostNotFound).reached, Some(false));
-        assert_eq!(map_error(&io(io::ErrorKind::ConnectionReset)).reached, Some(true));
-        assert_eq!(map_error(&ureq::Error::Timeout(ureq::Timeout::Global)).reached, None);
+        assert_eq!(
+            map_error(&io(io::ErrorKind::ConnectionReset)).reached,
+            Some(true)
+        );
+        assert_eq!(
+            map_error(&ureq::Error::Timeout(ureq::Timeout::Global)).reached,
+            None
+        );
     }
 
     #[test]
     fn url_validation_and_origin_without_credentials() {
         let agent = ureq::Agent::new_with_defaults();
-        let b = HttpBackend::new("https://user:s3cret@mcp.example:8443/mcp?x=1", agent.clone())
-            .unwrap();
+        let b = HttpBackend::new(
+            "https://user:s3cret@mcp.example:8443/mcp?x=1",
+            agent.clone(),
+        )
+        .unwrap();
         assert_eq!(b.origin(), "https://mcp.example:8443");
         let status = b.status();
         assert_eq!((status.kind, status.up), ("http", false));
@@ -730,14 +752,21 @@ mod tests {
             check_response(&bad_error, &id),
             Err(TransportErrorKind::InvalidMcpError)
         );
-        for not_rpc in [json!([1]), json!({"id": 7, "result": 1}), json!({"jsonrpc": "2.0", "id": 7})] {
+        for not_rpc in [
+            json!([1]),
+            json!({"id": 7, "result": 1}),
+            json!({"jsonrpc": "2.0", "id": 7}),
+        ] {
             assert_eq!(
                 check_response(&not_rpc, &id),
                 Err(TransportErrorKind::NonProtocolResponse)
             );
         }
         assert_eq!(request_id(&json!({"jsonrpc": "2.0", "method": "m"})), None);
-        assert_eq!(request_id(&json!({"jsonrpc": "2.0", "id": 1, "result": {}})), None);
+        assert_eq!(
+            request_id(&json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
+            None
+        );
         assert_eq!(
             request_id(&json!({"jsonrpc": "2.0", "id": 1, "method": "m"})),
             Some(&json!(1))

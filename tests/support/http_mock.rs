@@ -57,7 +57,9 @@ pub struct MockServer {
 
 impl MockServer {
     /// Starts a server whose every request goes to `handler`.
-    pub fn start(handler: impl Fn(&Recorded, &mut TcpStream) -> Next + Send + Sync + 'static) -> Self {
+    pub fn start(
+        handler: impl Fn(&Recorded, &mut TcpStream) -> Next + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -65,7 +67,8 @@ impl MockServer {
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         {
-            let (requests, connections, stop) = (requests.clone(), connections.clone(), stop.clone());
+            let (requests, connections, stop) =
+                (requests.clone(), connections.clone(), stop.clone());
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -109,7 +112,11 @@ impl MockServer {
     }
 
     pub fn assert_no_delete(&self) {
-        let deletes = self.requests().into_iter().filter(|r| r.method == "DELETE").count();
+        let deletes = self
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "DELETE")
+            .count();
         assert_eq!(deletes, 0, "a DELETE was sent outside session termination");
     }
 }
@@ -140,7 +147,11 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
     let mut head = Vec::new();
     loop {
         let before = head.len();
-        let n = reader.by_ref().take(MAX_HEAD_BYTES as u64).read_until(b'\n', &mut head).ok()?;
+        let n = reader
+            .by_ref()
+            .take(MAX_HEAD_BYTES as u64)
+            .read_until(b'\n', &mut head)
+            .ok()?;
         if n == 0 {
             return None;
         }
@@ -218,7 +229,10 @@ pub fn chunk(stream: &mut TcpStream, bytes: &[u8]) {
 
 /// One SSE `message` event carrying `json`, as its own chunk.
 pub fn sse_event(stream: &mut TcpStream, json: &serde_json::Value) {
-    chunk(stream, format!("event: message\ndata: {json}\n\n").as_bytes());
+    chunk(
+        stream,
+        format!("event: message\ndata: {json}\n\n").as_bytes(),
+    );
 }
 
 pub fn end_chunks(stream: &mut TcpStream) {
