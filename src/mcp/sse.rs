@@ -77,7 +77,16 @@ pub struct SseParser {
     after_cr: bool,
     /// No line has ended yet (the BOM may only appear before the first one).
     at_start: bool,
+    event: Pending,
+}
+
+/// The event being built.
+#[derive(Debug, Default)]
+struct Pending {
+    /// `data:` values joined with `\n`, without the spec's trailing `\n`.
     data: String,
+    /// At least one `data:` line arrived (`data` alone cannot tell: it may be empty).
+    has_data: bool,
     event: String,
     last_id: Option<String>,
 }
@@ -89,9 +98,7 @@ impl SseParser {
             line: Vec::new(),
             after_cr: false,
             at_start: true,
-            data: String::new(),
-            event: String::new(),
-            last_id: None,
+            event: Pending::default(),
         }
     }
 
@@ -133,74 +140,96 @@ impl SseParser {
     }
 
     fn end_line(&mut self) -> Result<Option<SseEvent>, SseError> {
-        let mut bytes = self.line.as_slice();
         if self.at_start {
             self.at_start = false;
-            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+            if self.line.starts_with(BOM) {
+                self.line.drain(..BOM.len());
+            }
+        }
+        let max_event = self.limits.max_event_bytes;
+        // A message usually travels on one `data:` line: move that line into
+        // the event instead of copying it (the line buffer starts over).
+        if !self.event.has_data {
+            if let Some(prefix) = data_prefix_len(&self.line) {
+                if self.line.len() - prefix > max_event {
+                    return Err(SseError::EventTooLarge { limit: max_event });
+                }
+                match String::from_utf8(std::mem::take(&mut self.line)) {
+                    Ok(mut value) => {
+                        value.drain(..prefix);
+                        self.event.data = value;
+                        self.event.has_data = true;
+                        return Ok(None);
+                    }
+                    Err(e) => self.line = e.into_bytes(),
+                }
+            }
         }
         // The stream is UTF-8 by definition; invalid sequences become U+FFFD
         // (as the SSE standard says) instead of ending the stream.
-        let line = String::from_utf8_lossy(bytes);
-        let result = process_line(
-            &line,
-            &mut self.data,
-            &mut self.event,
-            &mut self.last_id,
-            self.limits.max_event_bytes,
-        );
+        let line = String::from_utf8_lossy(&self.line);
+        let result = self.event.process_line(&line, max_event);
         self.line.clear();
         result
     }
 }
 
-/// Applies one complete line to the event being built (WHATWG "process the field").
-fn process_line(
-    line: &str,
-    data: &mut String,
-    event: &mut String,
-    last_id: &mut Option<String>,
-    max_event_bytes: usize,
-) -> Result<Option<SseEvent>, SseError> {
-    if line.is_empty() {
-        if data.is_empty() {
-            event.clear();
+/// Length of `data:` or `data: ` at the start of a line, if it is a data line.
+fn data_prefix_len(line: &[u8]) -> Option<usize> {
+    if line.starts_with(b"data: ") {
+        Some(6)
+    } else if line.starts_with(b"data:") {
+        Some(5)
+    } else {
+        None
+    }
+}
+
+impl Pending {
+    /// Applies one complete line (WHATWG "process the field"); a blank line
+    /// dispatches the event.
+    fn process_line(&mut self, line: &str, max_event: usize) -> Result<Option<SseEvent>, SseError> {
+        if line.is_empty() {
+            if !self.has_data {
+                self.event.clear();
+                return Ok(None);
+            }
+            self.has_data = false;
+            return Ok(Some(SseEvent {
+                event: std::mem::take(&mut self.event),
+                data: std::mem::take(&mut self.data),
+                id: self.last_id.clone(),
+            }));
+        }
+        if line.starts_with(':') {
             return Ok(None);
         }
-        if data.ends_with('\n') {
-            data.pop();
-        }
-        return Ok(Some(SseEvent {
-            event: std::mem::take(event),
-            data: std::mem::take(data),
-            id: last_id.clone(),
-        }));
-    }
-    if line.starts_with(':') {
-        return Ok(None);
-    }
-    let (field, value) = match line.split_once(':') {
-        Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-        None => (line, ""),
-    };
-    match field {
-        "data" => {
-            if data.len() + value.len() + 1 > max_event_bytes {
-                return Err(SseError::EventTooLarge {
-                    limit: max_event_bytes,
-                });
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                let separator = usize::from(self.has_data);
+                if self.data.len() + separator + value.len() > max_event {
+                    return Err(SseError::EventTooLarge { limit: max_event });
+                }
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
             }
-            data.push_str(value);
-            data.push('\n');
+            "event" => {
+                self.event.clear();
+                self.event.push_str(value);
+            }
+            "id" if !value.contains('\0') => self.last_id = Some(value.to_string()),
+            // `retry` only matters to a client that reconnects; this one never does.
+            _ => {}
         }
-        "event" => {
-            event.clear();
-            event.push_str(value);
-        }
-        "id" if !value.contains('\0') => *last_id = Some(value.to_string()),
-        // `retry` only matters to a client that reconnects; this one never does.
-        _ => {}
+        Ok(None)
     }
-    Ok(None)
 }
 
 /// The pull half: events from any `Read`, read as bytes arrive.
@@ -396,6 +425,21 @@ mod tests {
         let big = line.repeat(5) + "\n";
         let err = parse_chunked(big.as_bytes(), vec![]).unwrap_err();
         assert!(matches!(err, SseError::EventTooLarge { limit: 4096 }));
+        // A single data line beyond the event limit (the move-not-copy path).
+        let mut parser = SseParser::new(SseLimits {
+            max_line_bytes: 8192,
+            max_event_bytes: 100,
+        });
+        let one_line = format!("data: {}\n\n", "z".repeat(101));
+        let err = parser.feed(one_line.as_bytes()).unwrap_err();
+        assert!(matches!(err, SseError::EventTooLarge { limit: 100 }));
+        let fits = format!("data: {}\n\n", "z".repeat(100));
+        let mut parser = SseParser::new(SseLimits {
+            max_line_bytes: 8192,
+            max_event_bytes: 100,
+        });
+        let (_, event) = parser.feed(fits.as_bytes()).unwrap();
+        assert_eq!(event.unwrap().data.len(), 100);
         // A long comment that fits the line limit is fine and costs nothing.
         let comment = format!(":{}\ndata: ok\n\n", "c".repeat(1000));
         assert_eq!(parse(comment.as_bytes()), vec![ev("", "ok", None)]);
