@@ -773,3 +773,61 @@ fn no_delete_on_any_other_path() {
     assert_eq!(requests.len(), 7);
     assert!(requests.iter().all(|r| r.method == "POST"), "{requests:?}");
 }
+
+#[test]
+fn connection_closed_by_the_server_while_idle_is_not_reused() {
+    // Like a Node MCP server whose keep-alive timeout ends an idle connection:
+    // the next call must open a new connection, not fail on the dead one.
+    let (closed_tx, closed_rx) = bounded(2);
+    let server = MockServer::start(move |req, s| {
+        let id = serde_json::from_slice::<Value>(&req.body).unwrap()["id"].clone();
+        respond_json(s, &json!({"jsonrpc": "2.0", "id": id, "result": {}}));
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        closed_tx.send(()).unwrap();
+        Next::Close
+    });
+    let backend = backend_for(&server.url());
+    for id in 0..2 {
+        let reply = call(&backend, &request(json!(id), "ping"));
+        assert!(
+            matches!(reply, McpReply::Response { status: 200, .. }),
+            "{reply:?}"
+        );
+        closed_rx.recv_timeout(PATIENCE).unwrap();
+    }
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn command_header_with_a_line_break_fails_without_sending() {
+    let server = MockServer::start(|_, s| {
+        respond(s, 500, &[], b"");
+        Next::KeepAlive
+    });
+    let backend = backend_for(&server.url());
+    let command = headers(&[("X-Injected", &["a\r\nX-Evil: 1"])]);
+    let (reply, _) = call_with(
+        &backend,
+        &request(json!(1), "ping"),
+        &command,
+        Instant::now() + GENEROUS,
+    );
+    assert_eq!(
+        kind_of(reply),
+        (FailureSource::ClientInternal, TransportErrorKind::Unknown)
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn notification_refused_with_an_error_status_is_target_http() {
+    let server = MockServer::start(|_, s| {
+        let body =
+            br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request"}}"#;
+        respond(s, 400, &[("Content-Type", "application/json")], body);
+        Next::KeepAlive
+    });
+    let message = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let reply = call(&backend_for(&server.url()), &message);
+    assert_eq!(failure(reply), TunnelFailure::target_http(400));
+}
