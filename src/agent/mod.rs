@@ -251,8 +251,12 @@ pub fn build_backend(
                 .map_err(|e| AgentError::Startup(e.to_string()))?;
             Ok(Arc::new(backend))
         }
-        McpTarget::Http { .. } => Err(AgentError::Startup(
-            "HTTP MCP servers are not wired yet".into(),
-        )),
+        McpTarget::Http { url } => {
+            let agent = net::build_agent(Hop::Mcp, url, &config.net)
+                .map_err(|e| AgentError::Startup(format!("MCP server: {e}")))?;
+            let backend = crate::mcp::http::HttpBackend::new(url, agent)
+                .map_err(|e| AgentError::Startup(e.to_string()))?;
+            Ok(Arc::new(backend))
+        }
     }
 }
