@@ -831,3 +831,25 @@ fn notification_refused_with_an_error_status_is_target_http() {
     let reply = call(&backend_for(&server.url()), &message);
     assert_eq!(failure(reply), TunnelFailure::target_http(400));
 }
+
+#[test]
+fn https_to_a_server_that_does_not_speak_tls_is_a_tls_failure() {
+    // The server answers the ClientHello with plain HTTP, as a misconfigured
+    // `https://` URL pointing at an http port would.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            wait_for_client_close(&mut stream);
+        }
+    });
+    let backend = backend_for(&format!("https://{addr}/mcp"));
+    let f = failure(call(&backend, &request(json!(1), "ping")));
+    assert_eq!(
+        (f.source, f.transport_error_kind),
+        (FailureSource::Tls, Some(TransportErrorKind::Tls))
+    );
+    assert!(!backend.status().up);
+}
