@@ -240,7 +240,10 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
     let command = headers(&[
         ("X-Multi", &["a", "b"]),
         ("Mcp-Session-Id", &["sess-9"]),
-        ("Mcp-Protocol-Version", &["2025-06-18"]),
+        ("Mcp-Protocol-Version", &["2026-07-28"]),
+        // The stateless style's mirrored headers (SEP-2243) pass through untouched.
+        ("Mcp-Method", &["tools/call"]),
+        ("Mcp-Name", &["echo"]),
         ("Authorization", &["Bearer caller-token"]),
         ("Connection", &["X-Hop"]),
         ("X-Hop", &["1"]),
@@ -251,7 +254,7 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
         ("Upgrade", &["h2c"]),
         ("Content-Length", &["999"]),
     ]);
-    let message = request(json!(1), "tools/list");
+    let message = request(json!(1), "tools/call");
     let (reply, _) = call_with(&backend, &message, &command, Instant::now() + GENEROUS);
     assert!(
         matches!(reply, McpReply::Response { status: 200, .. }),
@@ -260,7 +263,9 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
     let seen = server.only_request();
     assert_eq!(seen.values("x-multi"), ["a", "b"]);
     assert_eq!(seen.values("mcp-session-id"), ["sess-9"]);
-    assert_eq!(seen.values("mcp-protocol-version"), ["2025-06-18"]);
+    assert_eq!(seen.values("mcp-protocol-version"), ["2026-07-28"]);
+    assert_eq!(seen.values("mcp-method"), ["tools/call"]);
+    assert_eq!(seen.values("mcp-name"), ["echo"]);
     assert_eq!(seen.values("authorization"), ["Bearer caller-token"]);
     assert_eq!(
         seen.values("accept"),
@@ -830,4 +835,26 @@ fn notification_refused_with_an_error_status_is_target_http() {
     let message = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let reply = call(&backend_for(&server.url()), &message);
     assert_eq!(failure(reply), TunnelFailure::target_http(400));
+}
+
+#[test]
+fn https_to_a_server_that_does_not_speak_tls_is_a_tls_failure() {
+    // The server answers the ClientHello with plain HTTP, as a misconfigured
+    // `https://` URL pointing at an http port would.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            wait_for_client_close(&mut stream);
+        }
+    });
+    let backend = backend_for(&format!("https://{addr}/mcp"));
+    let f = failure(call(&backend, &request(json!(1), "ping")));
+    assert_eq!(
+        (f.source, f.transport_error_kind),
+        (FailureSource::Tls, Some(TransportErrorKind::Tls))
+    );
+    assert!(!backend.status().up);
 }

@@ -81,7 +81,8 @@ impl fmt::Debug for HttpBackend {
 
 impl HttpBackend {
     /// `agent` comes from `net::build_agent(Hop::Mcp, url, ..)`: statuses as
-    /// data, no redirects. It is cloned per request, never rebuilt.
+    /// data, no redirects. It is built once per server and shared by every
+    /// call (its clones share one connection pool).
     pub fn new(url: &str, agent: ureq::Agent) -> Result<HttpBackend, HttpError> {
         let uri: Uri = url.trim().parse().map_err(|_| HttpError::BadUrl)?;
         let scheme = uri.scheme_str().ok_or(HttpError::BadUrl)?;
@@ -118,44 +119,81 @@ impl HttpBackend {
     pub fn origin(&self) -> &str {
         &self.origin
     }
+}
 
-    /// Turns a ureq error into the reply, and records whether the server was reached.
-    fn failed(&self, err: ureq::Error, deadline: Instant) -> McpReply {
-        let mapped = map_error(&err);
-        if let Some(reached) = mapped.reached {
-            self.reached.store(reached, Relaxed);
-        }
-        match mapped.outcome {
-            Outcome::DeadlineHit => McpReply::Expired,
-            Outcome::Failure(f) if f.source == FailureSource::Timeout && past(deadline) => {
-                McpReply::Expired
-            }
-            Outcome::Failure(f) => {
-                log::debug!(
-                    "MCP server {}: {:?}/{:?}",
-                    self.origin,
-                    f.source,
-                    f.transport_error_kind
-                );
-                McpReply::Failed(f)
-            }
+impl Backend for HttpBackend {
+    fn call(&self, call: &McpCall<'_>, on_notify: &mut dyn FnMut(Value)) -> McpReply {
+        let Some(budget) = remaining(call.deadline) else {
+            return McpReply::Expired;
+        };
+        let body = match serde_json::to_vec(call.message) {
+            Ok(body) => body,
+            Err(_) => return client_internal(),
+        };
+        let request = self.agent.post(self.uri.clone());
+        let request = with_command_headers(request, call.headers, true)
+            .config()
+            .timeout_global(Some(budget))
+            .build();
+        let response = match request.send(&body[..]) {
+            Ok(response) => response,
+            Err(e) => return self.failed(e, call.deadline),
+        };
+        self.reached.store(true, Relaxed);
+        let success = response.status().is_success();
+        match request_id(call.message) {
+            // A notification, or a response the caller sends to the server:
+            // the server acknowledges it (202) and owes no JSON-RPC answer.
+            None if success => McpReply::Accepted {
+                status: response.status().as_u16(),
+                headers: response_headers(response.headers()),
+            },
+            None => McpReply::Failed(TunnelFailure::target_http(response.status().as_u16())),
+            Some(id) if success => self.success(id, response, call.deadline, on_notify),
+            Some(id) => self.error_status(id, response, call.deadline),
         }
     }
 
-    /// Reads a whole (non-SSE) body, bounded by the response limit.
-    fn read_body(&self, body: ureq::Body) -> Result<Vec<u8>, ureq::Error> {
-        let limit = self.max_response_bytes;
-        let expected = body.content_length().unwrap_or(0);
-        if expected > limit {
-            return Err(ureq::Error::BodyExceedsLimit(limit));
+    fn terminate_session(&self, headers: &Headers, deadline: Instant) -> McpReply {
+        let Some(budget) = remaining(deadline) else {
+            return McpReply::Expired;
+        };
+        let request = self.agent.delete(self.uri.clone());
+        let request = with_command_headers(request, headers, false)
+            .config()
+            .timeout_global(Some(budget))
+            .build();
+        match request.call() {
+            Ok(response) => {
+                self.reached.store(true, Relaxed);
+                McpReply::Accepted {
+                    status: response.status().as_u16(),
+                    headers: response_headers(response.headers()),
+                }
+            }
+            Err(e) => self.failed(e, deadline),
         }
-        // Content-Length is checked above, so this preallocation is bounded.
-        let mut bytes = Vec::with_capacity(expected as usize);
-        let mut reader = body.into_with_config().limit(limit).reader();
-        reader.read_to_end(&mut bytes).map_err(ureq::Error::from)?;
-        Ok(bytes)
     }
 
+    fn proc_affinity(&self) -> bool {
+        false
+    }
+
+    fn status(&self) -> BackendStatus {
+        BackendStatus {
+            kind: "http",
+            up: self.reached.load(Relaxed),
+            detail: self.origin.clone(),
+        }
+    }
+
+    /// Nothing to stop: in-flight calls end by their own deadlines, and idle
+    /// pooled connections close when the agent is dropped.
+    fn shutdown(&self, _grace: Duration) {}
+}
+
+/// How the answer of the MCP server becomes a reply.
+impl HttpBackend {
     /// The answer to a request (a message with an id) on a 2xx status.
     fn success(
         &self,
@@ -290,77 +328,43 @@ impl HttpBackend {
             _ => McpReply::Failed(TunnelFailure::target_http(status)),
         }
     }
-}
 
-impl Backend for HttpBackend {
-    fn call(&self, call: &McpCall<'_>, on_notify: &mut dyn FnMut(Value)) -> McpReply {
-        let Some(budget) = remaining(call.deadline) else {
-            return McpReply::Expired;
-        };
-        let body = match serde_json::to_vec(call.message) {
-            Ok(body) => body,
-            Err(_) => return client_internal(),
-        };
-        let request = self.agent.post(self.uri.clone());
-        let request = with_command_headers(request, call.headers, true)
-            .config()
-            .timeout_global(Some(budget))
-            .build();
-        let response = match request.send(&body[..]) {
-            Ok(response) => response,
-            Err(e) => return self.failed(e, call.deadline),
-        };
-        self.reached.store(true, Relaxed);
-        let success = response.status().is_success();
-        match request_id(call.message) {
-            // A notification, or a response the caller sends to the server:
-            // the server acknowledges it (202) and owes no JSON-RPC answer.
-            None if success => McpReply::Accepted {
-                status: response.status().as_u16(),
-                headers: response_headers(response.headers()),
-            },
-            None => McpReply::Failed(TunnelFailure::target_http(response.status().as_u16())),
-            Some(id) if success => self.success(id, response, call.deadline, on_notify),
-            Some(id) => self.error_status(id, response, call.deadline),
+    /// Turns a ureq error into the reply, and records whether the server was reached.
+    fn failed(&self, err: ureq::Error, deadline: Instant) -> McpReply {
+        let mapped = map_error(&err);
+        if let Some(reached) = mapped.reached {
+            self.reached.store(reached, Relaxed);
         }
-    }
-
-    fn terminate_session(&self, headers: &Headers, deadline: Instant) -> McpReply {
-        let Some(budget) = remaining(deadline) else {
-            return McpReply::Expired;
-        };
-        let request = self.agent.delete(self.uri.clone());
-        let request = with_command_headers(request, headers, false)
-            .config()
-            .timeout_global(Some(budget))
-            .build();
-        match request.call() {
-            Ok(response) => {
-                self.reached.store(true, Relaxed);
-                McpReply::Accepted {
-                    status: response.status().as_u16(),
-                    headers: response_headers(response.headers()),
-                }
+        match mapped.outcome {
+            Outcome::DeadlineHit => McpReply::Expired,
+            Outcome::Failure(f) if f.source == FailureSource::Timeout && past(deadline) => {
+                McpReply::Expired
             }
-            Err(e) => self.failed(e, deadline),
+            Outcome::Failure(f) => {
+                log::debug!(
+                    "MCP server {}: {:?}/{:?}",
+                    self.origin,
+                    f.source,
+                    f.transport_error_kind
+                );
+                McpReply::Failed(f)
+            }
         }
     }
 
-    fn proc_affinity(&self) -> bool {
-        false
-    }
-
-    fn status(&self) -> BackendStatus {
-        BackendStatus {
-            kind: "http",
-            up: self.reached.load(Relaxed),
-            detail: self.origin.clone(),
+    /// Reads a whole (non-SSE) body, bounded by the response limit.
+    fn read_body(&self, body: ureq::Body) -> Result<Vec<u8>, ureq::Error> {
+        let limit = self.max_response_bytes;
+        let expected = body.content_length().unwrap_or(0);
+        if expected > limit {
+            return Err(ureq::Error::BodyExceedsLimit(limit));
         }
+        // Content-Length is checked above, so this preallocation is bounded.
+        let mut bytes = Vec::with_capacity(clamp_usize(expected));
+        let mut reader = body.into_with_config().limit(limit).reader();
+        reader.read_to_end(&mut bytes).map_err(ureq::Error::from)?;
+        Ok(bytes)
     }
-
-    /// Nothing to stop: in-flight calls end by their own deadlines, and idle
-    /// pooled connections close when the agent is dropped.
-    fn shutdown(&self, _grace: Duration) {}
 }
 
 /// Applies the command's forwardable headers (every value, in order), then the
