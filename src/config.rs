@@ -794,19 +794,6 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, &'static str> {
     })
 }
 
-/// Scheme, host (without brackets) and port (scheme default when absent) of
-/// a URL that passed validation; `None` for anything unusable.
-pub fn scheme_host_port(url: &str) -> Option<(String, String, u16)> {
-    let parts = url_parts(url).ok()?;
-    let port = match (parts.port, parts.scheme.as_str()) {
-        (Some(p), _) => p,
-        (None, "https") => 443,
-        (None, "http") => 80,
-        _ => return None,
-    };
-    Some((parts.scheme.clone(), parts.host.to_string(), port))
-}
-
 fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigError> {
     // Values are not echoed: a URL may carry credentials.
     let parts = url_parts(url).map_err(|problem| {
@@ -1701,6 +1688,8 @@ mod tests {
         assert!(cp("http://127.9.9.9").is_ok());
         assert!(cp("http://localhost:1/x").is_ok());
         assert!(cp("http://[::1]:9000").is_ok());
+        // The loopback rule is net's: names under .localhost never leave the machine.
+        assert!(cp("http://relay.localhost:8080").is_ok());
         assert!(cp("http://10.0.0.1").is_err());
         assert!(cp("http://localhost.evil.com").is_err());
         assert!(cp("ftp://x").is_err());
@@ -1712,6 +1701,122 @@ mod tests {
         let e = cp("https://user:sk-secret@x").unwrap_err().to_string();
         assert!(!e.contains("sk-secret"), "{e}");
         assert!(check_url(&o, "http://10.0.0.5:8000/mcp", UrlUse::McpServer).is_ok());
+    }
+
+    #[test]
+    fn proxy_variables_are_read_like_the_network_module_reads_them() {
+        let env = Env::from_pairs([
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("https_proxy", "http://lower:1"),
+            ("HTTP_PROXY", "   "),
+            ("http_proxy", "http://plain:2"),
+            ("no_proxy", "localhost, .corp ,10.0.0.0/8"),
+        ]);
+        let layer = Layer::from_env(&env);
+        let https = layer.https_proxy.unwrap();
+        assert_eq!(https.value, "http://upper:1");
+        assert_eq!(https.origin, Origin::Env("HTTPS_PROXY".into()));
+        // A blank upper-case variable counts as unset, as in net.
+        let http = layer.http_proxy.unwrap();
+        assert_eq!(http.value, "http://plain:2");
+        assert_eq!(http.origin, Origin::Env("http_proxy".into()));
+        let no_proxy = layer.no_proxy.unwrap();
+        assert_eq!(no_proxy.value, vec!["localhost", ".corp", "10.0.0.0/8"]);
+        assert_eq!(no_proxy.origin, Origin::Env("no_proxy".into()));
+        assert!(Layer::from_env(&Env::from_pairs([("NO_PROXY", " , ")]))
+            .no_proxy
+            .is_none());
+    }
+
+    #[test]
+    fn proxy_problems_fail_startup_naming_the_setting() {
+        for (env, named) in [
+            (
+                ("NO_PROXY", "localhost,10.0.0.0/33"),
+                "environment variable NO_PROXY",
+            ),
+            (
+                ("https_proxy", "socks5://u:pw@h:1"),
+                "environment variable https_proxy",
+            ),
+            (
+                ("HTTP_PROXY", "http://u:pw@"),
+                "environment variable HTTP_PROXY",
+            ),
+        ] {
+            let e = resolve3(&Layer::default(), &Env::from_pairs([env]), &base_profile())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(named), "{e}");
+            assert!(!e.contains("pw"), "{e}");
+        }
+        let mut profile = base_profile();
+        profile.no_proxy = Some(Sourced::new(vec!["a b".into()], prof("proxy.no_proxy")));
+        let e = resolve3(&Layer::default(), &Env::default(), &profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("profile key \"proxy.no_proxy\"") && e.contains("\"a b\""),
+            "{e}"
+        );
+    }
+
+    fn pki(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/pki")
+            .join(name)
+    }
+
+    #[test]
+    fn certificate_files_are_checked_by_net_and_blamed_on_their_setting() {
+        let path = |name: &str, origin| Some(Sourced::new(pki(name), origin));
+        let mut profile = base_profile();
+        profile.ca_bundle = path("garbage.pem", prof("ca_bundle_path"));
+        let e = resolve3(&Layer::default(), &Env::default(), &profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("profile key \"ca_bundle_path\" in /p.json: "),
+            "{e}"
+        );
+        assert!(
+            e.contains("garbage.pem") && e.contains("no PEM data"),
+            "{e}"
+        );
+
+        let flags = Layer {
+            mcp_client_cert: path("client-mcp.pem", flag("--mcp-client-cert")),
+            mcp_client_key: path("client-cp.key", flag("--mcp-client-key")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--mcp-client-key: ") && e.contains("does not match"),
+            "{e}"
+        );
+
+        let flags = Layer {
+            mcp_ca_bundle: path("missing.pem", flag("--mcp-ca-bundle")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile()).unwrap_err();
+        assert!(matches!(e, ConfigError::Unreadable { .. }), "{e}");
+        assert!(e.to_string().contains("--mcp-ca-bundle"), "{e}");
+
+        let flags = Layer {
+            ca_bundle: path("ca-bundle.pem", flag("--ca-bundle")),
+            control_plane_cert: path("client-cp.pem", flag("--control-plane-cert")),
+            control_plane_key: path("client-cp.key", flag("--control-plane-key")),
+            mcp_client_cert: path("client-mcp.pem", flag("--mcp-client-cert")),
+            mcp_client_key: path("client-mcp.key", flag("--mcp-client-key")),
+            mcp_ca_bundle: path("root-ca.pem", flag("--mcp-ca-bundle")),
+            ..Layer::default()
+        };
+        let c = resolve3(&flags, &Env::default(), &base_profile()).unwrap();
+        assert_eq!(c.net.ca_bundle, Some(pki("ca-bundle.pem")));
+        assert_eq!(c.net.mcp_mtls.unwrap().key_path, pki("client-mcp.key"));
     }
 
     #[test]
