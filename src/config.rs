@@ -7,6 +7,11 @@
 //! [`resolve`] picks, per setting, the first layer that has it and validates
 //! the result into a [`Config`]. Every error names the flag, variable or
 //! profile key (and file) it is about, and says how to fix it.
+//!
+//! Network settings are chosen here but judged by `crate::net`: the proxy
+//! variables are read by `ProxySettings::from_vars`, and certificate files,
+//! proxy URLs and NO_PROXY entries are checked by `net::validate`, so startup
+//! refuses exactly what the agents could not use.
 
 use crate::net::{CertPair, Hop, NetConfig, NetError, ProxySettings};
 use crate::secret::Secret;

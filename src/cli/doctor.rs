@@ -1,5 +1,12 @@
 //! `tunnel-client doctor`: every check of CLI.md, in order, one line each,
 //! with causes and fixes on demand. Never prints the API key, a token or URL credentials.
+//!
+//! Every network fact comes from `crate::net`, the code the agents run on:
+//! certificate files (`load_ca_bundle`, `root_store`, `check_cert_pair`),
+//! proxy routing and a real CONNECT (`proxy_for`, `check_proxy_connect`),
+//! TLS with each hop's trust and client certificate (`build_agent`,
+//! `check_tls_handshake`), and the words for every failure (`ConnectFailure`).
+//! This file only adds what a failure means here and the exact fix.
 
 use super::args::DoctorArgs;
 use crate::config::{proxy_settings, resolve, Config, Env, Layer, Layers, McpTarget, Sourced};
