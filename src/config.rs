@@ -7,12 +7,17 @@
 //! [`resolve`] picks, per setting, the first layer that has it and validates
 //! the result into a [`Config`]. Every error names the flag, variable or
 //! profile key (and file) it is about, and says how to fix it.
+//!
+//! Network settings are chosen here but judged by `crate::net`: the proxy
+//! variables are read by `ProxySettings::from_vars`, and certificate files,
+//! proxy URLs and NO_PROXY entries are checked by `net::validate`, so startup
+//! refuses exactly what the agents could not use.
 
-use crate::net::{CertPair, NetConfig, ProxySettings};
+use crate::net::{CertPair, Hop, NetConfig, NetError, ProxySettings};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,8 +49,6 @@ pub const MAX_STDIO_HANG_SECS: u64 = 86_400;
 pub const MAX_STDIO_SESSION_IDLE_SECS: u64 = 86_400;
 /// Most per-session stdio children.
 pub const MAX_STDIO_MAX_SESSIONS: u64 = 1024;
-/// Largest PEM file read (CA bundles of every public root fit in ~250 KiB).
-pub const MAX_PEM_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Most `mcp_env` variables.
 pub const MAX_MCP_ENV_VARS: usize = 256;
 /// Most harpoon targets.
@@ -351,13 +354,26 @@ impl Env {
     }
 }
 
+/// The proxy variables, upper case first: only to name the variable a value
+/// came from. Which one wins is decided by [`ProxySettings::from_vars`].
+const HTTPS_PROXY_VARS: &[&str] = &["HTTPS_PROXY", "https_proxy"];
+const HTTP_PROXY_VARS: &[&str] = &["HTTP_PROXY", "http_proxy"];
+const NO_PROXY_VARS: &[&str] = &["NO_PROXY", "no_proxy"];
+
 impl Layer {
-    /// The settings the environment carries (see CLI.md's table).
+    /// The settings the environment carries (see CLI.md's table). The proxy
+    /// variables are read by the network module, so `run`, doctor and the
+    /// agents agree on which of `HTTPS_PROXY`/`https_proxy` counts.
     pub fn from_env(env: &Env) -> Layer {
-        let no_proxy = env.first(&["NO_PROXY", "no_proxy"]).map(|s| Sourced {
-            value: split_list(&s.value),
-            origin: s.origin,
-        });
+        let proxy = ProxySettings::from_vars(|name| env.get(name).map(str::to_string));
+        // The variable that holds what net chose (the first non-blank one).
+        let origin = |names: &[&str]| {
+            names
+                .iter()
+                .find(|name| env.get(name).is_some_and(|v| !v.trim().is_empty()))
+                .map(|name| Origin::Env(name.to_string()))
+        };
+        let no_proxy = Some(proxy.no_proxy).filter(|list| !list.is_empty());
         Layer {
             tunnel_id: env.first(&["CONTROL_PLANE_TUNNEL_ID"]),
             mcp_server_url: env.first(&["MCP_SERVER_URL"]),
@@ -367,21 +383,17 @@ impl Layer {
                 value: Secret::new(s.value.trim()),
                 origin: s.origin,
             }),
-            https_proxy: env.first(&["HTTPS_PROXY", "https_proxy"]),
-            http_proxy: env.first(&["HTTP_PROXY", "http_proxy"]),
-            no_proxy,
+            https_proxy: sourced(proxy.https_proxy, origin(HTTPS_PROXY_VARS)),
+            http_proxy: sourced(proxy.http_proxy, origin(HTTP_PROXY_VARS)),
+            no_proxy: sourced(no_proxy, origin(NO_PROXY_VARS)),
             log_level: env.first(&["RUST_LOG"]),
             ..Layer::default()
         }
     }
 }
 
-fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+fn sourced<T>(value: Option<T>, origin: Option<Origin>) -> Option<Sourced<T>> {
+    Some(Sourced::new(value?, origin?))
 }
 
 // ---------------------------------------------------------------------------
@@ -432,6 +444,13 @@ pub enum ConfigError {
         file: PathBuf,
         key: String,
         suggestion: Option<String>,
+    },
+    /// A certificate or proxy setting the network module refused; its text
+    /// names the file or (redacted) URL, what is wrong and the fix.
+    Network {
+        origin: Option<Origin>,
+        /// Boxed: every other variant is small, and this error is rare.
+        error: Box<NetError>,
     },
 }
 
@@ -490,6 +509,14 @@ impl fmt::Display for ConfigError {
                     file.display()
                 ),
             },
+            ConfigError::Network {
+                origin: Some(origin),
+                error,
+            } => write!(f, "{origin}: {error}"),
+            ConfigError::Network {
+                origin: None,
+                error,
+            } => write!(f, "{error}"),
         }
     }
 }
@@ -710,7 +737,6 @@ fn control_plane_url(value: Option<Sourced<String>>) -> Result<String, ConfigErr
 enum UrlUse {
     ControlPlane,
     McpServer,
-    Proxy,
     Harpoon,
 }
 
@@ -773,28 +799,6 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, &'static str> {
     })
 }
 
-/// Scheme, host (without brackets) and port (scheme default when absent) of
-/// a URL that passed validation; `None` for anything unusable.
-pub fn scheme_host_port(url: &str) -> Option<(String, String, u16)> {
-    let parts = url_parts(url).ok()?;
-    let port = match (parts.port, parts.scheme.as_str()) {
-        (Some(p), _) => p,
-        (None, "https") => 443,
-        (None, "http") => 80,
-        _ => return None,
-    };
-    Some((parts.scheme.clone(), parts.host.to_string(), port))
-}
-
-/// True for `localhost`, 127.0.0.0/8 and ::1.
-pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigError> {
     // Values are not echoed: a URL may carry credentials.
     let parts = url_parts(url).map_err(|problem| {
@@ -804,18 +808,16 @@ fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigErro
             match usage {
                 UrlUse::ControlPlane => "use a URL like https://api.openai.com",
                 UrlUse::McpServer => "use a URL like http://10.0.0.5:8000/mcp",
-                UrlUse::Proxy => "use a URL like http://proxy.example.com:8080",
                 UrlUse::Harpoon => "use a URL like https://api.internal.example.com",
             },
         )
     })?;
     let scheme_ok = match usage {
         UrlUse::ControlPlane => {
-            parts.scheme == "https" || (parts.scheme == "http" && is_loopback_host(parts.host))
+            parts.scheme == "https"
+                || (parts.scheme == "http" && crate::net::is_loopback_host(parts.host))
         }
-        UrlUse::McpServer | UrlUse::Proxy | UrlUse::Harpoon => {
-            parts.scheme == "http" || parts.scheme == "https"
-        }
+        UrlUse::McpServer | UrlUse::Harpoon => parts.scheme == "http" || parts.scheme == "https",
     };
     if !scheme_ok {
         return Err(match usage {
@@ -831,7 +833,7 @@ fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigErro
             ),
         });
     }
-    if parts.has_userinfo && usage != UrlUse::Proxy {
+    if parts.has_userinfo {
         return Err(invalid(
             origin,
             "the URL carries user:password@ credentials",
@@ -987,87 +989,145 @@ fn log_level(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Network settings: chosen here, checked by `crate::net`
+// ---------------------------------------------------------------------------
+
+/// Certificate files and proxy settings after precedence, checked by
+/// [`crate::net::validate`], the same code the agents are built with: a bad
+/// bundle, a mismatched pair or a bad NO_PROXY entry fails here, at startup.
 fn net_config(layers: &Layers<'_>) -> Result<NetConfig, ConfigError> {
+    let proxy = proxy_settings(layers)?;
     let ca_bundle = layers.pick(|l| &l.ca_bundle);
-    if let Some(ca) = &ca_bundle {
-        read_certificates(ca)?;
-    }
-    let control_plane_mtls = cert_pair(
-        layers.pick(|l| &l.control_plane_cert),
-        layers.pick(|l| &l.control_plane_key),
-        "--control-plane-cert and --control-plane-key",
-    )?;
-    let mcp_mtls = cert_pair(
-        layers.pick(|l| &l.mcp_client_cert),
-        layers.pick(|l| &l.mcp_client_key),
-        "--mcp-client-cert and --mcp-client-key",
-    )?;
     let mcp_ca_bundle = layers.pick(|l| &l.mcp_ca_bundle);
-    if let Some(ca) = &mcp_ca_bundle {
-        read_certificates(ca)?;
-    }
-    let mut proxy = ProxySettings::default();
-    for (field, slot) in [
-        (
-            layers.pick_profile_first(|l| &l.https_proxy),
-            &mut proxy.https_proxy,
-        ),
-        (
-            layers.pick_profile_first(|l| &l.http_proxy),
-            &mut proxy.http_proxy,
-        ),
-    ] {
-        if let Some(p) = field {
-            // Operators often write `proxy:3128`; ureq needs a scheme.
-            let url = if p.value.contains("://") {
-                p.value.clone()
-            } else {
-                format!("http://{}", p.value)
-            };
-            check_url(&p.origin, &url, UrlUse::Proxy)?;
-            *slot = Some(url);
-        }
-    }
-    if let Some(list) = layers.pick_profile_first(|l| &l.no_proxy) {
-        proxy.no_proxy = list.value;
-    }
-    Ok(NetConfig {
-        ca_bundle: ca_bundle.map(|s| s.value),
-        control_plane_mtls,
-        mcp_mtls,
-        mcp_ca_bundle: mcp_ca_bundle.map(|s| s.value),
+    let control_plane_cert = layers.pick(|l| &l.control_plane_cert);
+    let control_plane_key = layers.pick(|l| &l.control_plane_key);
+    let mcp_client_cert = layers.pick(|l| &l.mcp_client_cert);
+    let mcp_client_key = layers.pick(|l| &l.mcp_client_key);
+    let net = NetConfig {
+        ca_bundle: ca_bundle.as_ref().map(|s| s.value.clone()),
+        control_plane_mtls: cert_pair(Hop::ControlPlane, &control_plane_cert, &control_plane_key)?,
+        mcp_mtls: cert_pair(Hop::Mcp, &mcp_client_cert, &mcp_client_key)?,
+        mcp_ca_bundle: mcp_ca_bundle.as_ref().map(|s| s.value.clone()),
         proxy,
-    })
+    };
+    let files = [
+        &ca_bundle,
+        &control_plane_cert,
+        &control_plane_key,
+        &mcp_ca_bundle,
+        &mcp_client_cert,
+        &mcp_client_key,
+    ];
+    crate::net::validate(&net).map_err(|error| network_error(error, &files))?;
+    Ok(net)
 }
 
-fn read_pem_file(file: &Sourced<PathBuf>) -> Result<Vec<u8>, ConfigError> {
-    use std::io::Read;
-    let what = format!("the file named by {}", file.origin);
-    let opened = std::fs::File::open(&file.value).map_err(|e| ConfigError::Unreadable {
-        path: file.value.clone(),
-        problem: io_problem(&e),
-        what: what.clone(),
-    })?;
-    let mut bytes = Vec::new();
-    opened
-        .take(MAX_PEM_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ConfigError::Unreadable {
+/// Proxy settings after precedence: the profile's `proxy` object wins over
+/// the environment ([`Layers::pick_profile_first`]). Each URL and the NO_PROXY
+/// list is checked by the network module on its own, so that an error names
+/// the variable or profile key it came from.
+pub fn proxy_settings(layers: &Layers<'_>) -> Result<ProxySettings, ConfigError> {
+    let checked = |origin: Origin, one: ProxySettings| match one.validate() {
+        Ok(()) => Ok(one),
+        Err(error) => Err(ConfigError::Network {
+            origin: Some(origin),
+            error: Box::new(error),
+        }),
+    };
+    let mut settings = ProxySettings::default();
+    if let Some(p) = layers.pick_profile_first(|l| &l.https_proxy) {
+        let one = ProxySettings {
+            https_proxy: Some(with_scheme(&p.value)),
+            ..ProxySettings::default()
+        };
+        settings.https_proxy = checked(p.origin, one)?.https_proxy;
+    }
+    if let Some(p) = layers.pick_profile_first(|l| &l.http_proxy) {
+        let one = ProxySettings {
+            http_proxy: Some(with_scheme(&p.value)),
+            ..ProxySettings::default()
+        };
+        settings.http_proxy = checked(p.origin, one)?.http_proxy;
+    }
+    if let Some(list) = layers.pick_profile_first(|l| &l.no_proxy) {
+        let one = ProxySettings {
+            no_proxy: list.value,
+            ..ProxySettings::default()
+        };
+        settings.no_proxy = checked(list.origin, one)?.no_proxy;
+    }
+    Ok(settings)
+}
+
+/// Operators often write `proxy:3128`; the stored URL always has its scheme
+/// so that every message shows what will be used.
+fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// Both files of a client certificate, or neither (the files themselves are
+/// read by [`crate::net::validate`]).
+fn cert_pair(
+    hop: Hop,
+    cert: &Option<Sourced<PathBuf>>,
+    key: &Option<Sourced<PathBuf>>,
+) -> Result<Option<CertPair>, ConfigError> {
+    let flags = match hop {
+        Hop::ControlPlane => "--control-plane-cert and --control-plane-key",
+        Hop::Mcp => "--mcp-client-cert and --mcp-client-key",
+    };
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(one), None) | (None, Some(one)) => Err(invalid(
+            &one.origin,
+            "a client certificate needs both the certificate and its key",
+            format!("give both {flags}, or neither"),
+        )),
+        (Some(cert), Some(key)) => Ok(Some(CertPair {
+            cert_path: cert.value.clone(),
+            key_path: key.value.clone(),
+        })),
+    }
+}
+
+/// Names the setting a [`NetError`] is about: the flag, variable or key of
+/// the file (of the key, for a mismatched pair). A file that cannot even be
+/// opened gets the same "cannot read" sentence as every other file.
+fn network_error(error: NetError, files: &[&Option<Sourced<PathBuf>>]) -> ConfigError {
+    let named = |path: &Path| {
+        files
+            .iter()
+            .copied()
+            .flatten()
+            .find(|file| file.value == path)
+    };
+    let file = match &error {
+        NetError::BadPemFile { path, .. } => named(path),
+        NetError::CertKeyMismatch { key, .. } => named(key),
+        _ => None,
+    };
+    let Some(file) = file else {
+        return ConfigError::Network {
+            origin: None,
+            error: Box::new(error),
+        };
+    };
+    if let Err(e) = std::fs::File::open(&file.value) {
+        return ConfigError::Unreadable {
             path: file.value.clone(),
             problem: io_problem(&e),
-            what,
-        })?;
-    if bytes.len() as u64 > MAX_PEM_FILE_BYTES {
-        return Err(invalid(
-            &file.origin,
-            format!(
-                "{} is larger than {MAX_PEM_FILE_BYTES} bytes",
-                file.value.display()
-            ),
-            "point it at a PEM file",
-        ));
+            what: format!("the file named by {}", file.origin),
+        };
     }
-    Ok(bytes)
+    ConfigError::Network {
+        origin: Some(file.origin.clone()),
+        error: Box::new(error),
+    }
 }
 
 /// An I/O error as a short phrase (without Rust's "(os error N)" noise).
@@ -1083,112 +1143,6 @@ pub fn io_problem(e: &std::io::Error) -> String {
             }
         }
     }
-}
-
-/// The certificates of a PEM file; at least one is required.
-pub fn read_certificates(
-    file: &Sourced<PathBuf>,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let bytes = read_pem_file(file)?;
-    let mut certs = Vec::new();
-    for item in CertificateDer::pem_slice_iter(&bytes) {
-        match item {
-            Ok(cert) => certs.push(cert),
-            Err(e) => {
-                return Err(invalid(
-                    &file.origin,
-                    format!("{} is not valid PEM ({e})", file.value.display()),
-                    "use a PEM file with -----BEGIN CERTIFICATE----- blocks",
-                ))
-            }
-        }
-    }
-    if certs.is_empty() {
-        return Err(invalid(
-            &file.origin,
-            format!("{} holds no PEM certificate", file.value.display()),
-            "use a PEM file with -----BEGIN CERTIFICATE----- blocks",
-        ));
-    }
-    Ok(certs)
-}
-
-/// The private key of a PEM file.
-pub fn read_private_key(
-    file: &Sourced<PathBuf>,
-) -> Result<rustls::pki_types::PrivateKeyDer<'static>, ConfigError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::PrivateKeyDer;
-    let bytes = read_pem_file(file)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
-        invalid(
-            &file.origin,
-            format!("{} holds no PEM private key", file.value.display()),
-            "use the unencrypted PEM key (-----BEGIN PRIVATE KEY-----) that belongs to the certificate",
-        )
-    })
-}
-
-/// Both or neither; both readable, and the key must belong to the certificate.
-fn cert_pair(
-    cert: Option<Sourced<PathBuf>>,
-    key: Option<Sourced<PathBuf>>,
-    flags: &str,
-) -> Result<Option<CertPair>, ConfigError> {
-    match (cert, key) {
-        (None, None) => Ok(None),
-        (Some(one), None) | (None, Some(one)) => Err(invalid(
-            &one.origin,
-            "a client certificate needs both the certificate and its key",
-            format!("give both {flags}, or neither"),
-        )),
-        (Some(cert), Some(key)) => {
-            check_cert_pair(&cert, &key)?;
-            Ok(Some(CertPair {
-                cert_path: cert.value,
-                key_path: key.value,
-            }))
-        }
-    }
-}
-
-/// Reads both files and proves they belong together the way rustls will use them.
-pub fn check_cert_pair(cert: &Sourced<PathBuf>, key: &Sourced<PathBuf>) -> Result<(), ConfigError> {
-    let chain = read_certificates(cert)?;
-    let private = read_private_key(key)?;
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| {
-            invalid(
-                &cert.origin,
-                format!("TLS setup failed ({e})"),
-                "report this as a bug",
-            )
-        })?
-        .with_root_certificates(rustls::RootCertStore::empty());
-    builder.with_client_auth_cert(chain, private).map_err(|e| {
-        let problem = match e {
-            rustls::Error::InconsistentKeys(_) => format!(
-                "the private key {} does not match the certificate {}",
-                key.value.display(),
-                cert.value.display()
-            ),
-            other => format!(
-                "the certificate {} and key {} cannot be used ({other})",
-                cert.value.display(),
-                key.value.display()
-            ),
-        };
-        invalid(
-            &key.origin,
-            problem,
-            "use the key that was generated with this certificate",
-        )
-    })?;
-    Ok(())
 }
 
 fn admin_config(layers: &Layers<'_>) -> Result<AdminConfig, ConfigError> {
@@ -1739,6 +1693,8 @@ mod tests {
         assert!(cp("http://127.9.9.9").is_ok());
         assert!(cp("http://localhost:1/x").is_ok());
         assert!(cp("http://[::1]:9000").is_ok());
+        // The loopback rule is net's: names under .localhost never leave the machine.
+        assert!(cp("http://relay.localhost:8080").is_ok());
         assert!(cp("http://10.0.0.1").is_err());
         assert!(cp("http://localhost.evil.com").is_err());
         assert!(cp("ftp://x").is_err());
@@ -1750,7 +1706,122 @@ mod tests {
         let e = cp("https://user:sk-secret@x").unwrap_err().to_string();
         assert!(!e.contains("sk-secret"), "{e}");
         assert!(check_url(&o, "http://10.0.0.5:8000/mcp", UrlUse::McpServer).is_ok());
-        assert!(check_url(&o, "http://u:p@proxy:3128", UrlUse::Proxy).is_ok());
+    }
+
+    #[test]
+    fn proxy_variables_are_read_like_the_network_module_reads_them() {
+        let env = Env::from_pairs([
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("https_proxy", "http://lower:1"),
+            ("HTTP_PROXY", "   "),
+            ("http_proxy", "http://plain:2"),
+            ("no_proxy", "localhost, .corp ,10.0.0.0/8"),
+        ]);
+        let layer = Layer::from_env(&env);
+        let https = layer.https_proxy.unwrap();
+        assert_eq!(https.value, "http://upper:1");
+        assert_eq!(https.origin, Origin::Env("HTTPS_PROXY".into()));
+        // A blank upper-case variable counts as unset, as in net.
+        let http = layer.http_proxy.unwrap();
+        assert_eq!(http.value, "http://plain:2");
+        assert_eq!(http.origin, Origin::Env("http_proxy".into()));
+        let no_proxy = layer.no_proxy.unwrap();
+        assert_eq!(no_proxy.value, vec!["localhost", ".corp", "10.0.0.0/8"]);
+        assert_eq!(no_proxy.origin, Origin::Env("no_proxy".into()));
+        assert!(Layer::from_env(&Env::from_pairs([("NO_PROXY", " , ")]))
+            .no_proxy
+            .is_none());
+    }
+
+    #[test]
+    fn proxy_problems_fail_startup_naming_the_setting() {
+        for (env, named) in [
+            (
+                ("NO_PROXY", "localhost,10.0.0.0/33"),
+                "environment variable NO_PROXY",
+            ),
+            (
+                ("https_proxy", "socks5://u:pw@h:1"),
+                "environment variable https_proxy",
+            ),
+            (
+                ("HTTP_PROXY", "http://u:pw@"),
+                "environment variable HTTP_PROXY",
+            ),
+        ] {
+            let e = resolve3(&Layer::default(), &Env::from_pairs([env]), &base_profile())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(named), "{e}");
+            assert!(!e.contains("pw"), "{e}");
+        }
+        let mut profile = base_profile();
+        profile.no_proxy = Some(Sourced::new(vec!["a b".into()], prof("proxy.no_proxy")));
+        let e = resolve3(&Layer::default(), &Env::default(), &profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("profile key \"proxy.no_proxy\"") && e.contains("\"a b\""),
+            "{e}"
+        );
+    }
+
+    fn pki(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/pki")
+            .join(name)
+    }
+
+    #[test]
+    fn certificate_files_are_checked_by_net_and_blamed_on_their_setting() {
+        let path = |name: &str, origin| Some(Sourced::new(pki(name), origin));
+        let mut profile = base_profile();
+        profile.ca_bundle = path("garbage.pem", prof("ca_bundle_path"));
+        let e = resolve3(&Layer::default(), &Env::default(), &profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("profile key \"ca_bundle_path\" in /p.json: "),
+            "{e}"
+        );
+        assert!(
+            e.contains("garbage.pem") && e.contains("no PEM data"),
+            "{e}"
+        );
+
+        let flags = Layer {
+            mcp_client_cert: path("client-mcp.pem", flag("--mcp-client-cert")),
+            mcp_client_key: path("client-cp.key", flag("--mcp-client-key")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--mcp-client-key: ") && e.contains("does not match"),
+            "{e}"
+        );
+
+        let flags = Layer {
+            mcp_ca_bundle: path("missing.pem", flag("--mcp-ca-bundle")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile()).unwrap_err();
+        assert!(matches!(e, ConfigError::Unreadable { .. }), "{e}");
+        assert!(e.to_string().contains("--mcp-ca-bundle"), "{e}");
+
+        let flags = Layer {
+            ca_bundle: path("ca-bundle.pem", flag("--ca-bundle")),
+            control_plane_cert: path("client-cp.pem", flag("--control-plane-cert")),
+            control_plane_key: path("client-cp.key", flag("--control-plane-key")),
+            mcp_client_cert: path("client-mcp.pem", flag("--mcp-client-cert")),
+            mcp_client_key: path("client-mcp.key", flag("--mcp-client-key")),
+            mcp_ca_bundle: path("root-ca.pem", flag("--mcp-ca-bundle")),
+            ..Layer::default()
+        };
+        let c = resolve3(&flags, &Env::default(), &base_profile()).unwrap();
+        assert_eq!(c.net.ca_bundle, Some(pki("ca-bundle.pem")));
+        assert_eq!(c.net.mcp_mtls.unwrap().key_path, pki("client-mcp.key"));
     }
 
     #[test]

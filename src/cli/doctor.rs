@@ -1,26 +1,25 @@
 //! `tunnel-client doctor`: every check of CLI.md, in order, one line each,
 //! with causes and fixes on demand. Never prints the API key, a token or URL credentials.
+//!
+//! Every network fact comes from `crate::net`, the code the agents run on:
+//! certificate files (`load_ca_bundle`, `root_store`, `check_cert_pair`),
+//! proxy routing and a real CONNECT (`proxy_for`, `check_proxy_connect`),
+//! TLS with each hop's trust and client certificate (`build_agent`,
+//! `check_tls_handshake`), and the words for every failure (`ConnectFailure`).
+//! This file only adds what a failure means here and the exact fix.
 
 use super::args::DoctorArgs;
-use crate::config::{
-    check_cert_pair, is_loopback_host, read_certificates, resolve, scheme_host_port, Config, Env,
-    Layer, Layers, McpTarget, Origin, Sourced,
-};
+use crate::config::{proxy_settings, resolve, Config, Env, Layer, Layers, McpTarget, Sourced};
 use crate::contract::{header, Headers, CLIENT_NAME, CLIENT_VERSION};
 use crate::mcp::{Backend, McpCall, McpReply};
+use crate::net::{self, CertPair, ConnectFailure, Destination, Hop, NetConfig, NetError};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// TCP connect timeout of each network check.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read/write timeout of the TLS handshake check.
-const TLS_TIMEOUT: Duration = Duration::from_secs(10);
-/// Whole-request timeout of the authenticated control-plane request.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest tunnel-metadata body read.
 const MAX_METADATA_BYTES: u64 = 64 * 1024;
 /// Time the MCP server gets for `initialize` and for `tools/list` each.
@@ -201,7 +200,7 @@ pub fn checks(args: &DoctorArgs, env: &Env) -> Vec<Check> {
     out.push(check_api_key(&layers));
     out.push(check_files(&layers));
     let Some(config) = config else {
-        out.push(check_proxy_layers(&layers));
+        out.push(check_proxy_settings(&layers));
         skip_rest(&mut out, 5);
         return out;
     };
@@ -276,38 +275,47 @@ fn check_api_key(layers: &Layers<'_>) -> Check {
     }
 }
 
+/// Every certificate file, read and checked by the network module (the code
+/// the agents are built with): both CA bundles parse, both client pairs match.
+/// Works from the layers, so it points at the file even when the
+/// configuration as a whole is refused because of it.
 fn check_files(layers: &Layers<'_>) -> Check {
     let mut seen = Vec::new();
-    let bundles = [
-        layers.pick(|l| &l.ca_bundle),
-        layers.pick(|l| &l.mcp_ca_bundle),
-    ];
-    for bundle in bundles.into_iter().flatten() {
-        match read_certificates(&bundle) {
-            Ok(certs) => seen.push(format!("{} ({} certificates)", bundle.origin, certs.len())),
-            Err(e) => {
-                return fail(
-                    FILES,
-                    e.to_string(),
-                    "a CA bundle must be a readable PEM file of certificates",
-                    "point the setting at the right PEM file and make it readable for this user",
-                )
-            }
+    if let Some(bundle) = layers.pick(|l| &l.ca_bundle) {
+        match net::load_ca_bundle(&bundle.value) {
+            Ok(n) => seen.push(format!("CA bundle: {n} certificates ({})", bundle.origin)),
+            Err(e) => return files_failure(&bundle, e),
+        }
+    }
+    if let Some(bundle) = layers.pick(|l| &l.mcp_ca_bundle) {
+        let alone = NetConfig {
+            mcp_ca_bundle: Some(bundle.value.clone()),
+            ..NetConfig::default()
+        };
+        match net::root_store(Hop::Mcp, &alone) {
+            Ok(roots) => seen.push(format!(
+                "MCP CA bundle: {} certificates ({})",
+                roots.len(),
+                bundle.origin
+            )),
+            Err(e) => return files_failure(&bundle, e),
         }
     }
     let pairs = [
         (
+            Hop::ControlPlane,
             layers.pick(|l| &l.control_plane_cert),
             layers.pick(|l| &l.control_plane_key),
             "control-plane client certificate",
         ),
         (
+            Hop::Mcp,
             layers.pick(|l| &l.mcp_client_cert),
             layers.pick(|l| &l.mcp_client_key),
             "MCP client certificate",
         ),
     ];
-    for (cert, key, what) in pairs {
+    for (hop, cert, key, what) in pairs {
         match (cert, key) {
             (None, None) => {}
             (Some(one), None) | (None, Some(one)) => {
@@ -318,17 +326,22 @@ fn check_files(layers: &Layers<'_>) -> Check {
                     "set both files, or neither",
                 )
             }
-            (Some(cert), Some(key)) => match check_cert_pair(&cert, &key) {
-                Ok(()) => seen.push(format!("{what} (key matches)")),
-                Err(e) => {
-                    return fail(
-                        FILES,
-                        e.to_string(),
-                        format!("the {what} cannot be presented"),
-                        "use the certificate and the unencrypted PEM key generated together",
-                    )
+            (Some(cert), Some(key)) => {
+                let pair = CertPair {
+                    cert_path: cert.value.clone(),
+                    key_path: key.value.clone(),
+                };
+                match net::check_cert_pair(hop, &pair) {
+                    Ok(()) => seen.push(format!("{what}: key matches")),
+                    Err(e) => {
+                        let culprit = match &e {
+                            NetError::BadPemFile { path, .. } if *path == cert.value => &cert,
+                            _ => &key,
+                        };
+                        return files_failure(culprit, e);
+                    }
                 }
-            },
+            }
         }
     }
     if seen.is_empty() {
@@ -338,268 +351,161 @@ fn check_files(layers: &Layers<'_>) -> Check {
     }
 }
 
-/// `host:port` of a proxy URL, without credentials.
-fn proxy_endpoint(url: &str) -> Option<(String, u16)> {
-    scheme_host_port(url).map(|(_, host, port)| (host, port))
-}
-
-/// True when `host` matches a NO_PROXY entry (exact, `.suffix`, domain suffix or `*`).
-fn no_proxy_matches(host: &str, no_proxy: &[String]) -> bool {
-    let host = host.to_ascii_lowercase();
-    no_proxy.iter().any(|entry| {
-        let entry = entry.trim().to_ascii_lowercase();
-        let bare = entry.trim_start_matches('.');
-        entry == "*" || host == bare || (!bare.is_empty() && host.ends_with(&format!(".{bare}")))
-    })
-}
-
-/// The proxy URL used for `url`, if any.
-fn proxy_for(config: &Config, url: &str) -> Option<String> {
-    let (scheme, host, _) = scheme_host_port(url)?;
-    let proxy = &config.net.proxy;
-    if no_proxy_matches(&host, &proxy.no_proxy) || is_loopback_host(&host) {
-        return None;
-    }
-    match scheme.as_str() {
-        "https" => proxy.https_proxy.clone(),
-        _ => proxy
-            .http_proxy
-            .clone()
-            .or_else(|| proxy.https_proxy.clone()),
-    }
-}
-
-/// Without a valid configuration: only the proxy URLs' form can be checked.
-fn check_proxy_layers(layers: &Layers<'_>) -> Check {
-    match layers.pick(|l| &l.https_proxy) {
-        None => pass(PROXY, "none"),
-        Some(p) => {
-            let url = if p.value.contains("://") {
-                p.value.clone()
-            } else {
-                format!("http://{}", p.value)
-            };
-            match proxy_endpoint(&url) {
-                Some((host, port)) => pass(PROXY, format!("{host}:{port} (from {})", p.origin)),
-                None => fail(
-                    PROXY,
-                    format!("{} is not a usable proxy URL", p.origin),
-                    "the proxy must be http://host:port",
-                    "correct HTTPS_PROXY or proxy.https_proxy",
-                ),
-            }
-        }
-    }
-}
-
-fn check_proxy(config: &Config) -> Check {
-    let Some(url) = proxy_for(config, &config.control_plane_url) else {
-        let note = match &config.net.proxy.https_proxy {
-            Some(_) => "the control plane is excluded by NO_PROXY",
-            None => "none",
-        };
-        return pass(PROXY, note);
-    };
-    let Some((host, port)) = proxy_endpoint(&url) else {
-        return fail(
-            PROXY,
-            "the proxy URL is not usable",
-            "the proxy must be http://host:port",
-            "correct HTTPS_PROXY or proxy.https_proxy",
-        );
-    };
-    match tcp_connect(&host, port) {
-        Ok(_) => pass(PROXY, format!("{host}:{port} accepts connections")),
-        Err(step) => fail(
-            PROXY,
-            format!("{host}:{port}: {step}"),
-            "the control plane is reached through this proxy, and the proxy cannot be reached",
-            "check HTTPS_PROXY / proxy.https_proxy, or add the control plane host to NO_PROXY if it is reachable directly",
+/// The certificates line for a file the network module refused; its text
+/// already names the file and what is wrong with it.
+fn files_failure(file: &Sourced<PathBuf>, error: NetError) -> Check {
+    let (cause, fix) = match &error {
+        NetError::CertKeyMismatch { .. } => (
+            "the private key does not belong to the certificate, so the TLS handshake \
+             could not prove the certificate is ours"
+                .to_string(),
+            "use the key the certificate was issued for; compare \
+             `openssl x509 -noout -pubkey -in CERT` with `openssl pkey -pubout -in KEY`"
+                .to_string(),
         ),
+        _ => (
+            "every certificate file is read at startup; `run` refuses to start (exit 2) \
+             while one is missing, unreadable or holds no usable PEM data"
+                .to_string(),
+            format!(
+                "point {} at the right PEM file and make it readable for this user",
+                file.origin
+            ),
+        ),
+    };
+    fail(FILES, error.to_string(), cause, fix)
+}
+
+/// The destinations a proxy may apply to: the control plane and an HTTP MCP
+/// server (a stdio MCP server never uses one).
+fn destinations(config: &Config) -> Vec<(&'static str, Hop, &str)> {
+    let mut out = vec![(
+        "control plane",
+        Hop::ControlPlane,
+        config.control_plane_url.as_str(),
+    )];
+    if let McpTarget::Http { url } = &config.mcp {
+        out.push(("MCP server", Hop::Mcp, url.as_str()));
+    }
+    out
+}
+
+/// Without a valid configuration only the proxy settings' form can be checked.
+fn check_proxy_settings(layers: &Layers<'_>) -> Check {
+    match proxy_settings(layers) {
+        Err(e) => fail(
+            PROXY,
+            e.to_string(),
+            "the proxy URL or a NO_PROXY entry cannot be used",
+            "correct the variable or profile key the message names \
+             (a proxy URL looks like http://[user:password@]host:port)",
+        ),
+        Ok(s) if s.https_proxy.is_none() && s.http_proxy.is_none() => pass(PROXY, "none"),
+        Ok(s) => {
+            let names: Vec<String> = [&s.https_proxy, &s.http_proxy]
+                .into_iter()
+                .flatten()
+                .map(|url| net::redact_url(url))
+                .collect();
+            warn(
+                PROXY,
+                format!(
+                    "{}: CONNECT not tried (the configuration is not usable)",
+                    names.join(", ")
+                ),
+                "the CONNECT check needs a valid configuration",
+                "fix the configuration first, then run doctor again",
+            )
+        }
     }
 }
 
-/// DNS then TCP; the error says which step failed.
-fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
-    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(_) => return Err(format!("DNS lookup of {host} failed")),
-    };
-    if addrs.is_empty() {
-        return Err(format!("DNS lookup of {host} returned no address"));
+/// For each destination: which proxy it goes through (the agents' own rule,
+/// NO_PROXY included), and a real CONNECT through that proxy.
+fn check_proxy(config: &Config) -> Check {
+    let proxy = &config.net.proxy;
+    if proxy.https_proxy.is_none() && proxy.http_proxy.is_none() {
+        return pass(PROXY, "none");
     }
-    let mut last = String::new();
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
+    let mut notes = Vec::new();
+    for (what, hop, url) in destinations(config) {
+        let route = Destination::parse(url).and_then(|d| Ok((proxy.proxy_for(&d)?, d)));
+        let (route, destination) = match route {
+            Ok(r) => r,
             Err(e) => {
-                last = match e.kind() {
-                    std::io::ErrorKind::ConnectionRefused => {
-                        format!("connection to {addr} refused")
-                    }
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                        format!("connection to {addr} timed out")
-                    }
-                    _ => format!(
-                        "connection to {addr} failed ({})",
-                        crate::config::io_problem(&e)
-                    ),
-                }
+                return fail(
+                    PROXY,
+                    e.to_string(),
+                    format!("the {what}'s URL cannot be routed"),
+                    "correct the URL the message names",
+                )
+            }
+        };
+        let authority = destination.authority();
+        let Some(via) = route else {
+            let configured = if destination.https {
+                proxy.https_proxy.is_some()
+            } else {
+                proxy.http_proxy.is_some()
+            };
+            notes.push(match (configured, destination.https) {
+                (true, _) => format!("{what} {authority} goes direct (NO_PROXY)"),
+                (false, true) => format!("{what} {authority} goes direct (no HTTPS_PROXY)"),
+                (false, false) => format!("{what} {authority} goes direct (no HTTP_PROXY)"),
+            });
+            continue;
+        };
+        match net::check_proxy_connect(url, &config.net) {
+            Ok(()) => notes.push(format!(
+                "CONNECT to {what} {authority} through {}:{} works",
+                via.host(),
+                via.port()
+            )),
+            Err(NetError::Connect { failure, .. }) => {
+                return connect_failure(PROXY, &format!("{what} {authority}"), &failure, hop)
+            }
+            Err(e) => {
+                return fail(
+                    PROXY,
+                    e.to_string(),
+                    "the proxy settings cannot be used",
+                    "correct the proxy setting the message names",
+                )
             }
         }
     }
-    Err(last)
+    pass(PROXY, notes.join("; "))
 }
 
-/// Why a TLS handshake failed, with the fix that goes with it.
-struct TlsFailure {
-    what: String,
-    fix: &'static str,
-}
-
-/// A TLS handshake the way the agent would make it (roots, extra bundle, client cert).
-fn tls_handshake(
-    stream: TcpStream,
-    host: &str,
-    extra_roots: &[PathBuf],
-    replace_roots: bool,
-    client: Option<&crate::net::CertPair>,
-) -> Result<(), TlsFailure> {
-    let setup = |what: String| TlsFailure {
-        what,
-        fix: "check the certificate settings with the earlier lines",
+/// How `url` is reached, for the ✓ line: the proxy (never its credentials)
+/// or DNS and TCP, then TLS (with the hop's client certificate when set).
+fn path_words(url: &str, hop: Hop, net_config: &NetConfig) -> String {
+    let Ok(destination) = Destination::parse(url) else {
+        return String::new();
     };
-    let mut roots = rustls::RootCertStore::empty();
-    if !replace_roots {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    for path in extra_roots {
-        let file = Sourced::new(path.clone(), Origin::Flag("--ca-bundle"));
-        let certs = read_certificates(&file).map_err(|e| setup(e.to_string()))?;
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| setup(format!("{}: {e}", path.display())))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| setup(e.to_string()))?
-        .with_root_certificates(roots);
-    let tls = match client {
-        None => builder.with_no_client_auth(),
-        Some(pair) => {
-            let cert = Sourced::new(pair.cert_path.clone(), Origin::Flag("--control-plane-cert"));
-            let key = Sourced::new(pair.key_path.clone(), Origin::Flag("--control-plane-key"));
-            let chain = read_certificates(&cert).map_err(|e| setup(e.to_string()))?;
-            let private =
-                crate::config::read_private_key(&key).map_err(|e| setup(e.to_string()))?;
-            builder
-                .with_client_auth_cert(chain, private)
-                .map_err(|e| setup(e.to_string()))?
-        }
+    let mut steps = match net_config.proxy.proxy_for(&destination) {
+        Ok(Some(p)) => vec![format!("CONNECT via proxy {}:{}", p.host(), p.port())],
+        _ => vec!["DNS".to_string(), "TCP".to_string()],
     };
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|_| setup(format!("{host} is not a valid TLS server name")))?;
-    let mut conn =
-        rustls::ClientConnection::new(Arc::new(tls), name).map_err(|e| setup(e.to_string()))?;
-    let mut stream = stream;
-    let _ = stream.set_read_timeout(Some(TLS_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TLS_TIMEOUT));
-    while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut stream) {
-            return Err(classify_tls(&e));
-        }
+    let client_cert = match hop {
+        Hop::ControlPlane => net_config.control_plane_mtls.is_some(),
+        Hop::Mcp => net_config.mcp_mtls.is_some(),
+    };
+    match (destination.https, client_cert) {
+        (true, true) => steps.push("TLS with client certificate".to_string()),
+        (true, false) => steps.push("TLS".to_string()),
+        (false, _) => {}
     }
-    Ok(())
+    steps.join(", ")
 }
 
-fn classify_tls(e: &std::io::Error) -> TlsFailure {
-    use rustls::CertificateError as C;
-    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    match inner {
-        Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) => TlsFailure {
-            what: "TLS failed: the server certificate has an unknown issuer".into(),
-            fix: "if a TLS-inspecting proxy or a company CA signs it, pass that CA with --ca-bundle PEM (ca_bundle_path)",
-        },
-        Some(rustls::Error::InvalidCertificate(C::Expired)) => TlsFailure {
-            what: "TLS failed: the server certificate has expired".into(),
-            fix: "renew the server certificate, or check this machine's clock",
-        },
-        Some(rustls::Error::InvalidCertificate(C::NotValidForName))
-        | Some(rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. })) => TlsFailure {
-            what: "TLS failed: the certificate is for another host name".into(),
-            fix: "use the host name the certificate was issued for",
-        },
-        Some(other) => TlsFailure {
-            what: format!("TLS failed: {other}"),
-            fix: "check the server's certificate and, behind a TLS-inspecting proxy, pass its CA with --ca-bundle",
-        },
-        None if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => TlsFailure {
-            what: "TLS handshake timed out".into(),
-            fix: "check that the port speaks TLS (https) and that no firewall drops the traffic",
-        },
-        None => TlsFailure {
-            what: format!("TLS handshake failed ({})", crate::config::io_problem(e)),
-            fix: "check that the port speaks TLS (https) and that no firewall or proxy interferes",
-        },
-    }
-}
-
+/// DNS, TCP (or the proxy's CONNECT), TLS with the configured trust and client
+/// certificate, then the authenticated `GET /v1/tunnels/{id}`: one request
+/// through the same agent `run` uses, its failure put into words by the
+/// network module.
 fn check_control_plane(config: &Config) -> Check {
     let base = &config.control_plane_url;
-    let Some((scheme, host, port)) = scheme_host_port(base) else {
-        return fail(
-            CONTROL_PLANE,
-            "the URL is not usable",
-            "",
-            "correct --control-plane-url",
-        );
-    };
-    let proxied = proxy_for(config, base).is_some();
-    let mut steps = Vec::new();
-    if !proxied {
-        let stream = match tcp_connect(&host, port) {
-            Ok(s) => s,
-            Err(step) if step.starts_with("DNS") => {
-                return fail(
-                    CONTROL_PLANE,
-                    step,
-                    "the control plane's host name does not resolve from this machine",
-                    "check --control-plane-url and the DNS resolver; if only a proxy can resolve it, set HTTPS_PROXY",
-                )
-            }
-            Err(step) => {
-                return fail(
-                    CONTROL_PLANE,
-                    step,
-                    "the control plane cannot be reached directly (firewall, wrong port, or a proxy is required)",
-                    "open outbound access to the port, or set HTTPS_PROXY (proxy.https_proxy) to your proxy",
-                )
-            }
-        };
-        steps.push("DNS, TCP");
-        if scheme == "https" {
-            let extra: Vec<PathBuf> = config.net.ca_bundle.iter().cloned().collect();
-            if let Err(f) = tls_handshake(
-                stream,
-                &host,
-                &extra,
-                false,
-                config.net.control_plane_mtls.as_ref(),
-            ) {
-                return fail(
-                    CONTROL_PLANE,
-                    f.what,
-                    "the TLS connection to the control plane was refused",
-                    f.fix,
-                );
-            }
-            steps.push("TLS");
-        }
-    }
-    let agent = match crate::net::build_agent(crate::net::Hop::ControlPlane, base, &config.net) {
+    let agent = match net::build_agent(Hop::ControlPlane, base, &config.net) {
         Ok(a) => a,
         Err(e) => {
             return fail(
@@ -614,7 +520,7 @@ fn check_control_plane(config: &Config) -> Check {
     let response = agent
         .get(&url)
         .config()
-        .timeout_global(Some(HTTP_TIMEOUT))
+        .timeout_global(Some(net::DOCTOR_TIMEOUT))
         .build()
         .header(
             header::AUTHORIZATION,
@@ -626,17 +532,16 @@ fn check_control_plane(config: &Config) -> Check {
     let mut response = match response {
         Ok(r) => r,
         Err(e) => {
-            let (what, fix) = classify_ureq(&e, proxied);
-            return fail(
+            let failure = net::describe_error(&e, Hop::ControlPlane, base, &config.net);
+            return connect_failure(
                 CONTROL_PLANE,
-                what,
-                "the authenticated request did not get an answer",
-                fix,
+                &net::redact_url(base),
+                &failure,
+                Hop::ControlPlane,
             );
         }
     };
     let status = response.status().as_u16();
-    steps.push("HTTP");
     match status {
         200 => {
             let body = response
@@ -652,8 +557,11 @@ fn check_control_plane(config: &Config) -> Check {
                 Some(n) => format!("tunnel \"{n}\""),
                 None => "tunnel found".to_string(),
             };
-            let via = if proxied { " via proxy" } else { "" };
-            pass(CONTROL_PLANE, format!("{what} at {host} ({}{via})", steps.join(", ")))
+            let path = path_words(base, Hop::ControlPlane, &config.net);
+            pass(
+                CONTROL_PLANE,
+                format!("{what} at {} ({path}, GET 200)", net::redact_url(base)),
+            )
         }
         401 => fail(
             CONTROL_PLANE,
@@ -675,9 +583,10 @@ fn check_control_plane(config: &Config) -> Check {
         ),
         407 => fail(
             CONTROL_PLANE,
-            "HTTP 407: the proxy wants authentication",
-            "the proxy refused the request",
-            "put the proxy credentials in HTTPS_PROXY as http://user:password@host:port",
+            "HTTP 407: a proxy on the way wants credentials",
+            "an intercepting proxy answered the request itself and refused it without credentials",
+            "put the proxy in HTTPS_PROXY (proxy.https_proxy) with its credentials: \
+             http://user:password@host:port",
         ),
         s => fail(
             CONTROL_PLANE,
@@ -688,35 +597,127 @@ fn check_control_plane(config: &Config) -> Check {
     }
 }
 
-fn classify_ureq(e: &ureq::Error, proxied: bool) -> (String, &'static str) {
-    match e {
-        ureq::Error::HostNotFound => (
-            "DNS lookup failed".into(),
-            "check --control-plane-url, the DNS resolver and the proxy",
+/// A failed connection as a report line: the network module's sentence as the
+/// detail, and under `--explain` what it means here and the exact fix.
+fn connect_failure(name: &'static str, target: &str, failure: &ConnectFailure, hop: Hop) -> Check {
+    let (cause, fix) = explain(failure, hop);
+    let detail = if target.is_empty() {
+        failure.to_string()
+    } else {
+        format!("{target}: {failure}")
+    };
+    fail(name, detail, cause, fix)
+}
+
+/// The `--explain` text of each connection failure: cause, then the flag or
+/// setting that fixes it for this hop.
+fn explain(failure: &ConnectFailure, hop: Hop) -> (String, String) {
+    let (trust, client_cert) = match hop {
+        Hop::ControlPlane => (
+            "--ca-bundle PEM (profile key ca_bundle_path)",
+            "--control-plane-cert PEM and --control-plane-key PEM (profile key control_plane_mtls)",
         ),
-        ureq::Error::ConnectProxyFailed(_) => (
-            "the proxy refused the CONNECT request".into(),
-            "check HTTPS_PROXY (host, port, credentials) with your network team",
+        Hop::Mcp => (
+            "--ca-bundle PEM, or --mcp-ca-bundle PEM to trust it for the MCP server alone \
+             (mcp_client_mtls.ca_bundle_path)",
+            "--mcp-client-cert PEM and --mcp-client-key PEM (profile key mcp_client_mtls)",
         ),
-        ureq::Error::Timeout(_) => (
-            "the request timed out".into(),
-            "check the firewall and the proxy; the control plane did not answer in time",
+    };
+    let proxy_setting =
+        "HTTPS_PROXY (HTTP_PROXY for http:// MCP servers) or the profile's proxy object";
+    let s = |text: &str| text.to_string();
+    match failure {
+        ConnectFailure::UntrustedCertificate { .. } => (
+            s("the server's certificate chain does not lead to a root this agent trusts \
+               (the built-in web roots plus any --ca-bundle); private CAs and TLS-inspecting \
+               proxies cause this"),
+            format!("pass the CA certificate that issued it with {trust}"),
         ),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => (
-            "TLS failed".into(),
-            "behind a TLS-inspecting proxy, pass its CA with --ca-bundle",
+        ConnectFailure::NameMismatch { host } => (
+            format!("the certificate was issued for other names than {host}"),
+            format!(
+                "use a host name the certificate lists in the URL, or reissue the certificate \
+                 with {host} in its subject alternative names"
+            ),
         ),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
-            if proxied {
-                "connection to the proxy refused".into()
-            } else {
-                "connection refused".into()
-            },
-            "check the address and port, and HTTPS_PROXY if a proxy is required",
+        ConnectFailure::CertificateExpired => (
+            s("the server presents a certificate whose validity has ended"),
+            s("renew the server's certificate (or correct this machine's clock if it is wrong)"),
         ),
-        other => (
-            format!("request failed ({other})"),
-            "check the network path to the control plane",
+        ConnectFailure::CertificateNotYetValid => (
+            s("the server's certificate is not valid yet"),
+            s("check this machine's clock (and the server's certificate dates)"),
+        ),
+        ConnectFailure::CertificateRejected { .. } => (
+            s("the server's certificate cannot be used for TLS"),
+            s("inspect it with `openssl s_client -connect HOST:PORT -showcerts` and reissue it"),
+        ),
+        ConnectFailure::ClientCertificateRequired { .. } => (
+            s("the server requires mutual TLS and this agent presented no client certificate"),
+            format!("pass the client certificate issued for this agent with {client_cert}"),
+        ),
+        ConnectFailure::ClientCertificateRejected { .. } => (
+            s("the server does not accept the client certificate this agent presented \
+               (unknown issuer, expired or revoked)"),
+            format!("use a certificate issued by a CA the server trusts: {client_cert}"),
+        ),
+        ConnectFailure::Handshake { .. } => (
+            s("the TLS handshake did not complete"),
+            s("check that the port speaks TLS (https://) and that nothing in between interferes"),
+        ),
+        ConnectFailure::ProxyRefused { status: 407, .. } => (
+            s("the proxy requires credentials and refused the ones sent (or none were sent)"),
+            format!(
+                "put the proxy credentials in the proxy URL, http://user:password@host:port \
+                 (percent-encode special characters), in {proxy_setting}"
+            ),
+        ),
+        ConnectFailure::ProxyRefused { status: 403, .. } => (
+            s("the proxy's policy forbids tunnels to this destination"),
+            s("ask the proxy's administrators to allow the host and port, or add the host to \
+               NO_PROXY if it is reachable directly"),
+        ),
+        ConnectFailure::ProxyRefused {
+            status: 502..=504, ..
+        } => (
+            s("the proxy could not reach the destination itself"),
+            s("check the URL's host and port, and that the proxy can resolve and reach them"),
+        ),
+        ConnectFailure::ProxyRefused { .. } => (
+            s("the proxy refused to open a tunnel (CONNECT) to the destination"),
+            format!("check {proxy_setting} with your network team"),
+        ),
+        ConnectFailure::ProxyUnreachable { .. } => (
+            s("the destination is reached through a proxy, and the proxy itself cannot be reached"),
+            format!(
+                "check the host and port in {proxy_setting}; if the destination is reachable \
+                 directly, add it to NO_PROXY"
+            ),
+        ),
+        ConnectFailure::ProxyNoResponse { .. } => (
+            s("the proxy did not answer the CONNECT request"),
+            s("check that the proxy URL names an HTTP proxy that supports CONNECT (not SOCKS)"),
+        ),
+        ConnectFailure::ProxyTls { .. } => (
+            s("TLS with the https:// proxy itself failed"),
+            s("pass the proxy's CA with --ca-bundle, or use an http:// proxy URL"),
+        ),
+        ConnectFailure::HostNotFound { .. } => (
+            s("the host name does not resolve from this machine"),
+            s("check the URL and the DNS resolver; if only a proxy can resolve it, set HTTPS_PROXY"),
+        ),
+        ConnectFailure::ConnectionRefused { .. } => (
+            s("nothing listens on that address, or a firewall rejects the connection"),
+            s("check that the server runs and the URL's port; if outbound traffic must go \
+               through a proxy, set HTTPS_PROXY"),
+        ),
+        ConnectFailure::TimedOut { .. } => (
+            s("no answer in time: a firewall drops the traffic, or a proxy is required"),
+            s("open outbound access to the port, or set HTTPS_PROXY (proxy.https_proxy)"),
+        ),
+        ConnectFailure::Other { .. } => (
+            s("the connection failed"),
+            s("check the network path to the server"),
         ),
     }
 }
@@ -770,53 +771,25 @@ fn check_mcp_reachable(config: &Config, env: &Env) -> Check {
                 ),
             }
         }
-        McpTarget::Http { url } => {
-            let Some((scheme, host, port)) = scheme_host_port(url) else {
-                return fail(
-                    MCP_REACHABLE,
-                    "the URL is not usable",
-                    "",
-                    "correct --mcp-server-url",
-                );
-            };
-            if proxy_for(config, url).is_some() {
-                return pass(
-                    MCP_REACHABLE,
-                    format!(
-                        "{host}:{port} is reached through the proxy (checked by the next line)"
-                    ),
-                );
+        McpTarget::Http { url } => match net::check_tls_handshake(url, Hop::Mcp, &config.net) {
+            Ok(()) => pass(
+                MCP_REACHABLE,
+                format!(
+                    "{} ({})",
+                    net::redact_url(url),
+                    path_words(url, Hop::Mcp, &config.net)
+                ),
+            ),
+            Err(NetError::Connect { failure, .. }) => {
+                connect_failure(MCP_REACHABLE, &net::redact_url(url), &failure, Hop::Mcp)
             }
-            let stream = match tcp_connect(&host, port) {
-                Ok(s) => s,
-                Err(step) => {
-                    return fail(
-                        MCP_REACHABLE,
-                        step,
-                        "the MCP server cannot be reached from this machine",
-                        "check that the MCP server runs and listens on that address, and that no firewall blocks it",
-                    )
-                }
-            };
-            if scheme == "https" {
-                let (extra, replace): (Vec<PathBuf>, bool) = match &config.net.mcp_ca_bundle {
-                    Some(ca) => (vec![ca.clone()], true),
-                    None => (config.net.ca_bundle.iter().cloned().collect(), false),
-                };
-                if let Err(f) =
-                    tls_handshake(stream, &host, &extra, replace, config.net.mcp_mtls.as_ref())
-                {
-                    return fail(
-                        MCP_REACHABLE,
-                        f.what,
-                        "the TLS connection to the MCP server failed",
-                        f.fix,
-                    );
-                }
-                return pass(MCP_REACHABLE, format!("{host}:{port} (TCP, TLS)"));
-            }
-            pass(MCP_REACHABLE, format!("{host}:{port} (TCP)"))
-        }
+            Err(e) => fail(
+                MCP_REACHABLE,
+                e.to_string(),
+                "the HTTP client for the MCP server cannot be set up with these settings",
+                "fix the certificate or proxy setting the message names",
+            ),
+        },
     }
 }
 
@@ -1059,16 +1032,6 @@ pub fn json_report(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn no_proxy_rules() {
-        let list = vec![".internal.example.com".to_string(), "localhost".to_string()];
-        assert!(no_proxy_matches("a.internal.example.com", &list));
-        assert!(no_proxy_matches("internal.example.com", &list));
-        assert!(no_proxy_matches("LOCALHOST", &list));
-        assert!(!no_proxy_matches("api.openai.com", &list));
-        assert!(no_proxy_matches("x", &["*".to_string()]));
-    }
 
     #[test]
     fn report_shapes() {
