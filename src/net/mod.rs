@@ -11,6 +11,7 @@
 mod connector;
 mod diagnose;
 mod proxy;
+mod resolver;
 mod tls;
 
 pub use diagnose::{
@@ -153,7 +154,6 @@ impl std::error::Error for NetError {}
 /// is read and checked here, so a bad bundle or a mismatched key fails now with
 /// a [`NetError`] naming the file, not at the first connection.
 pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agent, NetError> {
-    use ureq::unversioned::resolver::DefaultResolver;
     use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
     let destination = Destination::parse(target)?;
@@ -196,7 +196,7 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
     Ok(ureq::Agent::with_parts(
         config,
         connector,
-        DefaultResolver::default(),
+        resolver::CachingResolver::default(),
     ))
 }
 

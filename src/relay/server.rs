@@ -7,6 +7,12 @@
 //! let either kind starve the other; a thread per request, bounded by
 //! [`MAX_REQUEST_THREADS`], keeps them independent. The receivers only hand
 //! requests over, and answer inline (503) when the bound is reached.
+//!
+//! Threads are reused: a request goes to an idle request thread through a
+//! zero-capacity channel (which succeeds only while one is waiting), and a new
+//! thread starts only when none is idle. Idle threads exit after
+//! [`IDLE_THREAD_EXIT`]. Starting a thread per request cost more than the
+//! rest of the request's handling.
 
 use super::agent_side::{self, AgentSettings};
 use super::caller_side::{self, CallerSettings};
@@ -30,6 +36,9 @@ pub const MAX_REQUEST_THREADS: usize = 1_024;
 /// Stack of a request thread: handlers are shallow, bodies live on the heap.
 const REQUEST_THREAD_STACK: usize = 256 * 1024;
 
+/// How long a request thread waits for more work before it exits.
+const IDLE_THREAD_EXIT: Duration = Duration::from_secs(5);
+
 /// How often unconfirmed leases and silent agents are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -42,6 +51,10 @@ struct Shared {
     config: RelayConfig,
     in_flight: Mutex<usize>,
     idle: Condvar,
+    /// Request threads alive (busy or waiting for work).
+    threads: Mutex<usize>,
+    /// Zero-capacity hand-off to request threads waiting for work.
+    handoff: (Sender<tiny_http::Request>, Receiver<tiny_http::Request>),
 }
 
 /// A running relay. Dropping it shuts it down.
@@ -72,6 +85,8 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         config,
         in_flight: Mutex::new(0),
         idle: Condvar::new(),
+        threads: Mutex::new(0),
+        handoff: crossbeam_channel::bounded(0),
     });
     let stopping = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -169,7 +184,8 @@ fn receive(server: &tiny_http::Server, shared: &Arc<Shared>, stopping: &AtomicBo
     }
 }
 
-/// Runs the request on its own thread, or refuses it when at the bound.
+/// Runs the request on an idle request thread, or a new one, or refuses it
+/// when the bound is reached.
 fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
     {
         let mut in_flight = lock(&shared.in_flight);
@@ -182,6 +198,23 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
         }
         *in_flight += 1;
     }
+    let request = match shared.handoff.0.try_send(request) {
+        Ok(()) => return,
+        Err(returned) => returned.into_inner(),
+    };
+    {
+        let mut threads = lock(&shared.threads);
+        if *threads >= MAX_REQUEST_THREADS {
+            // Every thread is busy or just finishing: wait for one to take it.
+            drop(threads);
+            if let Err(e) = shared.handoff.0.send(request) {
+                drop(e);
+                finished(shared);
+            }
+            return;
+        }
+        *threads += 1;
+    }
     let worker = Arc::clone(shared);
     // The request moves into the closure; if spawning fails it is dropped
     // there, which answers 500 (tiny_http's default for an unanswered request).
@@ -189,17 +222,30 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
         .name("relay-req".into())
         .stack_size(REQUEST_THREAD_STACK)
         .spawn(move || {
-            route(&worker, Incoming::new(request));
-            let mut in_flight = lock(&worker.in_flight);
-            *in_flight -= 1;
-            if *in_flight == 0 {
-                worker.idle.notify_all();
+            let mut next = Some(request);
+            while let Some(request) = next.take() {
+                route(&worker, Incoming::new(request));
+                finished(&worker);
+                next = match worker.handoff.1.recv_timeout(IDLE_THREAD_EXIT) {
+                    Ok(request) => Some(request),
+                    Err(_) => None,
+                };
             }
+            *lock(&worker.threads) -= 1;
         });
     if let Err(e) = spawned {
         log::error!("could not start a request thread: {e}");
-        let mut in_flight = lock(&shared.in_flight);
-        *in_flight -= 1;
+        *lock(&shared.threads) -= 1;
+        finished(shared);
+    }
+}
+
+/// One request is done: shutdown may be waiting for the count to reach zero.
+fn finished(shared: &Shared) {
+    let mut in_flight = lock(&shared.in_flight);
+    *in_flight = in_flight.saturating_sub(1);
+    if *in_flight == 0 {
+        shared.idle.notify_all();
     }
 }
 
