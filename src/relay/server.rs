@@ -226,10 +226,7 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
             while let Some(request) = next.take() {
                 route(&worker, Incoming::new(request));
                 finished(&worker);
-                next = match worker.handoff.1.recv_timeout(IDLE_THREAD_EXIT) {
-                    Ok(request) => Some(request),
-                    Err(_) => None,
-                };
+                next = worker.handoff.1.recv_timeout(IDLE_THREAD_EXIT).ok();
             }
             *lock(&worker.threads) -= 1;
         });
