@@ -217,24 +217,26 @@ impl Drop for AdminServer {
 
 fn bind(address: &str) -> Result<TcpListener, AdminError> {
     let owned = || address.to_string();
-    TcpListener::bind(address).map_err(|error| match error.kind() {
-        io::ErrorKind::AddrInUse => AdminError::InUse { address: owned() },
-        io::ErrorKind::AddrNotAvailable => AdminError::NotLocal { address: owned() },
-        io::ErrorKind::PermissionDenied => AdminError::PermissionDenied { address: owned() },
-        io::ErrorKind::InvalidInput => AdminError::BadAddress {
-            address: owned(),
-            detail: error.to_string(),
-        },
-        // getaddrinfo failures surface as `Uncategorized`/`Other` kinds.
-        _ if error.raw_os_error().is_none() => AdminError::BadAddress {
-            address: owned(),
-            detail: error.to_string(),
-        },
-        _ => AdminError::Listen {
-            address: owned(),
-            error,
-        },
-    })
+    TcpListener::bind(address)
+        .and_then(crate::net::nodelay_listener)
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::AddrInUse => AdminError::InUse { address: owned() },
+            io::ErrorKind::AddrNotAvailable => AdminError::NotLocal { address: owned() },
+            io::ErrorKind::PermissionDenied => AdminError::PermissionDenied { address: owned() },
+            io::ErrorKind::InvalidInput => AdminError::BadAddress {
+                address: owned(),
+                detail: error.to_string(),
+            },
+            // getaddrinfo failures surface as `Uncategorized`/`Other` kinds.
+            _ if error.raw_os_error().is_none() => AdminError::BadAddress {
+                address: owned(),
+                detail: error.to_string(),
+            },
+            _ => AdminError::Listen {
+                address: owned(),
+                error,
+            },
+        })
 }
 
 fn serve_on(listener: TcpListener, address: &str) -> Result<tiny_http::Server, AdminError> {

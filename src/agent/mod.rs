@@ -67,6 +67,14 @@ pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
 /// caller must have blocked the termination signals before any thread started.
 pub fn run(config: Config) -> Result<(), AgentError> {
     let telemetry = Arc::new(Telemetry::new());
+    if config.harpoon.is_some() {
+        // Parsed and validated so profiles stay portable, but not served yet:
+        // say so instead of pretending the channel exists.
+        log::warn!(
+            "harpoon is configured, but this version does not serve the harpoon channel; \
+             commands for it are answered \"unsupported channel\""
+        );
+    }
     let backend = build_backend(&config, Arc::clone(&telemetry))?;
     let channels: Channels = vec![(MAIN_CHANNEL.to_string(), backend)];
     let stopper = Stopper::new();

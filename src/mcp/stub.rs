@@ -472,7 +472,8 @@ pub struct HttpStub {
 
 /// Binds the HTTP stub to `addr` (port 0 picks a free port).
 pub fn bind_http(addr: &str) -> io::Result<HttpStub> {
-    let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
+    let listener = crate::net::nodelay_listener(std::net::TcpListener::bind(addr)?)?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?;
     let Some(bound) = server.server_addr().to_ip() else {
         return Err(io::Error::other(
             "the HTTP stub needs an IP address to listen on",

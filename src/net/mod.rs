@@ -200,6 +200,18 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
     ))
 }
 
+/// Turns on `TCP_NODELAY` for every connection a listener will accept: Linux
+/// copies the option from the listening socket, and tiny_http (which accepts
+/// for us) never sets it, so without this a response written in two pieces
+/// can wait ~40 ms for a delayed ACK. std has no `TcpListener::set_nodelay`;
+/// the option lives on the socket, so the descriptor is viewed as a stream.
+pub fn nodelay_listener(listener: std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::OwnedFd;
+    let socket = std::net::TcpStream::from(OwnedFd::from(listener));
+    socket.set_nodelay(true)?;
+    Ok(std::net::TcpListener::from(OwnedFd::from(socket)))
+}
+
 /// Checks everything [`build_agent`] would check, for both hops, without a
 /// destination: bundles parse, cert/key pairs match, proxy URLs and NO_PROXY
 /// entries are usable. For startup and doctor.

@@ -31,8 +31,7 @@
 //!   reading it. The relay bounds how many such threads it runs (server.rs).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
+use std::net::{SocketAddr, TcpListener};
 
 /// Largest unread request body the relay drains to keep a connection alive;
 /// beyond it the connection is abandoned (see the module comment).
@@ -47,12 +46,7 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Binds `addr` with `TCP_NODELAY` set on the listening socket, which Linux
 /// copies to every accepted socket.
 pub fn nodelay_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
-    // std has no `TcpListener::set_nodelay`; the option lives on the socket,
-    // so view the same descriptor as a `TcpStream` to set it.
-    let socket = TcpStream::from(OwnedFd::from(listener));
-    socket.set_nodelay(true)?;
-    Ok(TcpListener::from(OwnedFd::from(socket)))
+    crate::net::nodelay_listener(TcpListener::bind(addr)?)
 }
 
 /// Compares two secrets in time independent of where they differ.
