@@ -76,10 +76,15 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         );
     }
     let backend = build_backend(&config, Arc::clone(&telemetry))?;
-    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), backend)];
+    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), Arc::clone(&backend))];
     let stopper = Stopper::new();
-    spawn_signal_watcher(stopper.clone())?;
-    serve(&config, channels, telemetry, &stopper)
+    let result = spawn_signal_watcher(stopper.clone())
+        .and_then(|()| serve(&config, channels, telemetry, &stopper));
+    if result.is_err() {
+        // A startup failure after the child started must not leave it behind.
+        backend.shutdown(BACKEND_STOP_TIMEOUT);
+    }
+    result
 }
 
 /// Serves `channels` until `stopper` fires, then drains in the contract's
