@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn accepted_sockets_inherit_nodelay() {
         let listener = nodelay_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
     }
