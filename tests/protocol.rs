@@ -426,3 +426,30 @@ fn secrets_never_reach_the_output() {
     assert!(!out.contains(API_KEY), "API key leaked");
     assert!(!out.contains("SECRET"), "shard token leaked");
 }
+
+#[test]
+fn json_logs_carry_the_request_id_as_a_field() {
+    let cp = MockControlPlane::start();
+    let agent = AgentProcess::start(&cp.url, &["--log-format", "json", "--log-level", "info"]);
+    let mut elsewhere = echo("req_json_field", "x");
+    elsewhere["channel"] = json!("nowhere");
+    cp.push_commands(vec![elsewhere]);
+    cp.wait_terminal("req_json_field", WAIT).unwrap();
+    assert!(agent.wait_for_output("req_json_field", WAIT));
+    let lines: Vec<Value> = agent
+        .output()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| {
+            l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("req_json_field"))
+        })
+        .unwrap();
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["request_id"], "req_json_field");
+    assert!(line["ts"].is_string() && line["target"].is_string());
+}

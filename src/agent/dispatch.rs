@@ -130,7 +130,7 @@ impl Pool {
             // Only possible if every worker died; count it as a shutdown drop.
             self.shared.outstanding.fetch_sub(1, Ordering::AcqRel);
             report!(
-                self.shared.telemetry,
+                self.shared.telemetry, request_id = returned.0.command.request_id;
                 "command {} dropped: no worker is running",
                 returned.0.command.request_id
             );
@@ -223,7 +223,7 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
 
     let answer = if let CommandKind::Unknown(kind) = &command.kind {
         report!(
-            shared.telemetry,
+            shared.telemetry, request_id = command.request_id;
             "command {} has unknown type {kind:?}; skipped",
             command.request_id
         );
@@ -296,7 +296,7 @@ fn forward(
         (CommandKind::Unknown(_), _) => return None,
         (CommandKind::Malformed(why), _) => {
             report!(
-                shared.telemetry,
+                shared.telemetry, request_id = command.request_id;
                 "command {} is malformed ({why}); answering with an error",
                 command.request_id
             );
@@ -315,7 +315,7 @@ fn forward(
         }
         (_, None) => {
             report!(
-                shared.telemetry,
+                shared.telemetry, request_id = command.request_id;
                 "command {} is for channel {:?}, which has no MCP server here",
                 command.request_id,
                 command.channel
@@ -392,7 +392,7 @@ fn forward(
                 }
                 McpReply::Failed(failure) => {
                     report!(
-                        shared.telemetry,
+                        shared.telemetry, request_id = command.request_id;
                         "session termination {} failed: {}",
                         command.request_id,
                         failure.message()
@@ -414,7 +414,7 @@ fn forward(
     match reply {
         McpReply::Failed(failure) => {
             report!(
-                shared.telemetry,
+                shared.telemetry, request_id = command.request_id;
                 "command {} failed: {}",
                 command.request_id,
                 failure.message()
@@ -436,7 +436,7 @@ fn forward(
         }
         McpReply::Expired => {
             report!(
-                shared.telemetry,
+                shared.telemetry, request_id = command.request_id;
                 "command {} hit the request timeout; answering 504",
                 command.request_id
             );

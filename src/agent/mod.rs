@@ -4,6 +4,11 @@
 /// Logs a warning and keeps it in the status page's "last errors" list.
 /// Messages name request ids and causes, never payloads or secrets.
 macro_rules! report {
+    ($telemetry:expr, request_id = $id:expr; $($arg:tt)+) => {{
+        let message = format!($($arg)+);
+        log::warn!(request_id:% = $id; "{message}");
+        $telemetry.record_error(&message);
+    }};
     ($telemetry:expr, $($arg:tt)+) => {{
         let message = format!($($arg)+);
         log::warn!("{message}");

@@ -70,7 +70,7 @@ impl Responder {
         };
         let Ok(body) = serde_json::to_vec(&payload) else {
             report!(
-                self.telemetry,
+                self.telemetry, request_id = command.request_id;
                 "response for {} could not be encoded; dropped",
                 command.request_id
             );
@@ -81,7 +81,7 @@ impl Responder {
         loop {
             let Some(left) = super::remaining(deadline) else {
                 report!(
-                    self.telemetry,
+                    self.telemetry, request_id = command.request_id;
                     "response for {} not delivered before its deadline",
                     command.request_id
                 );
@@ -110,7 +110,7 @@ impl Responder {
                     Err(ControlError::Network { .. }) => None,
                     Err(e) => {
                         report!(
-                            self.telemetry,
+                            self.telemetry, request_id = command.request_id;
                             "response for {} refused: {e}",
                             command.request_id
                         );
@@ -122,7 +122,7 @@ impl Responder {
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
             if Instant::now() + delay >= deadline {
                 report!(
-                    self.telemetry,
+                    self.telemetry, request_id = command.request_id;
                     "response for {} not delivered before its deadline ({attempts} attempts)",
                     command.request_id
                 );
@@ -163,29 +163,32 @@ impl Responder {
                 state.failed = true;
                 return;
             };
-            let retry_after =
-                match self.post(&body, &command.shard_token, left.min(POST_ATTEMPT_TIMEOUT)) {
-                    Ok(()) => {
-                        self.telemetry.notification_posted();
-                        return;
-                    }
-                    Err(ControlError::Status {
-                        status: 429,
-                        retry_after,
-                        ..
-                    }) => retry_after,
-                    Err(ControlError::Network {
-                        before_write: true, ..
-                    }) => None,
-                    Err(e) => {
-                        report!(self.telemetry,
+            let retry_after = match self.post(
+                &body,
+                &command.shard_token,
+                left.min(POST_ATTEMPT_TIMEOUT),
+            ) {
+                Ok(()) => {
+                    self.telemetry.notification_posted();
+                    return;
+                }
+                Err(ControlError::Status {
+                    status: 429,
+                    retry_after,
+                    ..
+                }) => retry_after,
+                Err(ControlError::Network {
+                    before_write: true, ..
+                }) => None,
+                Err(e) => {
+                    report!(self.telemetry, request_id = command.request_id;
                         "notification for {} not delivered ({e}); skipping its later notifications",
                         command.request_id
                     );
-                        state.failed = true;
-                        return;
-                    }
-                };
+                    state.failed = true;
+                    return;
+                }
+            };
             let delay = backoff
                 .next_delay()
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));

@@ -65,14 +65,17 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), LoggerAlreadySet> {
         }
         LogFormat::Text => {
             builder.format(|buf, record| {
-                writeln!(
-                    buf,
+                let mut line = format!(
                     "{} {:<5} {}: {}",
                     rfc3339(SystemTime::now()),
                     record.level(),
                     record.target(),
                     record.args()
-                )
+                );
+                for (key, value) in fields(record) {
+                    line.push_str(&format!(" {key}={value}"));
+                }
+                writeln!(buf, "{line}")
             });
         }
     }
@@ -84,15 +87,43 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), LoggerAlreadySet> {
     Ok(())
 }
 
-/// One JSON object: `ts`, `level`, `target`, `msg` (serde_json escapes).
+/// One JSON object: `ts`, `level`, `target`, `msg`, and `fields` when the
+/// record carries key-values (`request_id`, …); serde_json escapes.
 fn json_line(record: &Record<'_>, now: SystemTime) -> String {
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "ts": rfc3339(now),
         "level": record.level().as_str(),
         "target": record.target(),
         "msg": record.args().to_string(),
-    })
-    .to_string()
+    });
+    let fields = fields(record);
+    if !fields.is_empty() {
+        line["fields"] = serde_json::Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        );
+    }
+    line.to_string()
+}
+
+/// The record's structured key-values, in order, values as text.
+fn fields(record: &Record<'_>) -> Vec<(String, String)> {
+    struct Collect(Vec<(String, String)>);
+    impl<'kvs> log::kv::VisitSource<'kvs> for Collect {
+        fn visit_pair(
+            &mut self,
+            key: log::kv::Key<'kvs>,
+            value: log::kv::Value<'kvs>,
+        ) -> Result<(), log::kv::Error> {
+            self.0.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    let _ = record.key_values().visit(&mut collect);
+    collect.0
 }
 
 /// `2026-11-05T10:04:05.123Z` (UTC, milliseconds), without a date crate.
