@@ -4,14 +4,17 @@
 //! ```no_run
 //! use tunnel::relay::{Relay, RelayConfig};
 //! use tunnel::secret::Secret;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = RelayConfig::new(
-//!     "127.0.0.1:0".parse().unwrap(),
+//!     "127.0.0.1:0".parse()?,
 //!     vec!["tunnel_0123456789abcdef0123456789abcdef".into()],
 //!     Secret::new("agent-key"),
 //! );
-//! let relay = Relay::start(config).unwrap();
+//! let relay = Relay::start(config)?;
 //! println!("listening on http://{}", relay.local_addr());
 //! relay.shutdown();
+//! # Ok(())
+//! # }
 //! ```
 
 mod agent_side;
