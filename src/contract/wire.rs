@@ -107,7 +107,9 @@ impl fmt::Display for UndecodableCommand {
 impl Command {
     /// Decodes one element of `commands`, tolerating unknown fields and
     /// types. Only a missing `request_id` or `shard_token` is fatal for it.
-    pub fn decode(value: Value) -> Result<Command, UndecodableCommand> {
+    pub fn decode(mut value: Value) -> Result<Command, UndecodableCommand> {
+        // Moved out, not cloned: payloads can be megabytes.
+        let payload = value.as_object_mut().and_then(|o| o.remove("jsonrpc"));
         let request_id = value
             .get("request_id")
             .and_then(Value::as_str)
@@ -134,8 +136,8 @@ impl Command {
             Some(_) => "<non-string>",
         };
         let kind = match command_type {
-            "jsonrpc" => match value.get("jsonrpc") {
-                Some(obj @ Value::Object(_)) => CommandKind::JsonRpc(obj.clone()),
+            "jsonrpc" => match payload {
+                Some(obj @ Value::Object(_)) => CommandKind::JsonRpc(obj),
                 None | Some(Value::Null) => CommandKind::Malformed("jsonrpc payload is missing"),
                 Some(_) => CommandKind::Malformed("jsonrpc payload is not a JSON object"),
             },
