@@ -161,6 +161,26 @@ fn throughput(url: &str, callers: usize) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// 1 caller, then 32 callers twice: the first 32-caller run opens 32 new
+/// connections at once, which can hit tiny_http's accept-pool race (a
+/// connection queued behind busy keep-alive connections waits until one
+/// closes); the second run shows the steady state. Both are printed.
+fn throughput_rows(rows: &mut Vec<(String, String, String)>, url: &str, what: &str) {
+    let one = throughput(url, 1);
+    rows.push((
+        format!("calls/s, 1 caller, {what}"),
+        format!("{one:.0}"),
+        "≥ 5,000".into(),
+    ));
+    let cold = throughput(url, 32);
+    let warm = throughput(url, 32);
+    rows.push((
+        format!("calls/s, 32 callers, {what}"),
+        format!("{warm:.0} (first run {cold:.0})"),
+        "≥ 5,000".into(),
+    ));
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -243,26 +263,14 @@ fn main() {
             target.into(),
         ));
     }
-    for callers in [1, 32] {
-        rows.push((
-            format!("calls/s, {callers} caller(s), HTTP MCP"),
-            format!("{:.0}", throughput(&tunnel_url, callers)),
-            "≥ 5,000".into(),
-        ));
-    }
+    throughput_rows(&mut rows, &tunnel_url, "HTTP MCP");
     drop(http_agent);
 
     // The stdio stub behind the agent.
     let stub_cmd = format!("{CLIENT} dev mcp-stub");
     let stdio_agent = start_agent(&relay_url, &["--mcp-command", &stub_cmd]);
     wait_until_up(&tunnel_url);
-    for callers in [1, 32] {
-        rows.push((
-            format!("calls/s, {callers} caller(s), stdio MCP"),
-            format!("{:.0}", throughput(&tunnel_url, callers)),
-            "≥ 5,000".into(),
-        ));
-    }
+    throughput_rows(&mut rows, &tunnel_url, "stdio MCP");
     drop(stdio_agent);
 
     // Idle RSS: a fresh agent after a few seconds of empty long-polls.
