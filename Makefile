@@ -22,7 +22,7 @@ lint:
 demo: build
 	sh tests/scripts/demo.sh $(RELEASE_DIR)
 
-bench: build
+bench: build dist
 	$(CARGO) test --release --locked --test bench -- --bench
 
 test-ui: build
