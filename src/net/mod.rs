@@ -10,6 +10,7 @@
 
 mod connector;
 mod diagnose;
+pub mod keepalive;
 mod proxy;
 mod resolver;
 mod tls;
