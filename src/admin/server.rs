@@ -354,12 +354,6 @@ fn answer(request: tiny_http::Request, context: &Context) -> Answered {
             response.add_header(header);
         }
     }
-    // See net::keepalive: keeps tiny_http's pool from starving new connections.
-    if crate::net::keepalive::should_close(request.remote_addr()) {
-        if let Ok(header) = tiny_http::Header::from_bytes(&b"Connection"[..], &b"close"[..]) {
-            response.add_header(header);
-        }
-    }
     if let Err(error) = request.respond(response) {
         log::debug!("admin server: could not answer a request: {error}");
     }

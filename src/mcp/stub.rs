@@ -521,15 +521,6 @@ fn header_value<'a>(request: &'a tiny_http::Request, name: &str) -> Option<&'a s
 }
 
 fn serve_http(state: &StubState, mut request: tiny_http::Request) {
-    // See net::keepalive: keeps tiny_http's pool from starving new connections.
-    let close = crate::net::keepalive::should_close(request.remote_addr());
-    let finish = |response: tiny_http::Response<std::io::Cursor<Vec<u8>>>| {
-        if close {
-            with_header(response, "Connection", "close")
-        } else {
-            response
-        }
-    };
     match request.method() {
         tiny_http::Method::Post => {}
         tiny_http::Method::Delete => {
@@ -584,12 +575,10 @@ fn serve_http(state: &StubState, mut request: tiny_http::Request) {
             } else {
                 400
             };
-            let _ = request.respond(finish(json_response(status, &answer, session.as_deref())));
+            let _ = request.respond(json_response(status, &answer, session.as_deref()));
         }
         Handled::Silent => {
-            let _ = request.respond(finish(
-                tiny_http::Response::from_data(Vec::new()).with_status_code(202),
-            ));
+            let _ = request.respond(tiny_http::Response::empty(202));
         }
         Handled::Crash => std::process::exit(CRASH_STATUS),
     }

@@ -10,7 +10,6 @@
 
 mod connector;
 mod diagnose;
-pub mod keepalive;
 mod proxy;
 mod resolver;
 mod tls;

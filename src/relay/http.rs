@@ -242,9 +242,7 @@ impl Incoming {
             abandon(self.request, reply.status);
             return Ok(false);
         }
-        let close = self.wants_close()
-            || matches!(leftover, Leftover::Close)
-            || crate::net::keepalive::should_close(self.request.remote_addr());
+        let close = self.wants_close() || matches!(leftover, Leftover::Close);
         let bytes = reply.render(close, head_only);
         let mut writer = self.request.into_writer();
         writer.write_all(&bytes)?;
@@ -261,10 +259,7 @@ impl Incoming {
             return Err(io::Error::other("request body too large to drain"));
         }
         let chunked = *self.request.http_version() != tiny_http::HTTPVersion(1, 0);
-        let close = !chunked
-            || self.wants_close()
-            || matches!(leftover, Leftover::Close)
-            || crate::net::keepalive::should_close(self.request.remote_addr());
+        let close = !chunked || self.wants_close() || matches!(leftover, Leftover::Close);
         let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
         head.push_str("Cache-Control: no-cache\r\n");
         if chunked {
