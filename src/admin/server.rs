@@ -112,6 +112,8 @@ pub struct AdminServer {
     server: Arc<Mutex<Option<Arc<tiny_http::Server>>>>,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// See `net::pool_kick`: tiny_http's pool can starve new connections.
+    kicker: Option<crate::net::pool_kick::PoolKicker>,
 }
 
 impl AdminServer {
@@ -162,6 +164,11 @@ impl AdminServer {
             server,
             stopping,
             thread: Some(thread),
+            kicker: crate::net::pool_kick::PoolKicker::start(
+                local_addr,
+                crate::net::pool_kick::QUIET,
+            )
+            .ok(),
         };
         if let Some(path) = &cfg.url_file {
             write_url_file(path, &admin.url()).map_err(|error| AdminError::UrlFile {
@@ -191,6 +198,7 @@ impl AdminServer {
 
     /// Stops answering and joins the server thread. Idempotent.
     pub fn shutdown(&mut self) {
+        self.kicker.take();
         self.stopping.store(true, Ordering::SeqCst);
         if let Some(server) = &*self.server.lock().unwrap_or_else(PoisonError::into_inner) {
             server.unblock();

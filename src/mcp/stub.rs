@@ -492,6 +492,9 @@ impl HttpStub {
 
     /// Serves with [`HTTP_WORKERS`] threads until the process ends.
     pub fn serve(self) -> io::Result<()> {
+        // See net::pool_kick: tiny_http's pool can starve new connections.
+        let _kicker =
+            crate::net::pool_kick::PoolKicker::start(self.addr, crate::net::pool_kick::BUSY)?;
         let state = Arc::new(StubState::new());
         let mut workers = Vec::with_capacity(HTTP_WORKERS);
         for _ in 0..HTTP_WORKERS {

@@ -10,6 +10,7 @@
 
 mod connector;
 mod diagnose;
+pub mod pool_kick;
 mod proxy;
 mod resolver;
 mod tls;

@@ -65,6 +65,8 @@ pub struct Running {
     stopping: Arc<AtomicBool>,
     stop_sweeper: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    /// See `net::pool_kick`: tiny_http's pool can starve new connections.
+    kicker: Option<crate::net::pool_kick::PoolKicker>,
 }
 
 pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
@@ -109,6 +111,8 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
             .map_err(RelayError::Thread)?
     };
     threads.push(sweeper);
+    let kicker = crate::net::pool_kick::PoolKicker::start(local_addr, crate::net::pool_kick::BUSY)
+        .map_err(RelayError::Thread)?;
     Ok(Running {
         local_addr,
         server,
@@ -116,6 +120,7 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         stopping,
         stop_sweeper: Some(stop_tx),
         threads,
+        kicker: Some(kicker),
     })
 }
 
@@ -130,6 +135,7 @@ impl Running {
         if self.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.kicker.take();
         self.shared.hub.close();
         self.stop_sweeper.take();
         for _ in 0..RECEIVER_THREADS {
