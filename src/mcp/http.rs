@@ -66,6 +66,8 @@ pub struct HttpBackend {
     origin: String,
     max_response_bytes: u64,
     /// The last request reached the server (a TCP connection was made).
+    /// Starts true: nothing is sent to the server just to probe it (a GET
+    /// could open a server stream), so it counts as up until a forward fails.
     reached: AtomicBool,
 }
 
@@ -105,7 +107,7 @@ impl HttpBackend {
             uri,
             origin,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            reached: AtomicBool::new(false),
+            reached: AtomicBool::new(true),
         })
     }
 
@@ -719,7 +721,7 @@ mod tests {
         .unwrap();
         assert_eq!(b.origin(), "https://mcp.example:8443");
         let status = b.status();
-        assert_eq!((status.kind, status.up), ("http", false));
+        assert_eq!((status.kind, status.up), ("http", true));
         assert!(!status.detail.contains("s3cret") && !status.detail.contains("user"));
         assert!(!format!("{b:?}").contains("s3cret"));
         let b = HttpBackend::new("http://[::1]/mcp", agent.clone()).unwrap();
