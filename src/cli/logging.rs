@@ -4,7 +4,7 @@
 use crate::config::LogFormat;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Targets whose trace output can contain the wire bytes (and so the API key).
 const CLAMPED_TARGETS: &[&str] = &["ureq", "ureq_proto", "rustls"];
@@ -67,7 +67,7 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), LoggerAlreadySet> {
             builder.format(|buf, record| {
                 let mut line = format!(
                     "{} {:<5} {}: {}",
-                    rfc3339(SystemTime::now()),
+                    crate::clock::rfc3339(SystemTime::now()),
                     record.level(),
                     record.target(),
                     record.args()
@@ -91,7 +91,7 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), LoggerAlreadySet> {
 /// record carries key-values (`request_id`, …); serde_json escapes.
 fn json_line(record: &Record<'_>, now: SystemTime) -> String {
     let mut line = serde_json::json!({
-        "ts": rfc3339(now),
+        "ts": crate::clock::rfc3339(now),
         "level": record.level().as_str(),
         "target": record.target(),
         "msg": record.args().to_string(),
@@ -126,47 +126,10 @@ fn fields(record: &Record<'_>) -> Vec<(String, String)> {
     collect.0
 }
 
-/// `2026-11-05T10:04:05.123Z` (UTC, milliseconds), without a date crate.
-pub fn rfc3339(now: SystemTime) -> String {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let millis = since.subsec_millis();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(1_709_251_199_999);
-        assert_eq!(rfc3339(t), "2024-02-29T23:59:59.999Z");
-    }
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn clamp_targets() {

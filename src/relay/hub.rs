@@ -727,7 +727,7 @@ pub fn new_command(command_type: &str, headers: Headers, jsonrpc: Option<Value>)
         shard_token: ShardToken(String::new()),
         command_type: command_type.to_string(),
         channel: Some(MAIN_CHANNEL.to_string()),
-        created_at: rfc3339_now(),
+        created_at: crate::clock::rfc3339(SystemTime::now()),
         response_timeout: None,
         headers,
         jsonrpc,
@@ -761,36 +761,6 @@ pub fn random_token(prefix: &str) -> String {
         out.push_str(&format!("{:016x}", hasher.finish()));
     }
     out
-}
-
-/// The current UTC time as RFC 3339 (`created_at` is informational only).
-fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -924,9 +894,7 @@ mod tests {
 
     #[test]
     fn dates_and_tokens() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(crate::clock::civil_from_days(19_723), (2024, 1, 1));
         let a = random_token("x_");
         assert!(a.starts_with("x_") && a.len() == 34);
         assert_ne!(a, random_token("x_"));
