@@ -271,7 +271,7 @@ fn deadlines_drop_expired_commands_and_bound_the_mcp_call() {
         late["resp_json"]["error"]["data"]["tunnel_failure"]["source"],
         "timeout"
     );
-    assert!(agent.output().contains("req_zero"));
+    assert!(agent.wait_for_output("req_zero", WAIT));
 }
 
 #[test]
@@ -292,7 +292,7 @@ fn unknown_types_are_skipped_and_unknown_channels_answered_400() {
         .expect("served after the unknown type");
     assert!(cp.posts_for("req_future").is_empty());
     assert!(
-        agent.output().contains("req_future"),
+        agent.wait_for_output("req_future", WAIT),
         "unknown type not logged with its id"
     );
     let body = &cp.posts_for("req_chan")[0];

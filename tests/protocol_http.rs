@@ -56,7 +56,7 @@ fn command(request_id: &str, kind: &str, headers: Value, message: Option<Value>)
 fn http_mcp_server_end_to_end() {
     let stub = HttpStub::start();
     let cp = MockControlPlane::start();
-    let _agent = AgentProcess::start(&cp.url, &["--mcp-server-url", &stub.1]);
+    let agent = AgentProcess::start(&cp.url, &["--mcp-server-url", &stub.1]);
     cp.push_commands(vec![
         command("r_init", "jsonrpc", json!({}), Some(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))),
@@ -65,7 +65,9 @@ fn http_mcp_server_end_to_end() {
             "method": "tools/call", "params": {"name": "progress", "arguments": {"steps": 2}, "_meta": {"progressToken": "t1"}}}))),
         command("r_end", "session_termination", json!({"Mcp-Session-Id": ["whatever"]}), None),
     ]);
-    let init = cp.wait_terminal("r_init", WAIT).unwrap();
+    let init = cp
+        .wait_terminal("r_init", WAIT)
+        .unwrap_or_else(|| panic!("no initialize answer:\n{}", agent.output()));
     assert_eq!(init["resp_code"], 200);
     assert_eq!(
         init["resp_json"]["result"]["serverInfo"]["name"],
@@ -96,7 +98,9 @@ fn http_mcp_server_end_to_end() {
         ]
     );
 
-    let end = cp.wait_terminal("r_end", WAIT).unwrap();
+    let end = cp
+        .wait_terminal("r_end", WAIT)
+        .unwrap_or_else(|| panic!("no termination answer:\n{}", agent.output()));
     assert_eq!(end["resp_type"], "session_termination_response");
     assert_eq!(end["resp_code"], 204);
 }
@@ -128,5 +132,5 @@ fn an_unreachable_http_server_gets_a_synthesized_connect_failure() {
         !body.to_string().contains(&port.to_string()),
         "URL leaked into the failure"
     );
-    assert!(agent.output().contains("r_down"));
+    assert!(agent.wait_for_output("r_down", WAIT), "{}", agent.output());
 }
