@@ -191,6 +191,11 @@ fn relay_man_page_and_help_list_the_same_flags() {
 
 #[test]
 fn groff_renders_both_pages_without_warnings() {
+    // The README asks only for Rust, make and curl; `.ci/run` installs groff.
+    if Command::new("groff").arg("--version").output().is_err() {
+        eprintln!("groff_renders_both_pages_without_warnings: skipped, groff is not installed");
+        return;
+    }
     for page in ["tunnel-client.1", "tunnel-relay.1"] {
         let out = Command::new("groff")
             .args(["-man", "-Tutf8", "-ww", "-z"])

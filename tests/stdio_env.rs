@@ -12,6 +12,9 @@ use tunnel::mcp::Backend;
 
 #[test]
 fn child_environment_has_no_control_plane_key() {
+    if !python3_available("child_environment_has_no_control_plane_key") {
+        return;
+    }
     // The variables exist in this test process; the child must not see them.
     std::env::set_var("CONTROL_PLANE_API_KEY", "sk-test-must-not-leak");
     std::env::set_var("PROFILE_REFERENCED_SECRET", "also-secret");

@@ -143,6 +143,9 @@ fn crash_loop_retries_with_growing_delays_and_reports_not_ready() {
 
 #[test]
 fn initialize_timeout_restarts_the_child() {
+    if !python3_available("initialize_timeout_restarts_the_child") {
+        return;
+    }
     let log = scratch("slow-init-starts");
     let cfg = StdioConfig {
         extra_env: vec![("STDIO_START_LOG".into(), log.to_string_lossy().into_owned())],

@@ -162,3 +162,17 @@ pub fn headers_with_session(session: &str) -> Headers {
     h.insert("Mcp-Session-Id".into(), vec![session.to_string()]);
     h
 }
+
+/// The misbehaving-server fixtures written in Python need `python3`; on a
+/// machine without it (the README asks only for Rust, make and curl) the test
+/// says so and passes without running. `.ci/run` makes sure it is there.
+pub fn python3_available(test: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("{test}: skipped, python3 is not installed");
+    }
+    found
+}
