@@ -77,19 +77,16 @@ fn long_poll_returns_when_a_caller_posts() {
         metric(&base, "relay_open_polls") == 1
     });
 
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": "x1", "method": "tools/list"}),
-            &[
-                ("Mcp-Session-Id", "sess-1"),
-                ("Mcp-Protocol-Version", "2025-06-18"),
-                ("Last-Event-ID", "ev-9"),
-                ("X-Not-Forwarded", "1"),
-            ],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": "x1", "method": "tools/list"}),
+        &[
+            ("Mcp-Session-Id", "sess-1"),
+            ("Mcp-Protocol-Version", "2025-06-18"),
+            ("Last-Event-ID", "ev-9"),
+            ("X-Not-Forwarded", "1"),
+        ],
+    );
     let polled = poller.join().unwrap();
     assert_eq!(polled.status, 200);
     assert_eq!(polled.commands.len(), 1);
@@ -168,14 +165,11 @@ fn shard_token_mismatch_and_finished_requests_are_rejected() {
     let (_relay, base) = start(config());
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        &[],
+    );
     let cmd = agent.poll_one();
     let body = json!({"request_id": cmd["request_id"], "resp_json": {"jsonrpc": "2.0", "id": 1, "result": {}}, "resp_code": 200});
 
@@ -235,14 +229,11 @@ fn notifications_to_a_json_only_caller_are_dropped_and_the_answer_arrives() {
     assert_eq!(agent.poll(1, 1).status, 204);
     // A caller that cannot take a stream: notifications are dropped, never
     // buffered without bound, and the terminal answer still arrives.
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
+        &[],
+    );
     let cmd = agent.poll_one();
     let note = json!({"request_id": cmd["request_id"], "resp_json": {"jsonrpc": "2.0", "method": "notifications/progress"}, "resp_code": 200, "resp_type": "jsonrpc_notify"});
     let mut statuses = Vec::new();

@@ -74,14 +74,11 @@ fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
     dead.shutdown(Shutdown::Both).unwrap();
     drop(dead);
 
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
+        &[],
+    );
     wait_until("the command to be handed to A's dead poll", || {
         metric(&base, "relay_commands_delivered_total") == 1
     });
@@ -102,14 +99,11 @@ fn a_silent_agents_late_answer_loses_to_the_redelivery() {
     wait_until("A's poll to be held", || {
         metric(&base, "relay_open_polls") == 1
     });
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call"}),
+        &[],
+    );
     let (status, body) = read_response(&mut silent);
     assert_eq!(status, 200);
     let first = body["commands"][0].clone();
@@ -129,14 +123,11 @@ fn a_confirmed_delivery_is_not_redelivered() {
     let (_relay, base) = start(lease_config());
     let a = Agent::new(&base, "A");
     assert_eq!(a.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call"}),
+        &[],
+    );
     let cmd = a.poll_one();
     // A's next poll confirms the delivery; B then never sees the command,
     // however long the call takes.

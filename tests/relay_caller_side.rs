@@ -49,14 +49,11 @@ fn a_notification_gets_202_after_the_agents_ack() {
     let (_relay, base) = start(config());
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        &[],
+    );
     let cmd = agent.poll_one();
     assert_eq!(cmd["jsonrpc"]["method"], "notifications/initialized");
     let ack = json!({"request_id": cmd["request_id"], "channel": "main", "resp_code": 202, "resp_type": "notify_ack"});
@@ -73,14 +70,11 @@ fn no_answer_within_the_response_timeout_is_504() {
     let (_relay, base) = start(cfg);
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call"}),
+        &[],
+    );
     let cmd = agent.poll_one();
     let answer = caller.join().unwrap();
     assert_eq!(answer.status, 504);
@@ -192,14 +186,11 @@ fn a_full_queue_is_503() {
     let (_relay, base) = start(cfg);
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let first = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-            &[],
-        )
-    });
+    let first = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        &[],
+    );
     wait_until("the first command to be queued", || {
         metric(&base, "relay_queue_depth") == 1
     });
@@ -250,14 +241,11 @@ fn caller_token_is_required_when_set_and_not_forwarded() {
     }
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-            &[("Authorization", "Bearer caller-secret")],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        &[("Authorization", "Bearer caller-secret")],
+    );
     let cmd = agent.poll_one();
     assert!(
         cmd["headers"].get("Authorization").is_none(),
@@ -272,14 +260,11 @@ fn without_caller_auth_the_authorization_header_is_passed_through() {
     let (_relay, base) = start(config());
     let agent = Agent::new(&base, "A");
     assert_eq!(agent.poll(1, 1).status, 204);
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-            &[("Authorization", "Bearer for-the-mcp-server")],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        &[("Authorization", "Bearer for-the-mcp-server")],
+    );
     let cmd = agent.poll_one();
     assert_eq!(
         cmd["headers"]["Authorization"],

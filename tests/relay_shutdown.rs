@@ -15,14 +15,11 @@ fn shutdown_answers_held_polls_and_waiting_callers() {
     assert_eq!(agent.poll(1, 1).status, 204);
 
     // A is online but not polling, so the caller's command stays queued.
-    let caller_base = base.clone();
-    let caller = std::thread::spawn(move || {
-        call(
-            &caller_base,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-            &[],
-        )
-    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        &[],
+    );
     wait_until("the caller's command to be queued", || {
         metric(&base, "relay_queue_depth") == 1
     });

@@ -195,6 +195,26 @@ pub fn call(base: &str, message: &Value, headers: &[(&str, &str)]) -> Answer {
     finish(resp)
 }
 
+/// [`call`] from a caller thread, so the test can play the agent meanwhile.
+pub fn call_in_background(
+    base: &str,
+    message: Value,
+    headers: &[(&str, &str)],
+) -> std::thread::JoinHandle<Answer> {
+    let base = base.to_string();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    std::thread::spawn(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        call(&base, &message, &headers)
+    })
+}
+
 pub fn finish(mut resp: ureq::http::Response<ureq::Body>) -> Answer {
     let status = resp.status().as_u16();
     let headers = resp
