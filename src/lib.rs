@@ -9,6 +9,7 @@ pub mod config;
 pub mod contract;
 pub mod mcp;
 pub mod net;
+pub mod random;
 pub mod relay;
 pub mod secret;
 pub mod sys;

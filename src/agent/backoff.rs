@@ -1,8 +1,6 @@
 //! Retry pacing: exponential backoff with full jitter, and `Retry-After`
 //! (delta-seconds or HTTP date) as a capped floor. Pure arithmetic, no I/O.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Exponential backoff with full jitter: the n-th delay is uniform in
@@ -49,19 +47,7 @@ pub fn jitter(max: Duration) -> Duration {
     if nanos == 0 {
         return Duration::ZERO;
     }
-    Duration::from_nanos(random_u64() % (nanos + 1))
-}
-
-/// 64 random bits from std (no extra crate): a freshly seeded `RandomState`.
-pub fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    hasher.finish()
+    Duration::from_nanos(crate::random::u64() % (nanos + 1))
 }
 
 /// Parses `Retry-After`: delta-seconds, or an HTTP date (IMF-fixdate) taken

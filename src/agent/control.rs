@@ -139,7 +139,7 @@ impl ControlPlane {
             post_agent,
             tunnel_url: format!("{base_url}/v1/tunnels/{}", encode_path_segment(tunnel_id)),
             bearer: Secret::new(format!("Bearer {}", api_key.expose())),
-            instance_id: new_instance_id(),
+            instance_id: crate::random::hex(16),
             server_info: server_info.header_value(),
             base_url: base_url.to_string(),
             net: net.clone(),
@@ -349,13 +349,6 @@ fn encode_path_segment(segment: &str) -> String {
     out
 }
 
-/// A random 128-bit id for `X-Tunnel-Client-Instance-Id`, stable for the process.
-fn new_instance_id() -> String {
-    let a = super::backoff::random_u64();
-    let b = super::backoff::random_u64() ^ u64::from(std::process::id());
-    format!("{a:016x}{b:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,8 +361,8 @@ mod tests {
 
     #[test]
     fn instance_ids_are_unique_hex() {
-        let a = new_instance_id();
-        let b = new_instance_id();
+        let a = crate::random::hex(16);
+        let b = crate::random::hex(16);
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

@@ -37,8 +37,7 @@ use crate::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure}
 use crate::mcp::{Backend, BackendStatus, McpCall, McpReply};
 use serde_json::Value;
 use session::Sessions;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use supervisor::Supervisor;
@@ -182,43 +181,9 @@ fn json_headers() -> Headers {
     headers
 }
 
-/// 64 bits of jitter from std alone: a randomly keyed hasher over the clock.
-fn random_u64() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
-}
-
-/// `bytes` random bytes as lowercase hex, from the OS (hasher fallback).
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut raw = vec![0u8; bytes];
-    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut raw));
-    if from_os.is_err() {
-        for chunk in raw.chunks_mut(8) {
-            let r = random_u64().to_le_bytes();
-            chunk.copy_from_slice(&r[..chunk.len()]);
-        }
-    }
-    raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_ids_are_hex_and_distinct() {
-        let a = random_hex(16);
-        let b = random_hex(16);
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert_ne!(random_u64(), random_u64());
-    }
 
     #[test]
     fn start_reports_a_missing_program() {

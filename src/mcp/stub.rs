@@ -650,7 +650,7 @@ fn json_response(
 
 /// A fresh session id for the HTTP stub: 128 bits from the OS, as hex.
 fn new_session_id() -> String {
-    crate::mcp::stdio::random_hex(16)
+    crate::random::hex(16)
 }
 
 /// Lets tests feed `run`'s parser without a process.

@@ -362,7 +362,7 @@ fn pin_if_affine(
     let session = match (method, returned, caller_session) {
         (_, Some(returned), _) => returned,
         (Some("initialize"), None, None) => {
-            let minted = hub::random_token("relay-session-");
+            let minted = crate::random::token("relay-session-");
             headers.push((header::MCP_SESSION_ID.to_string(), minted.clone()));
             minted
         }

@@ -33,12 +33,11 @@ use crate::contract::timeout::format_duration;
 use crate::contract::{ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use serde_json::Value;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Notifications buffered per waiting caller before the agent is told to
 /// slow down (429, which the agent retries for notifications).
@@ -406,7 +405,7 @@ impl Hub {
             if pending.deadline <= now || pending.tunnel_id != tunnel_id {
                 continue;
             }
-            let shard_token = random_token("shard_");
+            let shard_token = crate::random::token("shard_");
             let mut command = pending.command.clone();
             command.shard_token = ShardToken(shard_token.clone());
             command.response_timeout = Some(Value::String(format_duration(
@@ -723,7 +722,7 @@ pub fn command_headers(pairs: &[(&str, Option<&str>)]) -> Headers {
 /// A fresh command for `payload` (shard token and timeout set at delivery).
 pub fn new_command(command_type: &str, headers: Headers, jsonrpc: Option<Value>) -> WireCommand {
     WireCommand {
-        request_id: random_token("req_"),
+        request_id: crate::random::token("req_"),
         shard_token: ShardToken(String::new()),
         command_type: command_type.to_string(),
         channel: Some(MAIN_CHANNEL.to_string()),
@@ -741,24 +740,6 @@ pub fn allowlisted(resp_headers: &Headers) -> Vec<(String, String)> {
         for value in headers::get(resp_headers, canonical) {
             out.push((canonical.to_string(), value.to_string()));
         }
-    }
-    out
-}
-
-/// An unguessable token: two SipHash outputs under the process's random
-/// keys (std `RandomState`), over a counter and the clock. Opaque to peers.
-pub fn random_token(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut out = String::from(prefix);
-    for round in 0..2u64 {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u64(round);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        hasher.write_u128(nanos);
-        out.push_str(&format!("{:016x}", hasher.finish()));
     }
     out
 }
@@ -895,8 +876,8 @@ mod tests {
     #[test]
     fn dates_and_tokens() {
         assert_eq!(crate::clock::civil_from_days(19_723), (2024, 1, 1));
-        let a = random_token("x_");
+        let a = crate::random::token("x_");
         assert!(a.starts_with("x_") && a.len() == 34);
-        assert_ne!(a, random_token("x_"));
+        assert_ne!(a, crate::random::token("x_"));
     }
 }

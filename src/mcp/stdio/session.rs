@@ -1,8 +1,8 @@
 //! Per-session children: `initialize` starts one, its `Mcp-Session-Id` routes
 //! later commands to it; idle ones are ended, the count is capped. Never routes a command to another session's child.
 
+use super::json_headers;
 use super::supervisor::Supervisor;
-use super::{json_headers, random_hex};
 use crate::admin::telemetry::Telemetry;
 use crate::config::StdioConfig;
 use crate::contract::{header, headers, FailureSource, Headers, TransportErrorKind, TunnelFailure};
@@ -181,7 +181,7 @@ impl Sessions {
             }
             table.starting += 1;
         }
-        let session_id = random_hex(SESSION_ID_BYTES);
+        let session_id = crate::random::hex(SESSION_ID_BYTES);
         let reply = self.start_session(&session_id, call, on_notify);
         self.inner.lock().starting -= 1;
         reply

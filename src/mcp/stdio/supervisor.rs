@@ -3,7 +3,7 @@
 
 use super::child::{self, Spawned, StdioError, Stopped};
 use super::lines::{preview, read_line_bounded, Line, RateLimit, MAX_LINE_BYTES};
-use super::{closed, json_headers, random_u64};
+use super::{closed, json_headers};
 use crate::admin::telemetry::Telemetry;
 use crate::config::StdioConfig;
 use crate::contract::{FailureSource, TransportErrorKind, TunnelFailure};
@@ -674,7 +674,7 @@ fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Running) 
         if shared.lock().phase == Phase::Stopped {
             break;
         }
-        let delay = backoff.next(random_u64());
+        let delay = backoff.next(crate::random::u64());
         shared.lock().next_start = Some(Instant::now() + delay);
         log::warn!("{}: restarting in {} ms", shared.label, delay.as_millis());
         if wait_out(control, delay) {
