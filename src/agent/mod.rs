@@ -63,11 +63,6 @@ impl fmt::Display for AgentError {
 
 impl std::error::Error for AgentError {}
 
-/// Time left until `deadline`, or `None` once it has passed.
-pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
-    crate::mcp::remaining(deadline)
-}
-
 /// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
 /// caller must have blocked the termination signals before any thread started.
 pub fn run(config: Config) -> Result<(), AgentError> {

@@ -79,7 +79,7 @@ impl Responder {
         let mut backoff = Backoff::new(POST_RETRY_BASE, POST_RETRY_CAP);
         let mut attempts = 0u32;
         loop {
-            let Some(left) = super::remaining(deadline) else {
+            let Some(left) = crate::mcp::remaining(deadline) else {
                 report!(
                     self.telemetry, request_id = command.request_id;
                     "response for {} not delivered before its deadline",
@@ -159,7 +159,7 @@ impl Responder {
         };
         let mut backoff = Backoff::new(POST_RETRY_BASE, POST_RETRY_CAP);
         loop {
-            let Some(left) = super::remaining(deadline) else {
+            let Some(left) = crate::mcp::remaining(deadline) else {
                 state.failed = true;
                 return;
             };
