@@ -13,3 +13,4 @@ pub mod random;
 pub mod relay;
 pub mod secret;
 pub mod sys;
+pub mod telemetry;

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-use tunnel::admin::telemetry::{CommandOutcome, DropReason, PollOutcome, PostResult};
-use tunnel::admin::{AdminServer, Telemetry};
+use tunnel::admin::AdminServer;
 use tunnel::contract::TunnelMetadata;
 use tunnel::mcp::Backend;
+use tunnel::telemetry::{CommandOutcome, DropReason, PollOutcome, PostResult, Telemetry};
 
 /// One sample: family-relative name, sorted labels, value.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::*;
-use tunnel::admin::telemetry::{CommandOutcome, PollOutcome, WatchdogLimits};
-use tunnel::admin::{AdminError, AdminServer, Telemetry};
+use tunnel::admin::{AdminError, AdminServer};
 use tunnel::config::AdminConfig;
 use tunnel::contract::TunnelMetadata;
+use tunnel::telemetry::{CommandOutcome, PollOutcome, Telemetry, WatchdogLimits};
 
 const SHORT: Duration = Duration::from_secs(10);
 

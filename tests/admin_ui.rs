@@ -9,10 +9,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-use tunnel::admin::telemetry::{CommandOutcome, DropReason, PollOutcome};
-use tunnel::admin::{AdminServer, Telemetry};
+use tunnel::admin::AdminServer;
 use tunnel::contract::TunnelMetadata;
 use tunnel::mcp::Backend;
+use tunnel::telemetry::{CommandOutcome, DropReason, PollOutcome, Telemetry};
 
 fn chromium_installed() -> bool {
     ["chromium", "chromium-browser", "google-chrome"]

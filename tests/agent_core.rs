@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::mock_cp::MockControlPlane;
-use tunnel::admin::Telemetry;
 use tunnel::agent::stop::Stopper;
 use tunnel::config::{Config, McpTarget};
 use tunnel::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use tunnel::mcp::{Backend, BackendStatus, McpCall, McpReply};
 use tunnel::secret::Secret;
+use tunnel::telemetry::Telemetry;
 
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -2,6 +2,7 @@
 //! from the telemetry. Liveness never depends on the control plane or the MCP server.
 
 use crate::mcp::BackendStatus;
+use crate::telemetry::{HealthSnapshot, PollFailure};
 use std::time::Duration;
 
 /// A failing control plane makes the agent not ready only after this long, so
@@ -11,35 +12,6 @@ pub const NOT_READY_AFTER_FAILING: Duration = Duration::from_secs(60);
 /// This many forwarded commands in a row ending in synthesized transport
 /// failures mean the MCP server is "up but broken".
 pub const SYNTHESIZED_STREAK_NOT_READY: u32 = 5;
-
-/// How a failed poll failed, for the reason text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollFailure {
-    Http(u16),
-    Network,
-}
-
-/// What the rules look at, read from the telemetry at one instant.
-/// Times are milliseconds since the process started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthSnapshot {
-    pub now_ms: u64,
-    /// Shutdown has begun: not ready, and the watchdog stands down.
-    pub draining: bool,
-    /// A poll has reached the control plane and been answered 200/204.
-    pub first_poll_ok: bool,
-    /// The last answered poll was 401/403 (that status).
-    pub auth_refused: Option<u16>,
-    /// Since when polls have been failing without interruption.
-    pub failing_since_ms: Option<u64>,
-    pub last_failure: Option<PollFailure>,
-    /// Forwarded commands in a row that ended in synthesized failures.
-    pub synthesized_streak: u32,
-    pub poll_heartbeat_ms: u64,
-    pub poll_stall_limit_ms: u64,
-    /// Per worker: the time by which it must have reported again.
-    pub worker_due_ms: Vec<u64>,
-}
 
 /// The answer of `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]

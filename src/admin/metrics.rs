@@ -1,14 +1,12 @@
-//! Renders `/metrics` in the Prometheus text format 0.0.4 from a telemetry
-//! reading. Pure formatting plus /proc reads; never labels anything with a secret.
+//! Renders `/metrics` from a telemetry reading: the counter table, histograms,
+//! channel and process gauges. Reads only, plus /proc; never labels anything with a secret.
 
-use crate::admin::histogram::{HistogramSnapshot, BUCKETS_SECONDS};
-use crate::admin::telemetry::{Counters, Telemetry};
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::BackendStatus;
+use crate::telemetry::counters::FAMILIES;
+use crate::telemetry::prometheus::{header, histogram, sample, Type};
+use crate::telemetry::Telemetry;
 use std::fmt::Write;
-
-/// The `Content-Type` of the text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Everything `/metrics` shows besides the telemetry itself.
 pub struct Extras<'a> {
@@ -16,16 +14,16 @@ pub struct Extras<'a> {
     pub channels: &'a [(String, BackendStatus)],
 }
 
-/// The whole exposition.
+/// The whole exposition: build info and readiness, every family of the
+/// counter table in order, the duration histograms, the channels, the process.
 pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
-    let c = telemetry.counters();
     let mut out = String::with_capacity(8 * 1024);
     let w = &mut out;
 
     header(
         w,
         "tunnel_client_build_info",
-        "gauge",
+        Type::Gauge,
         "Build information; always 1.",
     );
     sample(
@@ -37,154 +35,37 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
 
     header(
         w,
-        "tunnel_client_connected",
-        "gauge",
-        "1 when the last poll reached the control plane.",
-    );
-    sample(w, "tunnel_client_connected", &[], u64::from(c.connected));
-
-    header(
-        w,
         "tunnel_client_ready",
-        "gauge",
+        Type::Gauge,
         "1 when /readyz answers 200.",
     );
     sample(w, "tunnel_client_ready", &[], u64::from(extras.ready));
 
-    requests(w, &c);
+    for family in FAMILIES {
+        header(w, family.name, family.kind.prometheus_type(), family.help);
+        for series in family.series {
+            let labels = series.labels(family.label_names);
+            sample(w, family.name, &labels, telemetry.reading(series.counter));
+        }
+    }
 
     histogram(
         w,
         "tunnel_client_request_duration_seconds",
         "Command duration from poll receipt to the terminal response being accepted.",
-        &c.request_duration,
+        &telemetry.request_duration(),
     );
-
-    header(
-        w,
-        "tunnel_client_inflight_requests",
-        "gauge",
-        "Commands a worker is handling now.",
-    );
-    gauge_i64(w, "tunnel_client_inflight_requests", c.inflight);
-
-    header(
-        w,
-        "tunnel_client_queue_depth",
-        "gauge",
-        "Commands received but not yet picked up by a worker.",
-    );
-    gauge_i64(w, "tunnel_client_queue_depth", c.queue_depth);
-
-    polls(w, &c);
-
     histogram(
         w,
         "tunnel_client_poll_duration_seconds",
         "Duration of each poll of the control plane, long-poll wait included.",
-        &c.poll_duration,
-    );
-
-    header(
-        w,
-        "tunnel_client_responses_total",
-        "counter",
-        "Terminal response POSTs by how they ended.",
-    );
-    for (result, n) in [
-        ("ok", c.responses_ok),
-        ("retried", c.responses_retried),
-        ("failed", c.responses_failed),
-        ("gone", c.responses_gone),
-    ] {
-        sample(w, "tunnel_client_responses_total", &[("result", result)], n);
-    }
-
-    header(
-        w,
-        "tunnel_client_commands_dropped_total",
-        "counter",
-        "Commands dropped without a response, by reason.",
-    );
-    for (reason, n) in [
-        ("expired", c.dropped_expired),
-        ("unknown_type", c.dropped_unknown),
-        ("shutdown", c.dropped_shutdown),
-    ] {
-        sample(
-            w,
-            "tunnel_client_commands_dropped_total",
-            &[("reason", reason)],
-            n,
-        );
-    }
-
-    header(
-        w,
-        "tunnel_client_notifications_posted_total",
-        "counter",
-        "MCP notifications delivered to the control plane.",
-    );
-    sample(
-        w,
-        "tunnel_client_notifications_posted_total",
-        &[],
-        c.notifications_posted,
-    );
-
-    header(
-        w,
-        "tunnel_client_control_plane_errors_total",
-        "counter",
-        "Failed control-plane requests by HTTP status class (network: no answer).",
-    );
-    for (class, n) in [
-        ("4xx", c.control_plane_errors_4xx),
-        ("5xx", c.control_plane_errors_5xx),
-        ("other", c.control_plane_errors_other),
-        ("network", c.control_plane_errors_network),
-    ] {
-        sample(
-            w,
-            "tunnel_client_control_plane_errors_total",
-            &[("class", class)],
-            n,
-        );
-    }
-
-    header(
-        w,
-        "tunnel_client_mcp_restarts_total",
-        "counter",
-        "Restarts of stdio MCP server children.",
-    );
-    sample(w, "tunnel_client_mcp_restarts_total", &[], c.mcp_restarts);
-
-    header(w, "tunnel_client_stdio_server_requests_refused_total", "counter", "Requests from a stdio MCP server to the client, refused because the tunnel cannot carry them.");
-    sample(
-        w,
-        "tunnel_client_stdio_server_requests_refused_total",
-        &[],
-        c.server_requests_refused,
-    );
-
-    header(
-        w,
-        "tunnel_client_admin_abandoned_connections_total",
-        "counter",
-        "Admin requests with a body, refused with their connection left open (the server stops at 64).",
-    );
-    sample(
-        w,
-        "tunnel_client_admin_abandoned_connections_total",
-        &[],
-        c.admin_abandoned_connections,
+        &telemetry.poll_duration(),
     );
 
     header(
         w,
         "tunnel_client_mcp_up",
-        "gauge",
+        Type::Gauge,
         "1 when the channel's MCP server is up.",
     );
     for (name, status) in extras.channels {
@@ -200,49 +81,12 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
     out
 }
 
-fn requests(w: &mut String, c: &Counters) {
-    header(
-        w,
-        "tunnel_client_requests_total",
-        "counter",
-        "Commands answered, by status.",
-    );
-    sample(
-        w,
-        "tunnel_client_requests_total",
-        &[("status", "success")],
-        c.requests_success,
-    );
-    sample(
-        w,
-        "tunnel_client_requests_total",
-        &[("status", "error")],
-        c.requests_error,
-    );
-}
-
-fn polls(w: &mut String, c: &Counters) {
-    header(
-        w,
-        "tunnel_client_polls_total",
-        "counter",
-        "Polls of the control plane, by result.",
-    );
-    for (result, n) in [
-        ("commands", c.polls_commands),
-        ("empty", c.polls_empty),
-        ("error", c.polls_error),
-    ] {
-        sample(w, "tunnel_client_polls_total", &[("result", result)], n);
-    }
-}
-
 fn process(w: &mut String, telemetry: &Telemetry) {
     let start_secs = telemetry.started_unix_ms() as f64 / 1000.0;
     header(
         w,
         "process_start_time_seconds",
-        "gauge",
+        Type::Gauge,
         "Start time of the process since the Unix epoch in seconds.",
     );
     let _ = writeln!(w, "process_start_time_seconds {start_secs}");
@@ -251,7 +95,7 @@ fn process(w: &mut String, telemetry: &Telemetry) {
         header(
             w,
             "process_resident_memory_bytes",
-            "gauge",
+            Type::Gauge,
             "Resident memory size in bytes.",
         );
         let _ = writeln!(
@@ -261,11 +105,11 @@ fn process(w: &mut String, telemetry: &Telemetry) {
         );
     }
     if let Some(threads) = status_field(&status, "Threads:") {
-        header(w, "process_threads", "gauge", "Threads of the process.");
+        header(w, "process_threads", Type::Gauge, "Threads of the process.");
         let _ = writeln!(w, "process_threads {threads}");
     }
     if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-        header(w, "process_open_fds", "gauge", "Open file descriptors.");
+        header(w, "process_open_fds", Type::Gauge, "Open file descriptors.");
         let _ = writeln!(w, "process_open_fds {}", entries.count());
     }
 }
@@ -276,64 +120,84 @@ fn status_field(status: &str, name: &str) -> Option<u64> {
     line[name.len()..].split_whitespace().next()?.parse().ok()
 }
 
-fn header(w: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(w, "# HELP {name} {help}");
-    let _ = writeln!(w, "# TYPE {name} {kind}");
-}
-
-fn labels(w: &mut String, labels: &[(&str, &str)]) {
-    if labels.is_empty() {
-        return;
-    }
-    w.push('{');
-    for (i, (key, value)) in labels.iter().enumerate() {
-        if i > 0 {
-            w.push(',');
-        }
-        let _ = write!(w, "{key}=\"");
-        for ch in value.chars() {
-            match ch {
-                '\\' => w.push_str("\\\\"),
-                '"' => w.push_str("\\\""),
-                '\n' => w.push_str("\\n"),
-                _ => w.push(ch),
-            }
-        }
-        w.push('"');
-    }
-    w.push('}');
-}
-
-fn sample(w: &mut String, name: &str, label_pairs: &[(&str, &str)], value: u64) {
-    w.push_str(name);
-    labels(w, label_pairs);
-    let _ = writeln!(w, " {value}");
-}
-
-fn gauge_i64(w: &mut String, name: &str, value: i64) {
-    let _ = writeln!(w, "{name} {value}");
-}
-
-fn histogram(w: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
-    header(w, name, "histogram", help);
-    let bucket = format!("{name}_bucket");
-    for (bound, count) in BUCKETS_SECONDS.iter().zip(&h.cumulative) {
-        sample(w, &bucket, &[("le", &bound.to_string())], *count);
-    }
-    sample(w, &bucket, &[("le", "+Inf")], h.count);
-    let _ = writeln!(w, "{name}_sum {}", h.sum_seconds);
-    let _ = writeln!(w, "{name}_count {}", h.count);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::{DropReason, PostResult};
+    use std::collections::HashSet;
+
+    fn exposition(t: &Telemetry) -> String {
+        let channels = [(
+            "main".to_string(),
+            BackendStatus {
+                kind: "stdio",
+                up: true,
+                detail: String::new(),
+            },
+        )];
+        render(
+            t,
+            &Extras {
+                ready: true,
+                channels: &channels,
+            },
+        )
+    }
+
+    /// The metric name of a sample line.
+    fn sample_name(line: &str) -> &str {
+        line.split(['{', ' ']).next().unwrap_or("")
+    }
 
     #[test]
-    fn label_values_are_escaped() {
-        let mut w = String::new();
-        sample(&mut w, "m", &[("channel", "a\"b\\c\nd")], 1);
-        assert_eq!(w, "m{channel=\"a\\\"b\\\\c\\nd\"} 1\n");
+    fn every_family_has_one_help_and_type_right_before_its_samples() {
+        let text = exposition(&Telemetry::new());
+        let mut seen = HashSet::new();
+        let mut current = "";
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                current = rest.split(' ').next().unwrap_or("");
+                assert!(seen.insert(current), "HELP twice for {current}");
+                let kind = lines.next().unwrap_or("");
+                assert!(
+                    kind.starts_with(&format!("# TYPE {current} ")),
+                    "{current}: {kind}"
+                );
+            } else {
+                let name = sample_name(line);
+                let suffix = name.strip_prefix(current);
+                assert!(
+                    matches!(suffix, Some("" | "_bucket" | "_sum" | "_count")),
+                    "{line} outside its family {current}"
+                );
+            }
+        }
+        for family in FAMILIES {
+            assert!(seen.contains(family.name), "{} is missing", family.name);
+        }
+    }
+
+    #[test]
+    fn every_row_of_the_table_is_written_with_its_labels_and_value() {
+        let t = Telemetry::new();
+        t.command_dropped(DropReason::Shutdown);
+        t.command_dropped(DropReason::Shutdown);
+        t.response_posted(PostResult::Gone);
+        t.command_started();
+        let text = exposition(&t);
+        assert!(text.contains("\ntunnel_client_commands_dropped_total{reason=\"shutdown\"} 2\n"));
+        assert!(text.contains("\ntunnel_client_commands_dropped_total{reason=\"expired\"} 0\n"));
+        assert!(text.contains("\ntunnel_client_responses_total{result=\"gone\"} 1\n"));
+        assert!(text.contains("\ntunnel_client_inflight_requests 1\n"));
+        for family in FAMILIES {
+            for series in family.series {
+                let mut line = String::new();
+                let labels = series.labels(family.label_names);
+                sample(&mut line, family.name, &labels, t.reading(series.counter));
+                assert!(text.contains(&line), "{line}");
+            }
+        }
     }
 
     #[test]

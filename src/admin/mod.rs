@@ -1,12 +1,8 @@
-//! The local admin surface: what the agent records while it works
-//! ([`telemetry`]) and the HTTP server that shows it ([`server`]).
+//! The local admin surface: the HTTP server ([`server`]) that shows what the
+//! agent recorded in [`crate::telemetry`]. It reads the telemetry and never records into it.
 
-pub mod activity;
 pub mod health;
-pub mod histogram;
 pub mod metrics;
 pub mod server;
-pub mod telemetry;
 
 pub use server::{AdminError, AdminServer};
-pub use telemetry::Telemetry;

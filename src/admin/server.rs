@@ -1,14 +1,15 @@
 //! The admin HTTP server: one tiny_http thread answering health, metrics, the
 //! status page and its JSON. It never reads request bodies and never blocks the tunnel path.
 
-use crate::admin::activity::redact_urls;
 use crate::admin::health::{self, Liveness, Readiness};
-use crate::admin::histogram::{Percentiles, RECENT_WINDOW};
 use crate::admin::metrics;
-use crate::admin::Telemetry;
 use crate::config::AdminConfig;
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::{Backend, BackendStatus};
+use crate::telemetry::activity::redact_urls;
+use crate::telemetry::histogram::{Percentiles, RECENT_WINDOW};
+use crate::telemetry::prometheus;
+use crate::telemetry::{Counter, Telemetry};
 use serde_json::{json, Value};
 use std::fmt;
 use std::fs::{self, OpenOptions, Permissions};
@@ -486,7 +487,7 @@ fn route(probe: &Probe<'_>, context: &Context) -> Reply {
                     channels: &channels,
                 },
             );
-            Reply::new(200, metrics::CONTENT_TYPE, text)
+            Reply::new(200, prometheus::CONTENT_TYPE, text)
         }
         Route::Page => {
             let mut reply = Reply::new(200, "text/html; charset=utf-8", STATUS_PAGE);
@@ -553,10 +554,11 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
     let snapshot = t.health_snapshot();
     let ready = health::readiness(&snapshot, channels);
     let live = health::liveness(&snapshot);
-    let c = t.counters();
+    let success = t.count(Counter::RequestsSuccess);
+    let error = t.count(Counter::RequestsError);
     let metadata = t.metadata().unwrap_or_default();
-    let answered = c.requests_success + c.requests_error;
-    let success_rate = (answered > 0).then(|| c.requests_success as f64 / answered as f64);
+    let answered = success + error;
+    let success_rate = (answered > 0).then(|| success as f64 / answered as f64);
     let timing = t.timing_split().map(|split| {
         json!({
             "queue_wait": percentiles_json(split.queue_wait),
@@ -593,7 +595,7 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
             "description": metadata.description,
         },
         "connection": {
-            "connected": c.connected,
+            "connected": t.connected(),
             "since_unix_ms": t.connected_since_unix_ms(),
             "last_poll_unix_ms": t.last_poll_unix_ms(),
         },
@@ -603,15 +605,17 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "channels": channels.iter().map(|(name, s)| json!({
             "name": name, "kind": s.kind, "up": s.up, "detail": s.detail,
         })).collect::<Vec<_>>(),
-        "mcp_restarts": c.mcp_restarts,
-        "inflight": c.inflight,
-        "queue_depth": c.queue_depth,
+        "mcp_restarts": t.mcp_restarts(),
+        "inflight": t.inflight(),
+        "queue_depth": t.queue_depth(),
         "totals": {
-            "success": c.requests_success,
-            "error": c.requests_error,
+            "success": success,
+            "error": error,
             "answered": answered,
-            "dropped": c.dropped_expired + c.dropped_unknown + c.dropped_shutdown,
-            "notifications": c.notifications_posted,
+            "dropped": t.count(Counter::DroppedExpired)
+                + t.count(Counter::DroppedUnknownType)
+                + t.count(Counter::DroppedShutdown),
+            "notifications": t.count(Counter::NotificationsPosted),
             "success_rate": success_rate,
         },
         "latency": {

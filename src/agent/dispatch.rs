@@ -3,13 +3,12 @@
 
 use super::respond::{Delivery, NotifyState, Responder};
 use super::stop::Stopper;
-use crate::admin::telemetry::{CommandOutcome, CommandRecord, DropReason};
-use crate::admin::Telemetry;
 use crate::contract::failure::internal_error;
 use crate::contract::{
     Command, CommandKind, FailureSource, Headers, RespType, TransportErrorKind, TunnelFailure,
 };
 use crate::mcp::{Backend, McpCall, McpReply};
+use crate::telemetry::{CommandOutcome, CommandRecord, DropReason, Telemetry};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use log::info;
 use serde_json::{json, Value};

@@ -24,12 +24,11 @@ pub mod respond;
 pub mod stop;
 
 use crate::admin::server::AdminServer;
-use crate::admin::telemetry::WatchdogLimits;
-use crate::admin::Telemetry;
 use crate::config::{Config, McpTarget};
 use crate::contract::{ChannelDecl, ServerInfo, MAIN_CHANNEL};
 use crate::mcp::Backend;
 use crate::net::{self, Hop};
+use crate::telemetry::{Telemetry, WatchdogLimits};
 use control::ControlPlane;
 use dispatch::{Channels, DispatchSettings, Pool};
 use log::{error, info, warn};
@@ -271,5 +270,21 @@ pub fn build_backend(
                 .map_err(|e| AgentError::Startup(e.to_string()))?;
             Ok(Arc::new(backend))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_watchdog_assumes_the_configured_default_timeouts() {
+        assert_eq!(
+            WatchdogLimits::default(),
+            WatchdogLimits::for_agent(
+                crate::config::DEFAULT_POLL_TIMEOUT,
+                crate::config::DEFAULT_REQUEST_TIMEOUT
+            )
+        );
     }
 }

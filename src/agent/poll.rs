@@ -5,9 +5,8 @@ use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
 use super::dispatch::{Job, Pool, HEARTBEAT_INTERVAL};
 use super::stop::Stopper;
-use crate::admin::telemetry::{DropReason, PollOutcome};
-use crate::admin::Telemetry;
 use crate::contract::{Command, CommandKind, MAX_POLL_LIMIT};
+use crate::telemetry::{DropReason, PollOutcome, Telemetry};
 use log::{error, info, warn};
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,8 @@
 
 use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
-use crate::admin::telemetry::PostResult;
-use crate::admin::Telemetry;
 use crate::contract::{Command, Headers, RespType, ResponsePayload, ShardToken};
+use crate::telemetry::{PostResult, Telemetry};
 use log::debug;
 use serde_json::Value;
 use std::sync::Arc;

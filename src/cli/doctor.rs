@@ -804,7 +804,7 @@ fn call(backend: &dyn Backend, message: &Value, headers: &Headers) -> McpReply {
 }
 
 fn check_mcp_answers(config: &Config) -> Check {
-    let telemetry = Arc::new(crate::admin::Telemetry::new());
+    let telemetry = Arc::new(crate::telemetry::Telemetry::new());
     let backend = match crate::agent::build_backend(config, telemetry) {
         Ok(b) => b,
         Err(e) => {

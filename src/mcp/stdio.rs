@@ -31,10 +31,10 @@ mod supervisor;
 pub use child::StdioError;
 pub use supervisor::{Backoff, HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
 
-use crate::admin::telemetry::Telemetry;
 use crate::config::{StdioConfig, StdioMode};
 use crate::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use crate::mcp::{Backend, BackendStatus, McpCall, McpReply};
+use crate::telemetry::Telemetry;
 use serde_json::Value;
 use session::Sessions;
 

@@ -5,11 +5,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tunnel::admin::telemetry::{CommandOutcome, CommandRecord};
-use tunnel::admin::{AdminServer, Telemetry};
+use tunnel::admin::AdminServer;
 use tunnel::config::AdminConfig;
 use tunnel::contract::Headers;
 use tunnel::mcp::{Backend, BackendStatus, McpCall, McpReply};
+use tunnel::telemetry::{CommandOutcome, CommandRecord, Telemetry};
 
 pub const TUNNEL_ID: &str = "tunnel_0123456789abcdef0123456789abcdef";
 

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tunnel::admin::telemetry::Telemetry;
 use tunnel::config::StdioConfig;
 use tunnel::contract::Headers;
 use tunnel::mcp::stdio::StdioBackend;
 use tunnel::mcp::{Backend, McpCall, McpReply};
+use tunnel::telemetry::Telemetry;
 
 /// Generous per-call deadline for calls that are expected to succeed.
 pub const CALL: Duration = Duration::from_secs(20);

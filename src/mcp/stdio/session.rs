@@ -3,10 +3,10 @@
 
 use super::json_headers;
 use super::supervisor::Supervisor;
-use crate::admin::telemetry::Telemetry;
 use crate::config::StdioConfig;
 use crate::contract::{header, headers, FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use crate::mcp::{McpCall, McpReply};
+use crate::telemetry::Telemetry;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use serde_json::{json, Value};
 use std::collections::HashMap;

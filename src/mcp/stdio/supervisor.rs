@@ -4,11 +4,11 @@
 use super::child::{self, Spawned, StdioError, Stopped};
 use super::lines::{preview, read_line_bounded, Line, RateLimit, MAX_LINE_BYTES};
 use super::{closed, json_headers};
-use crate::admin::telemetry::Telemetry;
 use crate::config::StdioConfig;
 use crate::contract::{FailureSource, TransportErrorKind, TunnelFailure};
 use crate::mcp::idmap::{restore_id, with_id, IdMap, Lookup};
 use crate::mcp::{McpCall, McpReply};
+use crate::telemetry::Telemetry;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use serde_json::{json, Value};
 use std::io::{BufReader, Write};

@@ -1,150 +1,25 @@
-//! Everything the agent records while it works, for metrics, health and the
-//! status page. Recording on the hot path is atomics only; it never blocks or does I/O.
+//! The recorder: everything the agent records while it works, for metrics, health and
+//! the status page. Recording is atomics only and never blocks or does I/O; imports nothing above contract/.
 
-use crate::admin::activity::{
-    bounded, ActivityEntry, ActivityRing, ErrorEntry, ErrorLog, MAX_LABEL_CHARS,
-};
-use crate::admin::health::{HealthSnapshot, PollFailure};
-use crate::admin::histogram::{Histogram, HistogramSnapshot, Percentiles, RecentWindow};
+pub mod activity;
+pub mod counters;
+pub mod health;
+pub mod histogram;
+pub mod outcome;
+pub mod prometheus;
+
+pub use counters::Counter;
+pub use health::{HealthSnapshot, PollFailure, WatchdogLimits};
+pub use outcome::{CommandOutcome, CommandRecord, DropReason, PollOutcome, PostResult};
+
 use crate::contract::TunnelMetadata;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use activity::{bounded, ActivityEntry, ActivityRing, ErrorEntry, ErrorLog, MAX_LABEL_CHARS};
+use counters::{CounterValues, Reading};
+use health::MAX_WATCHED_WORKERS;
+use histogram::{Histogram, HistogramSnapshot, Percentiles, RecentWindow, AGENT_BUCKETS_MICROS};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// How one poll ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollOutcome {
-    /// 200 with this many commands (may be zero: treated as empty).
-    Commands(usize),
-    /// 204, or 200 with no commands.
-    Empty,
-    /// 401/403: the key is refused.
-    AuthRefused(u16),
-    /// Any other HTTP status (429, 5xx, unexpected 4xx).
-    HttpError(u16),
-    /// DNS, connect, TLS, timeout, unreadable body.
-    NetworkError,
-}
-
-/// How one command ended, for counters and the activity list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandOutcome {
-    /// The terminal response carried a JSON-RPC result, an ack or a termination.
-    Success,
-    /// The terminal response carried the MCP server's own JSON-RPC error.
-    RpcError,
-    /// The agent synthesized a failure (transport, timeout, unsupported channel…).
-    Synthesized,
-    /// Dropped on purpose (expired deadline, shutdown): nothing posted.
-    Dropped(DropReason),
-    /// The terminal response could not be delivered.
-    PostFailed,
-}
-
-impl CommandOutcome {
-    /// The word the status page shows.
-    pub fn label(self) -> &'static str {
-        match self {
-            CommandOutcome::Success => "success",
-            CommandOutcome::RpcError => "rpc_error",
-            CommandOutcome::Synthesized => "failed",
-            CommandOutcome::Dropped(DropReason::Expired) => "dropped: expired",
-            CommandOutcome::Dropped(DropReason::UnknownType) => "dropped: unknown type",
-            CommandOutcome::Dropped(DropReason::Shutdown) => "dropped: shutdown",
-            CommandOutcome::PostFailed => "post_failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    Expired,
-    UnknownType,
-    Shutdown,
-}
-
-impl DropReason {
-    pub fn label(self) -> &'static str {
-        match self {
-            DropReason::Expired => "expired",
-            DropReason::UnknownType => "unknown_type",
-            DropReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// How one response POST ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PostResult {
-    /// Accepted at the first try.
-    Ok,
-    /// Accepted after one or more retries.
-    Retried,
-    /// Given up (final 4xx, retries exhausted, deadline passed).
-    Failed,
-    /// 404: already fulfilled or gone.
-    Gone,
-}
-
-/// One finished command, as the activity list shows it. Never carries
-/// arguments, results, headers or tokens.
-#[derive(Debug, Clone)]
-pub struct CommandRecord {
-    pub channel: String,
-    /// JSON-RPC method (or "session_termination").
-    pub method: String,
-    /// Tool name for `tools/call`.
-    pub tool: Option<String>,
-    pub outcome: CommandOutcome,
-    /// Poll receipt → terminal response accepted (or drop).
-    pub total: Duration,
-    /// Poll receipt → a worker picked it up.
-    pub queue_wait: Duration,
-    /// Time spent in the MCP backend.
-    pub mcp_time: Duration,
-    /// Time spent posting the terminal response (with retries).
-    pub post_time: Duration,
-}
-
-/// Slack the poll loop allows a long-poll beyond its `timeout_ms` (issue 2).
-pub const POLL_DEADLINE_SLACK: Duration = Duration::from_secs(5);
-/// Longest pause between two polls: backoff cap 30 s, `Retry-After` capped at
-/// 60 s, 401/403 retried once a minute (issue 2).
-pub const MAX_POLL_PAUSE: Duration = Duration::from_secs(60);
-/// Extra time granted before the watchdog calls a loop stuck, for a starved CPU.
-pub const STALL_MARGIN: Duration = Duration::from_secs(60);
-/// Most workers the watchdog tracks; heartbeats of higher indices are ignored.
-pub const MAX_WATCHED_WORKERS: usize = 4096;
-
-/// When the watchdog calls the agent's own loops stuck (liveness 503).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchdogLimits {
-    /// Longest silence of the poll loop.
-    pub poll_stall: Duration,
-    /// Longest silence of a worker after [`Telemetry::worker_heartbeat`]
-    /// (extended per command by [`Telemetry::worker_busy`]).
-    pub worker_stall: Duration,
-}
-
-impl WatchdogLimits {
-    /// Limits for an agent long-polling with `poll_timeout` whose commands end
-    /// by `request_timeout` unless a command carries a longer deadline.
-    pub fn for_agent(poll_timeout: Duration, request_timeout: Duration) -> WatchdogLimits {
-        WatchdogLimits {
-            poll_stall: poll_timeout + POLL_DEADLINE_SLACK + MAX_POLL_PAUSE + STALL_MARGIN,
-            worker_stall: request_timeout + STALL_MARGIN,
-        }
-    }
-}
-
-impl Default for WatchdogLimits {
-    fn default() -> Self {
-        WatchdogLimits::for_agent(
-            crate::config::DEFAULT_POLL_TIMEOUT,
-            crate::config::DEFAULT_REQUEST_TIMEOUT,
-        )
-    }
-}
 
 /// Marks "never" in the millisecond atomics below.
 const NEVER: u64 = u64::MAX;
@@ -159,42 +34,14 @@ pub struct TimingSplit {
     pub post: Option<Percentiles>,
 }
 
-/// Every counter and gauge of `/metrics`, read at one instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Counters {
-    pub connected: bool,
-    pub inflight: i64,
-    pub queue_depth: i64,
-    pub requests_success: u64,
-    pub requests_error: u64,
-    pub polls_commands: u64,
-    pub polls_empty: u64,
-    pub polls_error: u64,
-    pub responses_ok: u64,
-    pub responses_retried: u64,
-    pub responses_failed: u64,
-    pub responses_gone: u64,
-    pub dropped_expired: u64,
-    pub dropped_unknown: u64,
-    pub dropped_shutdown: u64,
-    pub notifications_posted: u64,
-    pub mcp_restarts: u64,
-    pub server_requests_refused: u64,
-    pub control_plane_errors_4xx: u64,
-    pub control_plane_errors_5xx: u64,
-    pub control_plane_errors_other: u64,
-    pub control_plane_errors_network: u64,
-    pub admin_abandoned_connections: u64,
-    pub request_duration: HistogramSnapshot,
-    pub poll_duration: HistogramSnapshot,
-}
-
-/// The agent's shared state for the admin server. One per process.
+/// What the agent recorded, written by the poll loop, the workers and the MCP
+/// backends, read by the admin server. One per process.
 pub struct Telemetry {
     started: Instant,
     started_wall: SystemTime,
-    connected: AtomicBool,
-    /// When `connected` last changed (ms since start); 0 at start.
+    /// Every counter and gauge of `/metrics`.
+    counters: CounterValues,
+    /// When the `Connected` gauge last changed (ms since start); 0 at start.
     connected_changed_ms: AtomicU64,
     auth_refused: AtomicBool,
     auth_status: AtomicU32,
@@ -210,28 +57,6 @@ pub struct Telemetry {
     worker_stall_ms: AtomicU64,
     /// Per worker: ms since start by which it must report again.
     worker_due_ms: OnceLock<Box<[AtomicU64]>>,
-    inflight: AtomicI64,
-    queue_depth: AtomicI64,
-    requests_success: AtomicU64,
-    requests_error: AtomicU64,
-    polls_commands: AtomicU64,
-    polls_empty: AtomicU64,
-    polls_error: AtomicU64,
-    responses_ok: AtomicU64,
-    responses_retried: AtomicU64,
-    responses_failed: AtomicU64,
-    responses_gone: AtomicU64,
-    dropped_expired: AtomicU64,
-    dropped_unknown: AtomicU64,
-    dropped_shutdown: AtomicU64,
-    notifications_posted: AtomicU64,
-    mcp_restarts: AtomicU64,
-    server_requests_refused: AtomicU64,
-    cp_errors_4xx: AtomicU64,
-    cp_errors_5xx: AtomicU64,
-    cp_errors_other: AtomicU64,
-    cp_errors_network: AtomicU64,
-    admin_abandoned: AtomicU64,
     request_duration: Histogram,
     poll_duration: Histogram,
     recent_total: RecentWindow,
@@ -255,7 +80,7 @@ impl Telemetry {
         Telemetry {
             started: Instant::now(),
             started_wall: SystemTime::now(),
-            connected: AtomicBool::new(false),
+            counters: CounterValues::new(),
             connected_changed_ms: AtomicU64::new(0),
             auth_refused: AtomicBool::new(false),
             auth_status: AtomicU32::new(0),
@@ -270,30 +95,8 @@ impl Telemetry {
             poll_stall_ms: AtomicU64::new(millis(limits.poll_stall)),
             worker_stall_ms: AtomicU64::new(millis(limits.worker_stall)),
             worker_due_ms: OnceLock::new(),
-            inflight: AtomicI64::new(0),
-            queue_depth: AtomicI64::new(0),
-            requests_success: AtomicU64::new(0),
-            requests_error: AtomicU64::new(0),
-            polls_commands: AtomicU64::new(0),
-            polls_empty: AtomicU64::new(0),
-            polls_error: AtomicU64::new(0),
-            responses_ok: AtomicU64::new(0),
-            responses_retried: AtomicU64::new(0),
-            responses_failed: AtomicU64::new(0),
-            responses_gone: AtomicU64::new(0),
-            dropped_expired: AtomicU64::new(0),
-            dropped_unknown: AtomicU64::new(0),
-            dropped_shutdown: AtomicU64::new(0),
-            notifications_posted: AtomicU64::new(0),
-            mcp_restarts: AtomicU64::new(0),
-            server_requests_refused: AtomicU64::new(0),
-            cp_errors_4xx: AtomicU64::new(0),
-            cp_errors_5xx: AtomicU64::new(0),
-            cp_errors_other: AtomicU64::new(0),
-            cp_errors_network: AtomicU64::new(0),
-            admin_abandoned: AtomicU64::new(0),
-            request_duration: Histogram::new(),
-            poll_duration: Histogram::new(),
+            request_duration: Histogram::new(&AGENT_BUCKETS_MICROS),
+            poll_duration: Histogram::new(&AGENT_BUCKETS_MICROS),
             recent_total: RecentWindow::new(),
             recent_queue_wait: RecentWindow::new(),
             recent_mcp: RecentWindow::new(),
@@ -374,19 +177,19 @@ impl Telemetry {
         self.poll_duration.record(latency);
         let failure = match outcome {
             PollOutcome::Commands(n) if n > 0 => {
-                self.polls_commands.fetch_add(1, Relaxed);
+                self.counters.increment(Counter::PollsCommands);
                 None
             }
             PollOutcome::Commands(_) | PollOutcome::Empty => {
-                self.polls_empty.fetch_add(1, Relaxed);
+                self.counters.increment(Counter::PollsEmpty);
                 None
             }
             PollOutcome::AuthRefused(status) | PollOutcome::HttpError(status) => {
-                self.polls_error.fetch_add(1, Relaxed);
+                self.counters.increment(Counter::PollsError);
                 Some(Some(status))
             }
             PollOutcome::NetworkError => {
-                self.polls_error.fetch_add(1, Relaxed);
+                self.counters.increment(Counter::PollsError);
                 Some(None)
             }
         };
@@ -406,7 +209,8 @@ impl Telemetry {
             }
         }
         let reached = !matches!(outcome, PollOutcome::NetworkError);
-        if self.connected.swap(reached, Relaxed) != reached {
+        let was = self.counters.swap(Counter::Connected, i64::from(reached));
+        if was != i64::from(reached) {
             self.connected_changed_ms.store(now, Relaxed);
         }
         if reached {
@@ -423,12 +227,12 @@ impl Telemetry {
     /// already; call this for response and notification POSTs.
     pub fn control_plane_error(&self, status: Option<u16>) {
         let counter = match status {
-            None => &self.cp_errors_network,
-            Some(400..=499) => &self.cp_errors_4xx,
-            Some(500..=599) => &self.cp_errors_5xx,
-            Some(_) => &self.cp_errors_other,
+            None => Counter::ControlPlaneErrorsNetwork,
+            Some(400..=499) => Counter::ControlPlaneErrors4xx,
+            Some(500..=599) => Counter::ControlPlaneErrors5xx,
+            Some(_) => Counter::ControlPlaneErrorsOther,
         };
-        counter.fetch_add(1, Relaxed);
+        self.counters.increment(counter);
     }
 
     /// The poll loop is alive (watchdog); called at least once per poll and
@@ -467,18 +271,20 @@ impl Telemetry {
 
     /// Commands handed to the pool but not yet picked up by a worker.
     pub fn set_queue_depth(&self, depth: usize) {
-        self.queue_depth
-            .store(i64::try_from(depth).unwrap_or(i64::MAX), Relaxed);
+        self.counters.set(
+            Counter::QueueDepth,
+            i64::try_from(depth).unwrap_or(i64::MAX),
+        );
     }
 
     /// A worker picked up a command.
     pub fn command_started(&self) {
-        self.inflight.fetch_add(1, Relaxed);
+        self.counters.increment(Counter::InflightRequests);
     }
 
     /// A command ended (terminal response delivered, failed or dropped).
     pub fn command_finished(&self, record: CommandRecord) {
-        self.inflight.fetch_sub(1, Relaxed);
+        self.counters.decrement(Counter::InflightRequests);
         match record.outcome {
             CommandOutcome::Success | CommandOutcome::RpcError => {
                 self.synthesized_streak.store(0, Relaxed);
@@ -489,11 +295,9 @@ impl Telemetry {
             CommandOutcome::Dropped(_) | CommandOutcome::PostFailed => {}
         }
         match record.outcome {
-            CommandOutcome::Success => {
-                self.requests_success.fetch_add(1, Relaxed);
-            }
+            CommandOutcome::Success => self.counters.increment(Counter::RequestsSuccess),
             CommandOutcome::RpcError | CommandOutcome::Synthesized | CommandOutcome::PostFailed => {
-                self.requests_error.fetch_add(1, Relaxed);
+                self.counters.increment(Counter::RequestsError)
             }
             CommandOutcome::Dropped(reason) => self.command_dropped(reason),
         }
@@ -530,38 +334,27 @@ impl Telemetry {
 
     /// A command dropped before a worker took it (unknown type, shutdown).
     pub fn command_dropped(&self, reason: DropReason) {
-        let counter = match reason {
-            DropReason::Expired => &self.dropped_expired,
-            DropReason::UnknownType => &self.dropped_unknown,
-            DropReason::Shutdown => &self.dropped_shutdown,
-        };
-        counter.fetch_add(1, Relaxed);
+        self.counters.increment(reason.counter());
     }
 
     /// A terminal response POST ended.
     pub fn response_posted(&self, result: PostResult) {
-        let counter = match result {
-            PostResult::Ok => &self.responses_ok,
-            PostResult::Retried => &self.responses_retried,
-            PostResult::Failed => &self.responses_failed,
-            PostResult::Gone => &self.responses_gone,
-        };
-        counter.fetch_add(1, Relaxed);
+        self.counters.increment(result.counter());
     }
 
     /// A `jsonrpc_notify` POST was accepted.
     pub fn notification_posted(&self) {
-        self.notifications_posted.fetch_add(1, Relaxed);
+        self.counters.increment(Counter::NotificationsPosted);
     }
 
     /// A stdio child was (re)started after the first start.
     pub fn mcp_restarted(&self) {
-        self.mcp_restarts.fetch_add(1, Relaxed);
+        self.counters.increment(Counter::McpRestarts);
     }
 
     /// A stdio child sent a request that the tunnel cannot carry back.
     pub fn server_request_refused(&self) {
-        self.server_requests_refused.fetch_add(1, Relaxed);
+        self.counters.increment(Counter::StdioServerRequestsRefused);
     }
 
     /// An error worth showing on the status page. The message must already be
@@ -573,7 +366,7 @@ impl Telemetry {
 
     /// The admin server left a connection open rather than read its body.
     pub fn admin_connection_abandoned(&self) {
-        self.admin_abandoned.fetch_add(1, Relaxed);
+        self.counters.increment(Counter::AdminAbandonedConnections);
     }
 
     /// Metadata from `GET /v1/tunnels/{id}`, for the status page.
@@ -586,7 +379,7 @@ impl Telemetry {
     // ---- reading (admin server side) -------------------------------------------
 
     pub fn connected(&self) -> bool {
-        self.connected.load(Relaxed)
+        self.counters.level(Counter::Connected) != 0
     }
 
     /// Since when (ms since the Unix epoch) `connected` has its current value.
@@ -607,11 +400,35 @@ impl Telemetry {
     }
 
     pub fn inflight(&self) -> i64 {
-        self.inflight.load(Relaxed)
+        self.counters.level(Counter::InflightRequests)
+    }
+
+    pub fn queue_depth(&self) -> i64 {
+        self.counters.level(Counter::QueueDepth)
     }
 
     pub fn mcp_restarts(&self) -> u64 {
-        self.mcp_restarts.load(Relaxed)
+        self.counters.count(Counter::McpRestarts)
+    }
+
+    /// A counter's count now.
+    pub fn count(&self, counter: Counter) -> u64 {
+        self.counters.count(counter)
+    }
+
+    /// A row of the counter table as its family's kind reads it, for `/metrics`.
+    pub fn reading(&self, counter: Counter) -> Reading {
+        self.counters.reading(counter)
+    }
+
+    /// `tunnel_client_request_duration_seconds` now.
+    pub fn request_duration(&self) -> HistogramSnapshot {
+        self.request_duration.snapshot()
+    }
+
+    /// `tunnel_client_poll_duration_seconds` now.
+    pub fn poll_duration(&self) -> HistogramSnapshot {
+        self.poll_duration.snapshot()
     }
 
     pub fn metadata(&self) -> Option<TunnelMetadata> {
@@ -649,37 +466,6 @@ impl Telemetry {
                 .get()
                 .map(|w| w.iter().map(|d| d.load(Relaxed)).collect())
                 .unwrap_or_default(),
-        }
-    }
-
-    /// Every counter for `/metrics`.
-    pub fn counters(&self) -> Counters {
-        Counters {
-            connected: self.connected(),
-            inflight: self.inflight(),
-            queue_depth: self.queue_depth.load(Relaxed),
-            requests_success: self.requests_success.load(Relaxed),
-            requests_error: self.requests_error.load(Relaxed),
-            polls_commands: self.polls_commands.load(Relaxed),
-            polls_empty: self.polls_empty.load(Relaxed),
-            polls_error: self.polls_error.load(Relaxed),
-            responses_ok: self.responses_ok.load(Relaxed),
-            responses_retried: self.responses_retried.load(Relaxed),
-            responses_failed: self.responses_failed.load(Relaxed),
-            responses_gone: self.responses_gone.load(Relaxed),
-            dropped_expired: self.dropped_expired.load(Relaxed),
-            dropped_unknown: self.dropped_unknown.load(Relaxed),
-            dropped_shutdown: self.dropped_shutdown.load(Relaxed),
-            notifications_posted: self.notifications_posted.load(Relaxed),
-            mcp_restarts: self.mcp_restarts(),
-            server_requests_refused: self.server_requests_refused.load(Relaxed),
-            control_plane_errors_4xx: self.cp_errors_4xx.load(Relaxed),
-            control_plane_errors_5xx: self.cp_errors_5xx.load(Relaxed),
-            control_plane_errors_other: self.cp_errors_other.load(Relaxed),
-            control_plane_errors_network: self.cp_errors_network.load(Relaxed),
-            admin_abandoned_connections: self.admin_abandoned.load(Relaxed),
-            request_duration: self.request_duration.snapshot(),
-            poll_duration: self.poll_duration.snapshot(),
         }
     }
 
@@ -758,13 +544,18 @@ mod tests {
         let s = t.health_snapshot();
         assert!(s.first_poll_ok);
         assert_eq!(s.failing_since_ms, None);
-        let c = t.counters();
-        assert_eq!((c.polls_empty, c.polls_error), (1, 2));
         assert_eq!(
-            (c.control_plane_errors_network, c.control_plane_errors_5xx),
+            (t.count(Counter::PollsEmpty), t.count(Counter::PollsError)),
+            (1, 2)
+        );
+        assert_eq!(
+            (
+                t.count(Counter::ControlPlaneErrorsNetwork),
+                t.count(Counter::ControlPlaneErrors5xx)
+            ),
             (1, 1)
         );
-        assert_eq!(c.poll_duration.count, 3);
+        assert_eq!(t.poll_duration().count, 3);
     }
 
     #[test]
@@ -789,7 +580,7 @@ mod tests {
         t.command_started();
         t.command_finished(record(CommandOutcome::RpcError));
         assert_eq!(t.health_snapshot().synthesized_streak, 0);
-        assert_eq!(t.counters().requests_error, 6);
+        assert_eq!(t.count(Counter::RequestsError), 6);
         assert_eq!(t.inflight(), 0);
         assert_eq!(t.recent_activity()[0].outcome, "rpc_error");
         assert_eq!(t.recent_activity()[1].tool.as_deref(), Some("echo"));

@@ -1,16 +1,12 @@
-//! Lock-free recording primitives: a Prometheus histogram with fixed buckets and
-//! a bounded window of recent durations for percentiles. Recording never locks or allocates.
+//! Lock-free recording primitives: a Prometheus histogram over a fixed set of
+//! buckets and a bounded window of recent durations for percentiles. Recording never locks or allocates.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds of the histogram buckets, in seconds (ADMIN.md); `+Inf` follows.
-pub const BUCKETS_SECONDS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-/// The same bounds in microseconds, the unit we count in (no float atomics).
-const BUCKET_BOUNDS_MICROS: [u64; 12] = [
+/// Bucket upper bounds of the agent's duration histograms, in microseconds
+/// (5 ms to 30 s); `+Inf` follows. We count in microseconds: no float atomics.
+pub const AGENT_BUCKETS_MICROS: [u64; 12] = [
     5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
     10_000_000, 30_000_000,
 ];
@@ -25,46 +21,58 @@ fn micros(d: Duration) -> u64 {
         .min(MAX_OBSERVATION_MICROS)
 }
 
-/// A histogram with the buckets of ADMIN.md. Each bucket counts only its own
-/// observations; cumulative counts are computed when rendered, so a scrape
-/// racing a record still sees `+Inf == _count`.
+/// A bucket bound in seconds, as the `le` label shows it (5000 → 0.005).
+pub fn bound_seconds(bound_micros: u64) -> f64 {
+    bound_micros as f64 / 1e6
+}
+
+/// A histogram over ascending bucket bounds (microseconds) fixed at
+/// construction. An observation lands in the first bucket whose bound it does
+/// not exceed, at microsecond resolution. Each bucket counts only its own
+/// observations; cumulative counts are computed when read, so a scrape racing
+/// a record still sees `+Inf == _count`.
 pub struct Histogram {
+    bounds_micros: &'static [u64],
     /// One per bound, then `+Inf`.
-    counts: [AtomicU64; BUCKETS_SECONDS.len() + 1],
+    counts: Box<[AtomicU64]>,
     sum_micros: AtomicU64,
 }
 
 /// A consistent-enough reading of a [`Histogram`] for one scrape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
-    /// Cumulative counts per bound of [`BUCKETS_SECONDS`], then `+Inf`.
+    /// The bucket bounds in microseconds, ascending, without `+Inf`.
+    pub bounds_micros: &'static [u64],
+    /// Cumulative counts per bound, then `+Inf`.
     pub cumulative: Vec<u64>,
     pub sum_seconds: f64,
     /// Equal to the `+Inf` bucket by construction.
     pub count: u64,
 }
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Histogram {
-    pub fn new() -> Self {
+    /// `bounds_micros` must ascend; a bound out of order only makes the bucket
+    /// after it unreachable, never panics.
+    pub fn new(bounds_micros: &'static [u64]) -> Self {
         Histogram {
-            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            bounds_micros,
+            counts: (0..=bounds_micros.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             sum_micros: AtomicU64::new(0),
         }
     }
 
     pub fn record(&self, d: Duration) {
         let us = micros(d);
-        let index = BUCKET_BOUNDS_MICROS
+        let index = self
+            .bounds_micros
             .iter()
             .position(|&bound| us <= bound)
-            .unwrap_or(BUCKET_BOUNDS_MICROS.len());
-        self.counts[index].fetch_add(1, Relaxed);
+            .unwrap_or(self.bounds_micros.len());
+        if let Some(count) = self.counts.get(index) {
+            count.fetch_add(1, Relaxed);
+        }
         self.sum_micros.fetch_add(us, Relaxed);
     }
 
@@ -79,6 +87,7 @@ impl Histogram {
             })
             .collect();
         HistogramSnapshot {
+            bounds_micros: self.bounds_micros,
             cumulative,
             sum_seconds: self.sum_micros.load(Relaxed) as f64 / 1e6,
             count: running,
@@ -168,7 +177,7 @@ mod tests {
 
     #[test]
     fn buckets_are_inclusive_upper_bounds_and_cumulative() {
-        let h = Histogram::new();
+        let h = Histogram::new(&AGENT_BUCKETS_MICROS);
         h.record(Duration::from_millis(5)); // exactly on 0.005
         h.record(Duration::from_millis(6));
         h.record(Duration::from_secs(31)); // only +Inf
@@ -183,8 +192,47 @@ mod tests {
     }
 
     #[test]
+    fn count_is_the_inf_bucket_and_sum_is_exact_in_microseconds() {
+        static BOUNDS: [u64; 3] = [500, 1_000, 2_500];
+        let h = Histogram::new(&BOUNDS);
+        let empty = h.snapshot();
+        assert_eq!(empty.cumulative, [0, 0, 0, 0]);
+        assert_eq!((empty.count, empty.sum_seconds), (0, 0.0));
+        for us in [1, 500, 501, 999, 1_000, 2_500, 2_501, 60_000_000] {
+            h.record(Duration::from_micros(us));
+        }
+        // Resolution is one microsecond: 500.9 µs counts as 500 µs.
+        h.record(Duration::from_nanos(500_900));
+        let s = h.snapshot();
+        assert_eq!(s.bounds_micros, &BOUNDS);
+        assert_eq!(s.cumulative, [3, 6, 7, 9]);
+        assert_eq!(s.count, 9);
+        assert_eq!(s.count, *s.cumulative.last().unwrap());
+        let sum_micros: u64 = 1 + 500 + 501 + 999 + 1_000 + 2_500 + 2_501 + 60_000_000 + 500;
+        assert_eq!(s.sum_seconds, sum_micros as f64 / 1e6);
+    }
+
+    #[test]
+    fn bounds_render_as_plain_seconds() {
+        let shown: Vec<String> = [500, 2_500, 5_000, 1_000_000, 2_500_000, 30_000_000]
+            .iter()
+            .map(|&us| bound_seconds(us).to_string())
+            .collect();
+        assert_eq!(shown, ["0.0005", "0.0025", "0.005", "1", "2.5", "30"]);
+    }
+
+    #[test]
+    fn bounds_out_of_order_never_panic() {
+        static BOUNDS: [u64; 2] = [1_000, 10];
+        let h = Histogram::new(&BOUNDS);
+        h.record(Duration::from_micros(5));
+        h.record(Duration::from_secs(1));
+        assert_eq!(h.snapshot().cumulative, [1, 1, 2]);
+    }
+
+    #[test]
     fn huge_observations_do_not_wrap_the_sum() {
-        let h = Histogram::new();
+        let h = Histogram::new(&AGENT_BUCKETS_MICROS);
         h.record(Duration::MAX);
         h.record(Duration::MAX);
         assert_eq!(h.snapshot().sum_seconds, 2_000_000.0);
