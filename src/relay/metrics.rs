@@ -1,7 +1,8 @@
-//! The relay's `relay_*` counters, gauges and caller latency histogram, and
-//! their Prometheus text rendering. Labels are fixed enums: never ids or tokens.
+//! The relay's `relay_*` counters, gauges and caller latency histogram, written
+//! with the shared Prometheus writer. Labels are fixed enums: never ids or tokens.
 
-use std::fmt::Write as _;
+use crate::telemetry::histogram::Histogram;
+use crate::telemetry::prometheus::{header, histogram, sample, Type};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -52,9 +53,11 @@ impl Outcome {
     }
 }
 
-/// Upper bounds (seconds) of the caller latency histogram buckets.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+/// Upper bounds (microseconds, 0.5 ms to 30 s) of the caller latency
+/// histogram buckets; `+Inf` follows.
+const LATENCY_BUCKETS_MICROS: [u64; 12] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000,
+    30_000_000,
 ];
 
 /// Point-in-time values the relay reads from its state when rendering.
@@ -65,12 +68,9 @@ pub struct Gauges {
     pub waiting_callers: usize,
 }
 
-#[derive(Default)]
 pub struct Metrics {
     outcomes: [AtomicU64; Outcome::ALL.len()],
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    latency: Histogram,
     polls: AtomicU64,
     commands_delivered: AtomicU64,
     redeliveries: AtomicU64,
@@ -78,20 +78,26 @@ pub struct Metrics {
     abandoned_connections: AtomicU64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            outcomes: Default::default(),
+            latency: Histogram::new(&LATENCY_BUCKETS_MICROS),
+            polls: AtomicU64::new(0),
+            commands_delivered: AtomicU64::new(0),
+            redeliveries: AtomicU64::new(0),
+            agent_auth_failures: AtomicU64::new(0),
+            abandoned_connections: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Metrics {
     /// Records one finished caller request and how long it took.
     pub fn caller_finished(&self, outcome: Outcome, elapsed: Duration) {
         let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.outcomes[index].fetch_add(1, Relaxed);
-        let seconds = elapsed.as_secs_f64();
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            if seconds <= *bound {
-                bucket.fetch_add(1, Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_micros.fetch_add(micros, Relaxed);
+        self.latency.record(elapsed);
     }
 
     pub fn poll_answered(&self, commands: usize) {
@@ -114,103 +120,80 @@ impl Metrics {
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
-        let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-            );
+        let w = &mut out;
+        let gauge = |w: &mut String, name: &str, help: &str, value: usize| {
+            header(w, name, Type::Gauge, help);
+            sample(w, name, &[], value);
         };
-        let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Relaxed)
-            );
+        let counter = |w: &mut String, name: &str, help: &str, value: &AtomicU64| {
+            header(w, name, Type::Counter, help);
+            sample(w, name, &[], value.load(Relaxed));
         };
         gauge(
-            &mut out,
+            w,
             "relay_queue_depth",
             "Commands queued and not yet delivered to an agent.",
             gauges.queue_depth,
         );
         gauge(
-            &mut out,
+            w,
             "relay_agents_connected",
             "Agent instances with a poll open or a request in the live window.",
             gauges.agents_connected,
         );
         gauge(
-            &mut out,
+            w,
             "relay_open_polls",
             "Long-polls currently held open.",
             gauges.open_polls,
         );
         gauge(
-            &mut out,
+            w,
             "relay_waiting_callers",
             "Caller requests waiting for an agent's answer.",
             gauges.waiting_callers,
         );
-        out.push_str(
-            "# HELP relay_caller_requests_total Caller requests by outcome.\n\
-             # TYPE relay_caller_requests_total counter\n",
+        header(
+            w,
+            "relay_caller_requests_total",
+            Type::Counter,
+            "Caller requests by outcome.",
         );
         for (outcome, value) in Outcome::ALL.iter().zip(&self.outcomes) {
-            let _ = writeln!(
-                out,
-                "relay_caller_requests_total{{outcome=\"{}\"}} {}",
-                outcome.label(),
-                value.load(Relaxed)
+            sample(
+                w,
+                "relay_caller_requests_total",
+                &[("outcome", outcome.label())],
+                value.load(Relaxed),
             );
         }
-        out.push_str(
-            "# HELP relay_caller_request_duration_seconds Caller request latency through the relay.\n\
-             # TYPE relay_caller_request_duration_seconds histogram\n",
+        histogram(
+            w,
+            "relay_caller_request_duration_seconds",
+            "Caller request latency through the relay.",
+            &self.latency.snapshot(),
         );
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "relay_caller_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "relay_caller_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "relay_caller_request_duration_seconds_sum {}",
-            self.latency_sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "relay_caller_request_duration_seconds_count {count}");
+        counter(w, "relay_polls_total", "Agent polls answered.", &self.polls);
         counter(
-            &mut out,
-            "relay_polls_total",
-            "Agent polls answered.",
-            &self.polls,
-        );
-        counter(
-            &mut out,
+            w,
             "relay_commands_delivered_total",
             "Commands handed to agents (redeliveries included).",
             &self.commands_delivered,
         );
         counter(
-            &mut out,
+            w,
             "relay_redeliveries_total",
             "Unconfirmed deliveries requeued because their agent went silent.",
             &self.redeliveries,
         );
         counter(
-            &mut out,
+            w,
             "relay_agent_auth_failures_total",
             "Agent requests refused for a wrong or missing key.",
             &self.agent_auth_failures,
         );
         counter(
-            &mut out,
+            w,
             "relay_abandoned_connections_total",
             "Connections left open because their declared body was too large to drain.",
             &self.abandoned_connections,
