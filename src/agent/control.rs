@@ -291,7 +291,7 @@ fn read_body(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u
 
 fn retry_after(resp: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
     let value = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
-    super::backoff::parse_retry_after(value, SystemTime::now())
+    crate::backoff::parse_retry_after(value, SystemTime::now())
 }
 
 fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ControlError {

@@ -16,7 +16,6 @@ macro_rules! report {
     }};
 }
 
-pub mod backoff;
 pub mod control;
 pub mod dispatch;
 pub mod poll;
@@ -232,7 +231,7 @@ fn spawn_metadata_fetch(
         .name("metadata".into())
         .spawn(move || {
             let mut backoff =
-                backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+                crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
             for attempt in 1..=ATTEMPTS {
                 match control.metadata() {
                     Ok(metadata) => {

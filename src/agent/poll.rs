@@ -1,12 +1,12 @@
 //! The poll loop: ask for as much work as there are free workers, hand every
 //! returned command to the pool, and back off on failures as the contract says.
 
-use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
 use super::dispatch::{Job, Pool, HEARTBEAT_INTERVAL};
 use super::stop::Stopper;
 use crate::admin::telemetry::{DropReason, PollOutcome};
 use crate::admin::Telemetry;
+use crate::backoff::Backoff;
 use crate::contract::{Command, CommandKind, MAX_POLL_LIMIT};
 use log::{error, info, warn};
 use std::time::{Duration, Instant};

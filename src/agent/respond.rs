@@ -1,10 +1,10 @@
 //! Response and notification POSTs with the contract's retry rules: terminal
 //! responses retry transient failures within the deadline; notifications barely.
 
-use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
 use crate::admin::telemetry::PostResult;
 use crate::admin::Telemetry;
+use crate::backoff::Backoff;
 use crate::contract::{Command, Headers, RespType, ResponsePayload, ShardToken};
 use log::debug;
 use serde_json::Value;

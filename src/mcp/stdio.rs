@@ -29,7 +29,7 @@ mod session;
 mod supervisor;
 
 pub use child::StdioError;
-pub use supervisor::{Backoff, HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
+pub use supervisor::{HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
 
 use crate::admin::telemetry::Telemetry;
 use crate::config::{StdioConfig, StdioMode};

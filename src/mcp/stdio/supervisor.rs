@@ -5,6 +5,7 @@ use super::child::{self, Spawned, StdioError, Stopped};
 use super::lines::{preview, read_line_bounded, Line, RateLimit, MAX_LINE_BYTES};
 use super::{closed, json_headers};
 use crate::admin::telemetry::Telemetry;
+use crate::backoff::{Backoff, Jitter};
 use crate::config::StdioConfig;
 use crate::contract::{FailureSource, TransportErrorKind, TunnelFailure};
 use crate::mcp::idmap::{restore_id, with_id, IdMap, Lookup};
@@ -605,30 +606,6 @@ fn encode(message: &Value) -> Option<Vec<u8>> {
     Some(line)
 }
 
-// ------------------------------------------------------------ backoff
-
-/// Exponential restart delay with "equal jitter": half fixed, half random,
-/// so delays still grow strictly from one failure to the next.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn next(&mut self, random: u64) -> Duration {
-        let factor = 1u32.checked_shl(self.failures.min(16)).unwrap_or(u32::MAX);
-        let base = RESTART_INITIAL.saturating_mul(factor).min(RESTART_MAX);
-        self.failures = self.failures.saturating_add(1);
-        let half = base / 2;
-        let half_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
-        half + Duration::from_millis(random % (half_ms + 1))
-    }
-
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 // ------------------------------------------------------------ supervisor thread
 
 /// A child being served.
@@ -656,7 +633,7 @@ fn launch(shared: &Arc<Shared>, generation: u64, spawned: Spawned) -> Option<Run
 }
 
 fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Running) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::with_jitter(RESTART_INITIAL, RESTART_MAX, Jitter::Equal);
     let mut generation = first.generation;
     let mut running = Some(first);
     loop {
@@ -674,7 +651,7 @@ fn supervise(shared: &Arc<Shared>, control: &Receiver<Control>, first: Running) 
         if shared.lock().phase == Phase::Stopped {
             break;
         }
-        let delay = backoff.next(crate::random::u64());
+        let delay = backoff.next_delay();
         shared.lock().next_start = Some(Instant::now() + delay);
         log::warn!("{}: restarting in {} ms", shared.label, delay.as_millis());
         if wait_out(control, delay) {
@@ -1195,35 +1172,6 @@ fn read_stderr(label: &str, pid: u32, stderr: ChildStderr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_is_bounded_and_resets() {
-        let mut b = Backoff::default();
-        let mut last = Duration::ZERO;
-        for i in 0..20 {
-            for random in [0, u64::MAX / 3, u64::MAX] {
-                let mut probe = Backoff { failures: i };
-                let d = probe.next(random);
-                assert!(d <= RESTART_MAX, "{d:?}");
-            }
-            let d = b.next(0); // the lowest each step can be
-            assert!(d >= last, "delays never shrink: {d:?} < {last:?}");
-            last = d;
-        }
-        assert_eq!(Backoff::default().next(0), RESTART_INITIAL / 2);
-        assert!(Backoff::default().next(u64::MAX) <= RESTART_INITIAL);
-        assert_eq!(last, RESTART_MAX / 2);
-        b.reset();
-        assert_eq!(b.next(0), RESTART_INITIAL / 2);
-    }
-
-    #[test]
-    fn jitter_spreads_delays() {
-        let a = Backoff { failures: 3 }.next(1);
-        let b = Backoff { failures: 3 }.next(399);
-        assert_ne!(a, b);
-        assert!(a >= Duration::from_millis(400) && b <= Duration::from_millis(800));
-    }
 
     #[test]
     fn encode_bounds_lines() {
