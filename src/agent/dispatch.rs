@@ -7,7 +7,8 @@ use crate::admin::telemetry::{CommandOutcome, CommandRecord, DropReason};
 use crate::admin::Telemetry;
 use crate::contract::failure::internal_error;
 use crate::contract::{
-    Command, CommandKind, FailureSource, Headers, RespType, TransportErrorKind, TunnelFailure,
+    Command, CommandKind, CommandType, FailureSource, Headers, RespType, TransportErrorKind,
+    TunnelFailure,
 };
 use crate::mcp::{Backend, McpCall, McpReply};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -204,7 +205,7 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
             .response_timeout
             .unwrap_or(shared.settings.request_timeout);
     let method = match &command.kind {
-        CommandKind::SessionTermination => "session_termination".to_string(),
+        CommandKind::SessionTermination => CommandType::SessionTermination.to_string(),
         _ => command.method().unwrap_or("").to_string(),
     };
     let tool = tool_name(command);

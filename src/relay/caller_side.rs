@@ -6,7 +6,7 @@ use super::http::{BodyError, EventStream, Incoming, Reply};
 use super::hub::{self, AgentEvent, Hub, SessionRoute, SubmitError};
 use super::metrics::Outcome;
 use crate::contract::failure::{internal_error, INTERNAL_ERROR};
-use crate::contract::{header, RespType, ResponsePayload, MAIN_CHANNEL};
+use crate::contract::{header, CommandType, RespType, ResponsePayload, MAIN_CHANNEL};
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -155,7 +155,7 @@ fn post(
         }
     };
     let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command("jsonrpc", headers, Some(message));
+    let command = hub::new_command(CommandType::JsonRpc, headers, Some(message));
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
     let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
@@ -429,7 +429,7 @@ fn delete(
         }
     };
     let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command("session_termination", headers, None);
+    let command = hub::new_command(CommandType::SessionTermination, headers, None);
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
     let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
