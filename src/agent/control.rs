@@ -98,7 +98,16 @@ impl fmt::Display for ControlError {
     }
 }
 
-impl std::error::Error for ControlError {}
+impl std::error::Error for ControlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ControlError::Network {
+                cause: Some(cause), ..
+            } => Some(cause),
+            _ => None,
+        }
+    }
+}
 
 /// A poll that returned work.
 pub struct PolledCommands {

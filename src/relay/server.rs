@@ -80,8 +80,7 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         addr: config.listen,
         source,
     })?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| RelayError::Server(e.to_string()))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(RelayError::Server)?;
     let server = Arc::new(server);
     let shared = Arc::new(Shared {
         hub,

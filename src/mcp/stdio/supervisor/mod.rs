@@ -90,9 +90,10 @@ impl Supervisor {
         let (done_tx, done_rx) = bounded::<()>(1);
         let first_pid = first.pid;
         let Some(first) = lifecycle::launch(&shared, 1, first) else {
-            return Err(StdioError::Spawn {
+            return Err(StdioError::Unserved {
                 program: argv.first().cloned().unwrap_or_default(),
-                reason: "no thread to serve its pipes".to_string(),
+                reason: "no thread to serve its pipes",
+                source: None,
             });
         };
         let thread_shared = shared.clone();
@@ -104,9 +105,10 @@ impl Supervisor {
             });
         if let Err(e) = spawned {
             let _ = crate::sys::signal_process_group(first_pid, crate::sys::GroupSignal::Kill);
-            return Err(StdioError::Spawn {
+            return Err(StdioError::Unserved {
                 program: argv.first().cloned().unwrap_or_default(),
-                reason: format!("no thread to supervise it: {e}"),
+                reason: "no thread to supervise it",
+                source: Some(e),
             });
         }
         Ok(Supervisor {
