@@ -96,7 +96,19 @@ impl fmt::Display for AdminError {
     }
 }
 
-impl std::error::Error for AdminError {}
+impl std::error::Error for AdminError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AdminError::Listen { error, .. }
+            | AdminError::UrlFile { error, .. }
+            | AdminError::Thread(error) => Some(error),
+            AdminError::InUse { .. }
+            | AdminError::NotLocal { .. }
+            | AdminError::PermissionDenied { .. }
+            | AdminError::BadAddress { .. } => None,
+        }
+    }
+}
 
 /// What the request handler needs, shared with the server thread.
 struct Context {

@@ -98,7 +98,16 @@ impl fmt::Display for ControlError {
     }
 }
 
-impl std::error::Error for ControlError {}
+impl std::error::Error for ControlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ControlError::Network {
+                cause: Some(cause), ..
+            } => Some(cause),
+            _ => None,
+        }
+    }
+}
 
 /// A poll that returned work.
 pub struct PolledCommands {
@@ -291,7 +300,7 @@ fn read_body(resp: ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u
 
 fn retry_after(resp: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
     let value = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?;
-    super::backoff::parse_retry_after(value, SystemTime::now())
+    crate::backoff::parse_retry_after(value, SystemTime::now())
 }
 
 fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ControlError {

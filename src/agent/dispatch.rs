@@ -5,7 +5,8 @@ use super::respond::{Delivery, NotifyState, Responder};
 use super::stop::Stopper;
 use crate::contract::failure::internal_error;
 use crate::contract::{
-    Command, CommandKind, FailureSource, Headers, RespType, TransportErrorKind, TunnelFailure,
+    Command, CommandKind, CommandType, FailureSource, Headers, RespType, TransportErrorKind,
+    TunnelFailure,
 };
 use crate::mcp::{Backend, McpCall, McpReply};
 use crate::telemetry::{CommandOutcome, CommandRecord, DropReason, Telemetry};
@@ -203,7 +204,7 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
             .response_timeout
             .unwrap_or(shared.settings.request_timeout);
     let method = match &command.kind {
-        CommandKind::SessionTermination => "session_termination".to_string(),
+        CommandKind::SessionTermination => CommandType::SessionTermination.to_string(),
         _ => command.method().unwrap_or("").to_string(),
     };
     let tool = tool_name(command);

@@ -16,9 +16,9 @@ macro_rules! report {
     }};
 }
 
-pub mod backoff;
 pub mod control;
 pub mod dispatch;
+mod error;
 pub mod poll;
 pub mod respond;
 pub mod stop;
@@ -34,33 +34,14 @@ use dispatch::{Channels, DispatchSettings, Pool};
 use log::{error, info, warn};
 use poll::PollSettings;
 use respond::Responder;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stop::Stopper;
 
+pub use error::{AgentError, StartupError};
+
 /// Longest wait for a stdio child to stop after the grace period.
 const BACKEND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why the agent stopped without an operator's signal (exit status 1).
-#[derive(Debug)]
-pub enum AgentError {
-    /// Startup failed (admin address in use, child cannot start, …).
-    Startup(String),
-    /// A fatal condition while running.
-    Fatal(String),
-}
-
-impl fmt::Display for AgentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AgentError::Startup(m) => write!(f, "could not start: {m}"),
-            AgentError::Fatal(m) => write!(f, "stopped: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for AgentError {}
 
 /// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
 /// caller must have blocked the termination signals before any thread started.
@@ -105,13 +86,13 @@ pub fn serve(
             })
             .collect(),
     };
-    let agent = |what| {
+    let agent = || {
         net::build_agent(Hop::ControlPlane, &config.control_plane_url, &config.net)
-            .map_err(|e| AgentError::Startup(format!("{what}: {e}")))
+            .map_err(StartupError::ControlPlaneClient)
     };
     let control = Arc::new(ControlPlane::new(
-        agent("control plane")?,
-        agent("control plane")?,
+        agent()?,
+        agent()?,
         &config.control_plane_url,
         &config.tunnel_id,
         &config.api_key,
@@ -130,7 +111,7 @@ pub fn serve(
         Arc::clone(&telemetry),
         channels.clone(),
     )
-    .map_err(|e| AgentError::Startup(e.to_string()))?;
+    .map_err(StartupError::Admin)?;
     spawn_metadata_fetch(
         Arc::clone(&control),
         Arc::clone(&telemetry),
@@ -152,7 +133,7 @@ pub fn serve(
             request_timeout: config.request_timeout,
         },
     )
-    .map_err(|e| AgentError::Startup(format!("cannot start worker threads: {e}")))?;
+    .map_err(StartupError::thread("worker threads"))?;
 
     info!(
         "tunnel-client {} serving tunnel {} (instance {}, {} workers, channels {})",
@@ -178,7 +159,7 @@ pub fn serve(
                 stopper.stop();
                 pool
             })
-            .map_err(|e| AgentError::Startup(format!("cannot start the poll thread: {e}")))?
+            .map_err(StartupError::thread("the poll thread"))?
     };
 
     stopper.wait();
@@ -189,9 +170,7 @@ pub fn serve(
     );
     control.stop_polling();
     let grace_deadline = Instant::now() + config.shutdown_grace;
-    let pool = poller
-        .join()
-        .map_err(|_| AgentError::Fatal("the poll thread failed".into()))?;
+    let pool = poller.join().map_err(|_| AgentError::PollThreadFailed)?;
     let unfinished = pool.drain(grace_deadline);
     if unfinished > 0 {
         warn!("{unfinished} command(s) still unfinished after the shutdown grace; exiting anyway");
@@ -217,7 +196,7 @@ fn spawn_signal_watcher(stopper: Stopper) -> Result<(), AgentError> {
             Err(e) => error!("cannot wait for signals: {e}"),
         })
         .map(|_| ())
-        .map_err(|e| AgentError::Startup(format!("cannot start the signal thread: {e}")))
+        .map_err(|e| StartupError::thread("the signal thread")(e).into())
 }
 
 /// Fetches the tunnel's name for the status page; failures only cost the name.
@@ -231,7 +210,7 @@ fn spawn_metadata_fetch(
         .name("metadata".into())
         .spawn(move || {
             let mut backoff =
-                backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+                crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
             for attempt in 1..=ATTEMPTS {
                 match control.metadata() {
                     Ok(metadata) => {
@@ -248,7 +227,7 @@ fn spawn_metadata_fetch(
             }
         })
         .map(|_| ())
-        .map_err(|e| AgentError::Startup(format!("cannot start a thread: {e}")))
+        .map_err(|e| StartupError::thread("a thread")(e).into())
 }
 
 /// Builds the `main` channel's MCP backend from the configuration (stdio child
@@ -260,14 +239,14 @@ pub fn build_backend(
     match &config.mcp {
         McpTarget::Stdio { argv } => {
             let backend = crate::mcp::stdio::StdioBackend::start(argv, &config.stdio, telemetry)
-                .map_err(|e| AgentError::Startup(e.to_string()))?;
+                .map_err(StartupError::Stdio)?;
             Ok(Arc::new(backend))
         }
         McpTarget::Http { url } => {
-            let agent = net::build_agent(Hop::Mcp, url, &config.net)
-                .map_err(|e| AgentError::Startup(format!("MCP server: {e}")))?;
-            let backend = crate::mcp::http::HttpBackend::new(url, agent)
-                .map_err(|e| AgentError::Startup(e.to_string()))?;
+            let agent =
+                net::build_agent(Hop::Mcp, url, &config.net).map_err(StartupError::McpClient)?;
+            let backend =
+                crate::mcp::http::HttpBackend::new(url, agent).map_err(StartupError::McpUrl)?;
             Ok(Arc::new(backend))
         }
     }

@@ -1,10 +1,10 @@
 //! The poll loop: ask for as much work as there are free workers, hand every
 //! returned command to the pool, and back off on failures as the contract says.
 
-use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
 use super::dispatch::{Job, Pool, HEARTBEAT_INTERVAL};
 use super::stop::Stopper;
+use crate::backoff::Backoff;
 use crate::contract::{Command, CommandKind, MAX_POLL_LIMIT};
 use crate::telemetry::{DropReason, PollOutcome, Telemetry};
 use log::{error, info, warn};

@@ -1,8 +1,8 @@
 //! Response and notification POSTs with the contract's retry rules: terminal
 //! responses retry transient failures within the deadline; notifications barely.
 
-use super::backoff::Backoff;
 use super::control::{ControlError, ControlPlane};
+use crate::backoff::Backoff;
 use crate::contract::{Command, Headers, RespType, ResponsePayload, ShardToken};
 use crate::telemetry::{PostResult, Telemetry};
 use log::debug;

@@ -17,7 +17,10 @@ pub enum InitError {
     /// The profile exists and `--force` was not given.
     Exists(PathBuf),
     /// The directory or file could not be written.
-    Write { path: PathBuf, problem: String },
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -29,16 +32,24 @@ impl fmt::Display for InitError {
                 "{} already exists; pass --force to overwrite it, or choose another --profile name",
                 p.display()
             ),
-            InitError::Write { path, problem } => write!(
+            InitError::Write { path, error } => write!(
                 f,
-                "cannot write {}: {problem}; choose a writable --profile-dir",
-                path.display()
+                "cannot write {}: {}; choose a writable --profile-dir",
+                path.display(),
+                io_problem(error)
             ),
         }
     }
 }
 
-impl std::error::Error for InitError {}
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Write { error, .. } => Some(error),
+            InitError::Usage(_) | InitError::Exists(_) => None,
+        }
+    }
+}
 
 impl InitError {
     pub fn exit_code(&self) -> u8 {
@@ -130,9 +141,9 @@ pub fn init(args: &InitArgs, env: &Env) -> Result<Written, InitError> {
 
 /// Creates `dir` (0700) if needed and writes `path` with mode 0600.
 fn write_private(dir: &Path, path: &Path, text: &str, force: bool) -> Result<(), InitError> {
-    let failed = |path: &Path, e: std::io::Error| InitError::Write {
+    let failed = |path: &Path, error: std::io::Error| InitError::Write {
         path: path.to_path_buf(),
-        problem: io_problem(&e),
+        error,
     };
     if !dir.is_dir() {
         std::fs::DirBuilder::new()

@@ -1,6 +1,7 @@
 //! Multi-valued header maps as the contract carries them, and the two header
 //! rules: which request headers never cross a hop, which response headers may.
 
+use super::header;
 use std::collections::BTreeMap;
 
 /// `{"Name": ["v1", "v2"]}` as on the wire. Names keep the sender's spelling;
@@ -10,12 +11,12 @@ pub type Headers = BTreeMap<String, Vec<String>>;
 /// Response headers the agent may copy from the MCP hop into `resp_headers`,
 /// in their canonical spelling.
 pub const RESPONSE_ALLOWLIST: [&str; 6] = [
-    "Content-Type",
-    "Mcp-Session-Id",
-    "Mcp-Protocol-Version",
-    "Last-Event-ID",
-    "Access-Control-Expose-Headers",
-    "WWW-Authenticate",
+    header::CONTENT_TYPE,
+    header::MCP_SESSION_ID,
+    header::MCP_PROTOCOL_VERSION,
+    header::LAST_EVENT_ID,
+    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    header::WWW_AUTHENTICATE,
 ];
 
 /// Request headers that belong to one HTTP hop and are never forwarded.

@@ -18,9 +18,17 @@ pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Largest `limit` the poll endpoint accepts.
 pub const MAX_POLL_LIMIT: usize = 25;
 
-/// Header names of the contract, spelled once.
+/// Header names of the contract and of the HTTP around it, spelled once.
 pub mod header {
     pub const AUTHORIZATION: &str = "Authorization";
+    pub const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
+    pub const CONTENT_TYPE: &str = "Content-Type";
+    pub const ACCEPT: &str = "Accept";
+    pub const ALLOW: &str = "Allow";
+    pub const CONNECTION: &str = "Connection";
+    pub const CONTENT_LENGTH: &str = "Content-Length";
+    pub const TRANSFER_ENCODING: &str = "Transfer-Encoding";
+    pub const ACCESS_CONTROL_EXPOSE_HEADERS: &str = "Access-Control-Expose-Headers";
     pub const CLIENT_NAME: &str = "X-Tunnel-Client-Name";
     pub const CLIENT_VERSION: &str = "X-Tunnel-Client-Version";
     pub const INSTANCE_ID: &str = "X-Tunnel-Client-Instance-Id";

@@ -63,7 +63,14 @@ impl fmt::Display for SseError {
     }
 }
 
-impl std::error::Error for SseError {}
+impl std::error::Error for SseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SseError::Io(e) => Some(e),
+            SseError::LineTooLong { .. } | SseError::EventTooLarge { .. } => None,
+        }
+    }
+}
 
 /// The push half: feed it bytes in any chunking, it yields complete events.
 /// Line endings may be CRLF, LF or CR, and a CRLF may be split across chunks.

@@ -29,10 +29,10 @@ mod session;
 mod supervisor;
 
 pub use child::StdioError;
-pub use supervisor::{Backoff, HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
+pub use supervisor::{HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
 
 use crate::config::{StdioConfig, StdioMode};
-use crate::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
+use crate::contract::{header, FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use crate::mcp::{Backend, BackendStatus, McpCall, McpReply};
 use crate::telemetry::Telemetry;
 use serde_json::Value;
@@ -175,7 +175,7 @@ fn closed(kind: TransportErrorKind) -> McpReply {
 fn json_headers() -> Headers {
     let mut headers = Headers::new();
     headers.insert(
-        "Content-Type".to_string(),
+        header::CONTENT_TYPE.to_string(),
         vec!["application/json".to_string()],
     );
     headers

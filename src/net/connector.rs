@@ -60,7 +60,11 @@ impl fmt::Display for ProxyTlsError {
     }
 }
 
-impl std::error::Error for ProxyTlsError {}
+impl std::error::Error for ProxyTlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 impl<In: Transport> Connector<In> for TlsConnector {
     type Out = Either<In, TlsTransport>;

@@ -174,6 +174,15 @@ impl fmt::Display for ConnectFailure {
     }
 }
 
+impl std::error::Error for ConnectFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectFailure::ProxyTls { cause, .. } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
 /// The proxy `target` goes through, as `host:port` (never credentials).
 fn proxy_label(target: &str, net: &NetConfig) -> Option<String> {
     let destination = Destination::parse(target).ok()?;
@@ -543,6 +552,26 @@ pub fn check_tls_handshake(url: &str, hop: Hop, net: &NetConfig) -> Result<(), N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_tls_failure_keeps_its_cause() {
+        let cause = ConnectFailure::UntrustedCertificate {
+            hop: Hop::ControlPlane,
+        };
+        let failure = ConnectFailure::ProxyTls {
+            proxy: "proxy.internal:3128".into(),
+            cause: Box::new(cause.clone()),
+        };
+        let source = std::error::Error::source(&failure).and_then(|s| s.downcast_ref());
+        assert_eq!(source, Some(&cause));
+        let error = NetError::Connect {
+            target: "https://cp.example".into(),
+            failure: failure.clone(),
+        };
+        let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref());
+        assert_eq!(source, Some(&failure));
+        assert!(std::error::Error::source(&cause).is_none());
+    }
 
     #[test]
     fn base64_matches_rfc_4648() {

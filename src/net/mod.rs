@@ -143,7 +143,14 @@ impl fmt::Display for NetError {
     }
 }
 
-impl std::error::Error for NetError {}
+impl std::error::Error for NetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NetError::Connect { failure, .. } => Some(failure),
+            _ => None,
+        }
+    }
+}
 
 /// Builds the agent for `hop`. Status codes are read as data, redirects are
 /// never followed, and no proxy is used unless the settings name one.

@@ -43,7 +43,7 @@ pub fn handle(
             None,
             "missing or wrong API key in Authorization: Bearer",
         )
-        .with_header("WWW-Authenticate", "Bearer");
+        .with_header(header::WWW_AUTHENTICATE, "Bearer");
         send(hub, incoming, reply);
         return;
     }
@@ -82,7 +82,7 @@ pub fn handle(
         (_, "" | "poll" | "response") => {
             let allow = if rest == "response" { "POST" } else { "GET" };
             let reply = api_error(405, "invalid_request_error", None, "method not allowed")
-                .with_header("Allow", allow);
+                .with_header(header::ALLOW, allow);
             send(hub, incoming, reply);
         }
         _ => send(
@@ -173,7 +173,7 @@ fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
             None,
             "too many open polls or shutting down; retry",
         )
-        .with_header("Retry-After", "1");
+        .with_header(header::RETRY_AFTER, "1");
         send(hub, incoming, reply);
         return;
     }
@@ -294,7 +294,7 @@ fn response(
                 Some("rate_limit_exceeded"),
                 "the caller is not keeping up with notifications; retry",
             )
-            .with_header("Retry-After", "1");
+            .with_header(header::RETRY_AFTER, "1");
             send(hub, incoming, reply);
         }
     }

@@ -6,7 +6,7 @@ use super::http::{BodyError, EventStream, Incoming, Reply};
 use super::hub::{self, AgentEvent, Hub, SessionRoute, SubmitError};
 use super::metrics::Outcome;
 use crate::contract::failure::{internal_error, INTERNAL_ERROR};
-use crate::contract::{header, RespType, ResponsePayload, MAIN_CHANNEL};
+use crate::contract::{header, CommandType, RespType, ResponsePayload, MAIN_CHANNEL};
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ pub fn handle(
                 "missing or wrong caller token",
                 "unauthorized",
             )
-            .with_header("WWW-Authenticate", "Bearer");
+            .with_header(header::WWW_AUTHENTICATE, "Bearer");
             send(hub, incoming, reply);
             return Outcome::Unauthorized;
         }
@@ -62,7 +62,7 @@ pub fn handle(
         _ => {
             // No server-initiated stream travels over the tunnel.
             let reply = Reply::text(405, "text/plain", "use POST (or DELETE to end a session)\n")
-                .with_header("Allow", "POST, DELETE");
+                .with_header(header::ALLOW, "POST, DELETE");
             send(hub, incoming, reply);
             Outcome::Rejected
         }
@@ -155,7 +155,7 @@ fn post(
         }
     };
     let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command("jsonrpc", headers, Some(message));
+    let command = hub::new_command(CommandType::JsonRpc, headers, Some(message));
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
     let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
@@ -384,7 +384,7 @@ fn terminal_reply(payload: &ResponsePayload, headers: Vec<(String, String)>) -> 
     };
     let has_type = headers
         .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("Content-Type"));
+        .any(|(n, _)| n.eq_ignore_ascii_case(header::CONTENT_TYPE));
     let mut reply = Reply {
         status,
         headers,
@@ -396,14 +396,14 @@ fn terminal_reply(payload: &ResponsePayload, headers: Vec<(String, String)>) -> 
             // The relay always answers JSON, whatever the MCP hop used.
             reply
                 .headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("Content-Type"));
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(header::CONTENT_TYPE));
             reply
                 .headers
-                .push(("Content-Type".into(), "application/json".into()));
+                .push((header::CONTENT_TYPE.into(), "application/json".into()));
         }
         _ if has_type => reply
             .headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case("Content-Type")),
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(header::CONTENT_TYPE)),
         _ => {}
     }
     reply
@@ -429,7 +429,7 @@ fn delete(
         }
     };
     let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command("session_termination", headers, None);
+    let command = hub::new_command(CommandType::SessionTermination, headers, None);
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
     let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
@@ -511,7 +511,7 @@ fn route(
             "the tunnel is offline: no tunnel-client has polled it recently; start tunnel-client for this tunnel",
             "tunnel_client_not_seen",
         )
-        .with_header("Retry-After", "1");
+        .with_header(header::RETRY_AFTER, "1");
         return Err((reply, Outcome::Offline));
     }
     match session.map(|s| hub.session_route(tunnel_id, s, now)) {
@@ -539,8 +539,8 @@ fn submit_refusal(error: SubmitError) -> (Reply, Outcome) {
             Outcome::ShuttingDown,
         ),
     };
-    let reply =
-        rpc_error(503, &Value::Null, INTERNAL_ERROR, message, code).with_header("Retry-After", "1");
+    let reply = rpc_error(503, &Value::Null, INTERNAL_ERROR, message, code)
+        .with_header(header::RETRY_AFTER, "1");
     (reply, outcome)
 }
 

@@ -1,11 +1,13 @@
 //! The `tunnel-relay` command line and environment, turned into a
 //! [`RelayConfig`]. Pure parsing: no I/O, never echoes secret values.
 
-use super::{RelayConfig, DEFAULT_MAX_QUEUE, DEFAULT_RESPONSE_TIMEOUT};
+use super::{RelayConfig, RelayError, DEFAULT_MAX_QUEUE, DEFAULT_RESPONSE_TIMEOUT};
 use crate::secret::Secret;
+use std::error::Error;
 use std::ffi::OsString;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{AddrParseError, SocketAddr};
+use std::num::ParseIntError;
 use std::time::Duration;
 
 /// Environment variable holding the key agents must present.
@@ -56,16 +58,108 @@ pub enum Action {
 }
 
 /// A usage or configuration mistake: one sentence saying what and how to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+#[derive(Debug)]
+pub enum UsageError {
+    /// The command line cannot be read (an unknown flag, a stray value).
+    Parse(lexopt::Error),
+    /// A flag came without its value.
+    MissingValue {
+        flag: &'static str,
+        source: lexopt::Error,
+    },
+    /// A flag's value is not UTF-8.
+    NotUtf8 {
+        flag: &'static str,
+    },
+    /// `--listen` is not an IP:PORT address.
+    BadListen {
+        text: String,
+        source: AddrParseError,
+    },
+    /// `--response-timeout` is not whole seconds in range (`source` when not a number at all).
+    BadResponseTimeout {
+        text: String,
+        source: Option<ParseIntError>,
+    },
+    /// `--max-queue` is not a number in range (`source` when not a number at all).
+    BadMaxQueue {
+        text: String,
+        source: Option<ParseIntError>,
+    },
+    /// `--log-level` names no level.
+    BadLogLevel {
+        text: String,
+        source: log::ParseLevelError,
+    },
+    MissingListen,
+    MissingTunnelId,
+    MissingAgentKey,
+    /// The settings parse but do not form a usable relay.
+    Config(RelayError),
+}
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            UsageError::Parse(e) => write!(f, "{e}; see --help"),
+            UsageError::MissingValue { flag, .. } => write!(f, "{flag} needs a value; see --help"),
+            UsageError::NotUtf8 { flag } => write!(f, "the value of {flag} is not valid UTF-8"),
+            UsageError::BadListen { text, .. } => write!(
+                f,
+                "--listen {text:?} is not an IP:PORT address; use e.g. 127.0.0.1:8080 or [::1]:0"
+            ),
+            UsageError::BadResponseTimeout { text, .. } => write!(
+                f,
+                "--response-timeout {text:?} is not a whole number of seconds from 1 to {MAX_RESPONSE_TIMEOUT_SECS}"
+            ),
+            UsageError::BadMaxQueue { text, .. } => write!(
+                f,
+                "--max-queue {text:?} is not a number from 1 to {MAX_MAX_QUEUE}"
+            ),
+            UsageError::BadLogLevel { text, .. } => write!(
+                f,
+                "--log-level {text:?} is unknown; use off, error, warn, info, debug or trace"
+            ),
+            UsageError::MissingListen => {
+                write!(f, "--listen is required; e.g. --listen 127.0.0.1:0")
+            }
+            UsageError::MissingTunnelId => write!(
+                f,
+                "at least one --tunnel-id is required; pass the id tunnel-client is configured with"
+            ),
+            UsageError::MissingAgentKey => write!(
+                f,
+                "{ENV_AGENT_KEY} is not set; export it with the API key tunnel-client will send"
+            ),
+            UsageError::Config(e) => write!(f, "{e}"),
+        }
     }
 }
 
-impl std::error::Error for UsageError {}
+impl Error for UsageError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            UsageError::Parse(source) | UsageError::MissingValue { source, .. } => Some(source),
+            UsageError::BadListen { source, .. } => Some(source),
+            UsageError::BadResponseTimeout {
+                source: Some(source),
+                ..
+            }
+            | UsageError::BadMaxQueue {
+                source: Some(source),
+                ..
+            } => Some(source),
+            UsageError::BadLogLevel { source, .. } => Some(source),
+            UsageError::Config(source) => Some(source),
+            UsageError::BadResponseTimeout { source: None, .. }
+            | UsageError::BadMaxQueue { source: None, .. }
+            | UsageError::NotUtf8 { .. }
+            | UsageError::MissingListen
+            | UsageError::MissingTunnelId
+            | UsageError::MissingAgentKey => None,
+        }
+    }
+}
 
 /// Parses arguments (without the program name) and reads the environment
 /// through `env`, so tests need not touch the real environment.
@@ -83,73 +177,59 @@ pub fn parse(
 
     let mut parser = lexopt::Parser::from_args(args);
     loop {
-        let arg = parser.next().map_err(usage)?;
+        let arg = parser.next().map_err(UsageError::Parse)?;
         let Some(arg) = arg else { break };
         match arg {
             Long("listen") => {
                 let text = string_value(&mut parser, "--listen")?;
-                let addr = text.parse::<SocketAddr>().map_err(|_| {
-                    UsageError(format!(
-                        "--listen {text:?} is not an IP:PORT address; use e.g. 127.0.0.1:8080 or [::1]:0"
-                    ))
-                })?;
+                let addr = text
+                    .parse::<SocketAddr>()
+                    .map_err(|source| UsageError::BadListen { text, source })?;
                 listen = Some(addr);
             }
             Long("tunnel-id") => tunnel_ids.push(string_value(&mut parser, "--tunnel-id")?),
             Long("response-timeout") => {
                 let text = string_value(&mut parser, "--response-timeout")?;
-                let secs = text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| (1..=MAX_RESPONSE_TIMEOUT_SECS).contains(s))
-                    .ok_or_else(|| {
-                        UsageError(format!(
-                            "--response-timeout {text:?} is not a whole number of seconds from 1 to {MAX_RESPONSE_TIMEOUT_SECS}"
-                        ))
-                    })?;
+                let secs = match text.parse::<u64>() {
+                    Ok(secs) if (1..=MAX_RESPONSE_TIMEOUT_SECS).contains(&secs) => secs,
+                    Ok(_) => return Err(UsageError::BadResponseTimeout { text, source: None }),
+                    Err(e) => {
+                        let source = Some(e);
+                        return Err(UsageError::BadResponseTimeout { text, source });
+                    }
+                };
                 response_timeout = Duration::from_secs(secs);
             }
             Long("max-queue") => {
                 let text = string_value(&mut parser, "--max-queue")?;
-                max_queue = text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_MAX_QUEUE).contains(n))
-                    .ok_or_else(|| {
-                        UsageError(format!(
-                            "--max-queue {text:?} is not a number from 1 to {MAX_MAX_QUEUE}"
-                        ))
-                    })?;
+                max_queue = match text.parse::<usize>() {
+                    Ok(n) if (1..=MAX_MAX_QUEUE).contains(&n) => n,
+                    Ok(_) => return Err(UsageError::BadMaxQueue { text, source: None }),
+                    Err(e) => {
+                        let source = Some(e);
+                        return Err(UsageError::BadMaxQueue { text, source });
+                    }
+                };
             }
             Long("log-level") => {
                 let text = string_value(&mut parser, "--log-level")?;
-                log_level = text.parse::<log::LevelFilter>().map_err(|_| {
-                    UsageError(format!(
-                        "--log-level {text:?} is unknown; use off, error, warn, info, debug or trace"
-                    ))
-                })?;
+                log_level = text
+                    .parse::<log::LevelFilter>()
+                    .map_err(|source| UsageError::BadLogLevel { text, source })?;
             }
             Short('h') | Long("help") => return Ok(Action::Help),
             Short('V') | Long("version") => return Ok(Action::Version),
-            other => return Err(usage(other.unexpected())),
+            other => return Err(UsageError::Parse(other.unexpected())),
         }
     }
 
-    let listen = listen
-        .ok_or_else(|| UsageError("--listen is required; e.g. --listen 127.0.0.1:0".to_string()))?;
+    let listen = listen.ok_or(UsageError::MissingListen)?;
     if tunnel_ids.is_empty() {
-        return Err(UsageError(
-            "at least one --tunnel-id is required; pass the id tunnel-client is configured with"
-                .to_string(),
-        ));
+        return Err(UsageError::MissingTunnelId);
     }
     let agent_key = env(ENV_AGENT_KEY)
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            UsageError(format!(
-                "{ENV_AGENT_KEY} is not set; export it with the API key tunnel-client will send"
-            ))
-        })?;
+        .ok_or(UsageError::MissingAgentKey)?;
     let caller_token = env(ENV_CALLER_TOKEN)
         .filter(|t| !t.is_empty())
         .map(Secret::new);
@@ -158,21 +238,17 @@ pub fn parse(
     config.caller_token = caller_token;
     config.response_timeout = response_timeout;
     config.max_queue = max_queue;
-    config.validate().map_err(|e| UsageError(e.to_string()))?;
+    config.validate().map_err(UsageError::Config)?;
     Ok(Action::Run(Box::new(config), log_level))
 }
 
-fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, UsageError> {
+fn string_value(parser: &mut lexopt::Parser, flag: &'static str) -> Result<String, UsageError> {
     let value = parser
         .value()
-        .map_err(|_| UsageError(format!("{flag} needs a value; see --help")))?;
+        .map_err(|source| UsageError::MissingValue { flag, source })?;
     value
         .into_string()
-        .map_err(|_| UsageError(format!("the value of {flag} is not valid UTF-8")))
-}
-
-fn usage(e: lexopt::Error) -> UsageError {
-    UsageError(format!("{e}; see --help"))
+        .map_err(|_| UsageError::NotUtf8 { flag })
 }
 
 #[cfg(test)]
@@ -266,21 +342,64 @@ mod tests {
         ];
         for (argv, want) in cases {
             let err = parse(args(argv), env()).unwrap_err();
-            assert!(err.0.contains(want), "{argv:?}: {err}");
+            assert!(err.to_string().contains(want), "{argv:?}: {err}");
         }
         let err = parse(
             args(&["--listen", "127.0.0.1:0", "--tunnel-id", "a"]),
             env_with(None, None),
         )
         .unwrap_err();
-        assert!(err.0.contains(ENV_AGENT_KEY));
+        assert!(err.to_string().contains(ENV_AGENT_KEY));
+        assert!(matches!(err, UsageError::MissingAgentKey));
+    }
+
+    #[test]
+    fn usage_errors_keep_their_cause() {
+        let parse_with = |extra: &[&str]| {
+            let mut argv = vec!["--listen", "127.0.0.1:0", "--tunnel-id", "a"];
+            argv.extend_from_slice(extra);
+            parse(args(&argv), env_with(Some("k"), None)).unwrap_err()
+        };
+        let err = parse(
+            args(&["--listen", "localhost", "--tunnel-id", "a"]),
+            env_with(Some("k"), None),
+        )
+        .unwrap_err();
+        assert!(err
+            .source()
+            .is_some_and(|c| c.downcast_ref::<AddrParseError>().is_some()));
+        let err = parse_with(&["--log-level", "loud"]);
+        assert!(err
+            .source()
+            .is_some_and(|c| c.downcast_ref::<log::ParseLevelError>().is_some()));
+        let err = parse_with(&["--max-queue", "many"]);
+        assert!(err
+            .source()
+            .is_some_and(|c| c.downcast_ref::<ParseIntError>().is_some()));
+        let out_of_range = parse_with(&["--max-queue", "0"]);
+        assert!(out_of_range.source().is_none(), "{out_of_range:?}");
+        let err = parse_with(&["--bogus"]);
+        assert!(err
+            .source()
+            .is_some_and(|c| c.downcast_ref::<lexopt::Error>().is_some()));
+        let err = parse_with(&["--max-queue"]);
+        assert_eq!(err.to_string(), "--max-queue needs a value; see --help");
+        assert!(err.source().is_some());
     }
 
     #[test]
     fn caller_auth_off_needs_loopback() {
         let argv = args(&["--listen", "0.0.0.0:0", "--tunnel-id", "a"]);
         let err = parse(argv.clone(), env_with(Some("k"), None)).unwrap_err();
-        assert!(err.0.contains("TUNNEL_RELAY_CALLER_TOKEN"), "{err}");
+        assert!(
+            err.to_string().contains("TUNNEL_RELAY_CALLER_TOKEN"),
+            "{err}"
+        );
+        let cause = err.source().and_then(|c| c.downcast_ref::<RelayError>());
+        assert!(
+            matches!(cause, Some(RelayError::CallerAuthRequired { .. })),
+            "{err:?}"
+        );
         assert!(matches!(
             parse(argv, env_with(Some("k"), Some("t"))),
             Ok(Action::Run(..))

@@ -30,6 +30,7 @@
 //! - No read timeout exists: a peer that stops mid-body holds the thread
 //!   reading it. The relay bounds how many such threads it runs (server.rs).
 
+use crate::contract::header;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 
@@ -93,14 +94,14 @@ impl Incoming {
         let chunked = request
             .headers()
             .iter()
-            .any(|h| h.field.equiv("Transfer-Encoding"));
+            .any(|h| h.field.equiv(header::TRANSFER_ENCODING));
         let declared_len = if chunked {
             None
         } else {
             request
                 .headers()
                 .iter()
-                .find(|h| h.field.equiv("Content-Length"))
+                .find(|h| h.field.equiv(header::CONTENT_LENGTH))
                 .and_then(|h| h.value.as_str().trim().parse::<u64>().ok())
         };
         let body_read_to_end = !chunked && declared_len.unwrap_or(0) == 0;
@@ -159,7 +160,7 @@ impl Incoming {
 
     /// The bearer token of `Authorization`, if that is its scheme.
     pub fn bearer(&self) -> Option<&str> {
-        let value = self.header("Authorization")?.trim();
+        let value = self.header(header::AUTHORIZATION)?.trim();
         let (scheme, token) = value.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     }
@@ -169,7 +170,7 @@ impl Incoming {
         self.request
             .headers()
             .iter()
-            .filter(|h| h.field.equiv("Accept"))
+            .filter(|h| h.field.equiv(header::ACCEPT))
             .flat_map(|h| h.value.as_str().split(','))
             .map(|part| part.split(';').next().unwrap_or("").trim())
             .any(|t| t.eq_ignore_ascii_case("text/event-stream"))
@@ -177,7 +178,7 @@ impl Incoming {
 
     fn wants_close(&self) -> bool {
         let version = self.request.http_version();
-        let connection = self.header("Connection").map(str::to_ascii_lowercase);
+        let connection = self.header(header::CONNECTION).map(str::to_ascii_lowercase);
         match connection {
             Some(value) if value.contains("close") => true,
             Some(value) if value.contains("keep-alive") => false,
@@ -302,7 +303,7 @@ impl Reply {
     pub fn json(status: u16, body: &serde_json::Value) -> Reply {
         Reply {
             status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
+            headers: vec![(header::CONTENT_TYPE.into(), "application/json".into())],
             body: body.to_string().into_bytes(),
         }
     }
@@ -310,7 +311,7 @@ impl Reply {
     pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
         Reply {
             status,
-            headers: vec![("Content-Type".into(), content_type.into())],
+            headers: vec![(header::CONTENT_TYPE.into(), content_type.into())],
             body: body.into(),
         }
     }
@@ -438,7 +439,7 @@ mod tests {
     #[test]
     fn reply_renders_one_message() {
         let reply = Reply::json(200, &serde_json::json!({"a": 1}))
-            .with_header("Mcp-Session-Id", "s1")
+            .with_header(header::MCP_SESSION_ID, "s1")
             .with_header("X-Evil", "a\r\nSet-Cookie: x")
             .with_header("Content-Length", "999");
         let text = String::from_utf8(reply.render(false, false)).unwrap();

@@ -30,7 +30,9 @@ use super::metrics::{Gauges, Metrics};
 use super::queue::{CommandQueue, QueueFull, QueuedCommand};
 use crate::contract::headers::{self, Headers};
 use crate::contract::timeout::format_duration;
-use crate::contract::{ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL};
+use crate::contract::{
+    CommandType, ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL,
+};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -720,11 +722,15 @@ pub fn command_headers(pairs: &[(&str, Option<&str>)]) -> Headers {
 }
 
 /// A fresh command for `payload` (shard token and timeout set at delivery).
-pub fn new_command(command_type: &str, headers: Headers, jsonrpc: Option<Value>) -> WireCommand {
+pub fn new_command(
+    command_type: CommandType,
+    headers: Headers,
+    jsonrpc: Option<Value>,
+) -> WireCommand {
     WireCommand {
         request_id: crate::random::token("req_"),
         shard_token: ShardToken(String::new()),
-        command_type: command_type.to_string(),
+        command_type,
         channel: Some(MAIN_CHANNEL.to_string()),
         created_at: crate::clock::rfc3339(SystemTime::now()),
         response_timeout: None,
@@ -784,7 +790,11 @@ mod tests {
     fn lapsed_lease_is_requeued_under_a_new_token() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        let command = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let command = new_command(
+            CommandType::JsonRpc,
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
         let id = command.request_id.clone();
         let rx = hub
             .submit("t", command, None, t0 + Duration::from_secs(30))
@@ -816,7 +826,11 @@ mod tests {
     fn a_later_request_confirms_the_lease() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        let command = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let command = new_command(
+            CommandType::JsonRpc,
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
         hub.submit("t", command, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
@@ -836,14 +850,22 @@ mod tests {
     fn failed_write_requeues_at_once_and_pinned_commands_fail() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        let free = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let free = new_command(
+            CommandType::JsonRpc,
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
         hub.submit("t", free, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
         hub.delivered(&leases, false, t0);
         assert_eq!(hub.queue.depth(), 1);
 
-        let pinned = new_command("jsonrpc", Headers::new(), Some(serde_json::json!({})));
+        let pinned = new_command(
+            CommandType::JsonRpc,
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
         let rx = hub
             .submit("t", pinned, Some("A".into()), t0 + Duration::from_secs(30))
             .unwrap();

@@ -144,10 +144,16 @@ pub enum RelayError {
     NoTunnels,
     InvalidTunnelId(String),
     EmptyAgentKey,
-    CallerAuthRequired { listen: SocketAddr },
+    CallerAuthRequired {
+        listen: SocketAddr,
+    },
     ZeroLimit(&'static str),
-    Bind { addr: SocketAddr, source: io::Error },
-    Server(String),
+    Bind {
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// tiny_http could not take over the listening socket.
+    Server(Box<dyn std::error::Error + Send + Sync>),
     Thread(io::Error),
 }
 
@@ -193,7 +199,19 @@ impl fmt::Display for RelayError {
     }
 }
 
-impl std::error::Error for RelayError {}
+impl std::error::Error for RelayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RelayError::Bind { source, .. } | RelayError::Thread(source) => Some(source),
+            RelayError::Server(source) => Some(source.as_ref()),
+            RelayError::NoTunnels
+            | RelayError::InvalidTunnelId(_)
+            | RelayError::EmptyAgentKey
+            | RelayError::CallerAuthRequired { .. }
+            | RelayError::ZeroLimit(_) => None,
+        }
+    }
+}
 
 /// A running relay. [`Relay::shutdown`] (or dropping it) stops it.
 pub struct Relay {

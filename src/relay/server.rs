@@ -20,6 +20,7 @@ use super::http::{Incoming, Reply};
 use super::hub::Hub;
 use super::metrics::Outcome;
 use super::{RelayConfig, RelayError};
+use crate::contract::header;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,8 +80,7 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         addr: config.listen,
         source,
     })?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| RelayError::Server(e.to_string()))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(RelayError::Server)?;
     let server = Arc::new(server);
     let shared = Arc::new(Shared {
         hub,
@@ -198,7 +198,7 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
         if *in_flight >= MAX_REQUEST_THREADS {
             drop(in_flight);
             let reply = Reply::text(503, "text/plain", "relay busy; retry\n")
-                .with_header("Retry-After", "1");
+                .with_header(header::RETRY_AFTER, "1");
             let _ = Incoming::new(request).respond(reply);
             return;
         }

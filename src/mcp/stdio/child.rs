@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Why a stdio MCP server could not be started. Names only the program
 /// (`argv[0]`), never its arguments, which may carry tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum StdioError {
     /// The command line is empty.
     EmptyCommand,
@@ -23,7 +23,13 @@ pub enum StdioError {
     /// `argv[0]` exists but is not an executable file.
     NotExecutable { program: String },
     /// The operating system refused to start it for another reason.
-    Spawn { program: String, reason: String },
+    Spawn { program: String, source: io::Error },
+    /// It started, but the agent could not serve it (so it was ended again).
+    Unserved {
+        program: String,
+        reason: &'static str,
+        source: Option<io::Error>,
+    },
 }
 
 impl fmt::Display for StdioError {
@@ -40,14 +46,36 @@ impl fmt::Display for StdioError {
                 f,
                 "stdio MCP command `{program}` is not an executable file: check its permissions (chmod +x) or point at the program itself"
             ),
-            StdioError::Spawn { program, reason } => {
-                write!(f, "stdio MCP command `{program}` could not be started: {reason}")
+            StdioError::Spawn { program, source } => {
+                write!(f, "stdio MCP command `{program}` could not be started: {source}")
+            }
+            StdioError::Unserved {
+                program,
+                reason,
+                source,
+            } => {
+                write!(f, "stdio MCP command `{program}` could not be started: {reason}")?;
+                match source {
+                    Some(source) => write!(f, ": {source}"),
+                    None => Ok(()),
+                }
             }
         }
     }
 }
 
-impl std::error::Error for StdioError {}
+impl std::error::Error for StdioError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StdioError::Spawn { source, .. } => Some(source),
+            StdioError::Unserved {
+                source: Some(source),
+                ..
+            } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// A freshly started child with its three pipes.
 pub struct Spawned {
@@ -77,7 +105,7 @@ pub fn spawn(argv: &[String], cfg: &StdioConfig) -> Result<Spawned, StdioError> 
     for (name, value) in &cfg.extra_env {
         command.env(name, value);
     }
-    let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
+    let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
     let pid = child.id();
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -85,9 +113,10 @@ pub fn spawn(argv: &[String], cfg: &StdioConfig) -> Result<Spawned, StdioError> 
         // Cannot happen with three `Stdio::piped()`; end the child rather than leak it.
         let _ = sys::signal_process_group(pid, GroupSignal::Kill);
         let _ = child.wait();
-        return Err(StdioError::Spawn {
+        return Err(StdioError::Unserved {
             program: program.clone(),
-            reason: "its pipes could not be set up".to_string(),
+            reason: "its pipes could not be set up",
+            source: None,
         });
     };
     Ok(Spawned {
@@ -99,14 +128,14 @@ pub fn spawn(argv: &[String], cfg: &StdioConfig) -> Result<Spawned, StdioError> 
     })
 }
 
-fn spawn_error(program: &str, error: &io::Error) -> StdioError {
+fn spawn_error(program: &str, error: io::Error) -> StdioError {
     let program = program.to_string();
     match error.kind() {
         io::ErrorKind::NotFound => StdioError::NotFound { program },
         io::ErrorKind::PermissionDenied => StdioError::NotExecutable { program },
         _ => StdioError::Spawn {
             program,
-            reason: error.to_string(),
+            source: error,
         },
     }
 }
@@ -266,15 +295,16 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert_eq!(
-            err,
-            StdioError::NotFound {
-                program: "/nonexistent/mcp-server".into()
-            }
+        assert!(
+            matches!(&err, StdioError::NotFound { program } if program == "/nonexistent/mcp-server"),
+            "{err:?}"
         );
         let text = err.to_string();
         assert!(text.contains("PATH") && !text.contains("s3cret"), "{text}");
-        assert_eq!(spawn(&[], &cfg).err(), Some(StdioError::EmptyCommand));
+        assert!(matches!(
+            spawn(&[], &cfg).err(),
+            Some(StdioError::EmptyCommand)
+        ));
         let plain = std::env::temp_dir().join(format!("stdio-not-exec-{}", std::process::id()));
         std::fs::write(&plain, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
