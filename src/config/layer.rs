@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::API_KEY_VARS;
+use super::harpoon::RawHarpoonTarget;
+use super::settings::{Kind, ProxyPart, Setting, Split, SETTINGS};
 
 /// The source of one raw value, so that an error can name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,25 +44,6 @@ impl<T> Sourced<T> {
     pub fn new(value: T, origin: Origin) -> Self {
         Sourced { value, origin }
     }
-}
-
-/// A harpoon target as written in a profile, before validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawHarpoonTarget {
-    pub label: String,
-    pub base_url: String,
-    pub allowed_methods: Vec<String>,
-    /// Raw numbers (JSON text), validated in [`resolve`].
-    pub max_request_size_bytes: Option<String>,
-    pub max_response_size_bytes: Option<String>,
-    pub timeout_seconds: Option<String>,
-}
-
-/// The `harpoon` object of a profile, before validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawHarpoon {
-    pub enabled: bool,
-    pub targets: Vec<RawHarpoonTarget>,
 }
 
 /// One source of settings (flags, environment or profile). Numbers stay text
@@ -100,7 +82,8 @@ pub struct Layer {
     pub stdio_hang_seconds: Option<Sourced<String>>,
     pub stdio_session_idle_seconds: Option<Sourced<String>>,
     pub stdio_max_sessions: Option<Sourced<String>>,
-    pub harpoon: Option<Sourced<RawHarpoon>>,
+    pub harpoon_enabled: Option<Sourced<bool>>,
+    pub harpoon_targets: Option<Sourced<Vec<RawHarpoonTarget>>>,
     /// Variables named by `env:` references: kept out of a stdio child.
     pub referenced_env: Vec<String>,
 }
@@ -148,41 +131,107 @@ impl Env {
     }
 }
 
-/// The proxy variables, upper case first: only to name the variable a value
-/// came from. Which one wins is decided by [`ProxySettings::from_vars`].
-const HTTPS_PROXY_VARS: &[&str] = &["HTTPS_PROXY", "https_proxy"];
-const HTTP_PROXY_VARS: &[&str] = &["HTTP_PROXY", "http_proxy"];
-const NO_PROXY_VARS: &[&str] = &["NO_PROXY", "no_proxy"];
-
 impl Layer {
-    /// The settings the environment carries (see CLI.md's table). The proxy
-    /// variables are read by the network module, so `run`, doctor and the
-    /// agents agree on which of `HTTPS_PROXY`/`https_proxy` counts.
+    /// The settings the environment carries: every row of the table that
+    /// names a variable.
     pub fn from_env(env: &Env) -> Layer {
+        Layer::from_env_rows(SETTINGS, env)
+    }
+
+    fn from_env_rows(rows: &[Setting], env: &Env) -> Layer {
+        // The proxy variables are read by the network module, so `run`, doctor
+        // and the agents agree on which of `HTTPS_PROXY`/`https_proxy` counts.
         let proxy = ProxySettings::from_vars(|name| env.get(name).map(str::to_string));
-        // The variable that holds what net chose (the first non-blank one).
-        let origin = |names: &[&str]| {
-            names
-                .iter()
-                .find(|name| env.get(name).is_some_and(|v| !v.trim().is_empty()))
-                .map(|name| Origin::Env(name.to_string()))
-        };
-        let no_proxy = Some(proxy.no_proxy).filter(|list| !list.is_empty());
-        Layer {
-            tunnel_id: env.first(&["CONTROL_PLANE_TUNNEL_ID"]),
-            mcp_server_url: env.first(&["MCP_SERVER_URL"]),
-            mcp_command: env.first(&["MCP_COMMAND"]),
-            control_plane_url: env.first(&["CONTROL_PLANE_URL"]),
-            api_key: env.first(API_KEY_VARS).map(|s| Sourced {
-                value: Secret::new(s.value.trim()),
-                origin: s.origin,
-            }),
-            https_proxy: sourced(proxy.https_proxy, origin(HTTPS_PROXY_VARS)),
-            http_proxy: sourced(proxy.http_proxy, origin(HTTP_PROXY_VARS)),
-            no_proxy: sourced(no_proxy, origin(NO_PROXY_VARS)),
-            log_level: env.first(&["RUST_LOG"]),
-            ..Layer::default()
+        let mut layer = Layer::default();
+        for row in rows.iter().filter(|row| !row.env.is_empty()) {
+            match row.kind {
+                Kind::Proxy(part) => layer.set_proxy(part, row.env, &proxy, env),
+                _ => {
+                    if let Some(found) = env.first(row.env) {
+                        layer.add_text(row, found, true);
+                    }
+                }
+            }
         }
+        layer
+    }
+
+    /// One use of a setting's flag, spelled `flag`; `value` is `None` for a switch.
+    pub fn add_flag(&mut self, row: &Setting, flag: &'static str, value: Option<String>) {
+        let origin = Origin::Flag(flag);
+        match (value, row.kind) {
+            (None, Kind::Switch(slot)) => *slot(self) = Some(Sourced::new(true, origin)),
+            (Some(value), _) => self.add_text(row, Sourced::new(value, origin), false),
+            // A switch with a value, or a value missing: the parser asks the row first.
+            (None, _) => {}
+        }
+    }
+
+    /// A flag's or a variable's text, as the row's [`Kind`] keeps it; a
+    /// variable holding a list is split (a flag adds one entry per use).
+    fn add_text(&mut self, row: &Setting, text: Sourced<String>, from_env: bool) {
+        let entries = |split: Split, text: &str| match from_env {
+            true => split.entries(text),
+            false => vec![text.to_string()],
+        };
+        match row.kind {
+            Kind::Text(slot) | Kind::Number(slot) => *slot(self) = Some(text),
+            Kind::Path(slot) => {
+                *slot(self) = Some(Sourced::new(PathBuf::from(text.value), text.origin))
+            }
+            Kind::Secret(slot) => {
+                *slot(self) = Some(Sourced::new(Secret::new(text.value.trim()), text.origin))
+            }
+            Kind::List { slot, split } => {
+                append(slot(self), entries(split, &text.value), text.origin)
+            }
+            Kind::Pairs { slot, split, sep } => {
+                let pairs = entries(split, &text.value)
+                    .into_iter()
+                    .map(|entry| match entry.split_once(sep) {
+                        Some((name, value)) => (name.trim().to_string(), value.trim().to_string()),
+                        // Judged with the rest: a name without a value is refused there.
+                        None => (entry.trim().to_string(), String::new()),
+                    })
+                    .collect();
+                append(slot(self), pairs, text.origin)
+            }
+            Kind::Custom(custom) => {
+                if let Some(read) = custom.text {
+                    read(self, text)
+                }
+            }
+            // No text form (the table test keeps flags and variables off these).
+            Kind::Command | Kind::Comment | Kind::Switch(_) | Kind::Proxy(_) => {}
+        }
+    }
+
+    /// A proxy variable as the network module read it, named after the
+    /// variable that holds it (the first non-blank one).
+    fn set_proxy(&mut self, part: ProxyPart, names: &[&str], proxy: &ProxySettings, env: &Env) {
+        let origin = names
+            .iter()
+            .find(|name| env.get(name).is_some_and(|v| !v.trim().is_empty()))
+            .map(|name| Origin::Env(name.to_string()));
+        match part {
+            ProxyPart::Https => self.https_proxy = sourced(proxy.https_proxy.clone(), origin),
+            ProxyPart::Http => self.http_proxy = sourced(proxy.http_proxy.clone(), origin),
+            ProxyPart::NoProxy => {
+                let list = Some(proxy.no_proxy.clone()).filter(|list| !list.is_empty());
+                self.no_proxy = sourced(list, origin)
+            }
+        }
+    }
+}
+
+/// Adds entries to a list, creating it with the origin of its first entries.
+fn append<T>(slot: &mut Option<Sourced<Vec<T>>>, entries: Vec<T>, origin: Origin) {
+    if entries.is_empty() {
+        return;
+    }
+    match slot {
+        Some(list) => list.value.extend(entries),
+        None => *slot = Some(Sourced::new(entries, origin)),
     }
 }
 

@@ -1,25 +1,32 @@
 //! The one validated configuration of `tunnel-client run` (and doctor): its
 //! types, defaults and limits. A [`Config`] exists only when every check passed.
 //!
-//! Data flow, one file each: the command line, the environment
-//! ([`Layer::from_env`]) and a profile file each become a [`Layer`] of raw
-//! values that remember where they came from ([`layer`]); [`resolve()`]
-//! applies flags > environment > profile > defaults and validates the result
-//! into a [`Config`], with URL checks in [`url`], certificate and proxy
-//! settings judged by `crate::net` in [`net`], commands split by
-//! [`shell_words`]. Every error ([`error`]) names the flag, variable or
-//! profile key (and file) it is about, and says how to fix it.
+//! Data flow, one file each: [`settings`] is the table of every setting
+//! (flag, variable, profile key, help, default, how its raw value is read).
+//! From it the command line (`cli::args`), the environment
+//! ([`Layer::from_env`]) and a profile file ([`profile`]) each become a
+//! [`Layer`] of raw values that remember where they came from ([`layer`]);
+//! [`resolve()`] applies flags > environment > profile > defaults and
+//! validates the result into a [`Config`], with URL checks in [`url`],
+//! certificate and proxy settings judged by `crate::net` in [`net`], harpoon
+//! targets in [`harpoon`], commands split by [`shell_words`]. Every error
+//! ([`error`]) names the flag, variable or profile key (and file) it is
+//! about, and says how to fix it.
 
 pub mod error;
+pub mod harpoon;
 pub mod layer;
 pub mod net;
+pub mod profile;
 pub mod resolve;
+pub mod settings;
 pub mod shell_words;
 pub mod suggest;
 pub mod url;
 
 pub use error::{io_problem, ConfigError};
-pub use layer::{Env, Layer, Layers, Origin, RawHarpoon, RawHarpoonTarget, Sourced};
+pub use harpoon::RawHarpoonTarget;
+pub use layer::{Env, Layer, Layers, Origin, Sourced};
 pub use net::proxy_settings;
 pub use resolve::resolve;
 pub use shell_words::split_command;

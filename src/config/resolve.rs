@@ -2,13 +2,13 @@
 //! setting, into one [`Config`]. The only place a raw value is judged; never echoes a secret.
 
 use super::error::{invalid, ConfigError};
-use super::layer::{Layers, Origin, RawHarpoon, Sourced};
+use super::harpoon::harpoon_config;
+use super::layer::{Layers, Sourced};
 use super::net::net_config;
 use super::shell_words::split_command;
 use super::url::{check_url, UrlUse};
 use super::*;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Applies flags > environment > profile > defaults and validates everything.
@@ -84,10 +84,10 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         .pick(|l| &l.enable_request_timing)
         .is_some_and(|s| s.value);
     let stdio = stdio_config(layers)?;
-    let harpoon = match layers.pick(|l| &l.harpoon) {
-        None => None,
-        Some(raw) => harpoon_config(raw)?,
-    };
+    let harpoon = harpoon_config(
+        layers.pick(|l| &l.harpoon_enabled),
+        layers.pick(|l| &l.harpoon_targets),
+    )?;
 
     Ok(Config {
         tunnel_id,
@@ -180,7 +180,7 @@ fn control_plane_url(value: Option<Sourced<String>>) -> Result<String, ConfigErr
 }
 
 /// A whole number in `min..=max`, or the default when unset.
-fn number(
+pub(crate) fn number(
     value: Option<Sourced<String>>,
     min: u64,
     max: u64,
@@ -348,112 +348,6 @@ fn stdio_config(layers: &Layers<'_>) -> Result<StdioConfig, ConfigError> {
         DEFAULT_STDIO_MAX_SESSIONS as u64,
     )? as usize;
     Ok(stdio)
-}
-
-fn harpoon_config(raw: Sourced<RawHarpoon>) -> Result<Option<HarpoonConfig>, ConfigError> {
-    if !raw.value.enabled {
-        return Ok(None);
-    }
-    let file = match &raw.origin {
-        Origin::Profile { file, .. } => file.clone(),
-        _ => PathBuf::new(),
-    };
-    let at = |index: usize, key: &str| Origin::Profile {
-        key: format!("harpoon.targets[{index}].{key}"),
-        file: file.clone(),
-    };
-    if raw.value.targets.is_empty() {
-        return Err(invalid(
-            &raw.origin,
-            "harpoon is enabled but has no targets",
-            "add at least one target or set \"enabled\": false",
-        ));
-    }
-    if raw.value.targets.len() > MAX_HARPOON_TARGETS {
-        return Err(invalid(
-            &raw.origin,
-            format!("more than {MAX_HARPOON_TARGETS} targets"),
-            "merge or remove targets",
-        ));
-    }
-    let mut targets: Vec<HarpoonTarget> = Vec::new();
-    for (i, t) in raw.value.targets.into_iter().enumerate() {
-        let label_ok = !t.label.is_empty()
-            && t.label.len() <= 64
-            && t.label
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !label_ok {
-            return Err(invalid(
-                &at(i, "label"),
-                format!("\"{}\" is not a usable label", t.label),
-                "use 1-64 lowercase letters, digits, _ or -",
-            ));
-        }
-        if targets.iter().any(|other| other.label == t.label) {
-            return Err(invalid(
-                &at(i, "label"),
-                format!("the label \"{}\" is used twice", t.label),
-                "give every target its own label",
-            ));
-        }
-        check_url(&at(i, "base_url"), &t.base_url, UrlUse::Harpoon)?;
-        if t.allowed_methods.is_empty() {
-            return Err(invalid(
-                &at(i, "allowed_methods"),
-                "no method is allowed",
-                "list at least one method, e.g. [\"GET\"]",
-            ));
-        }
-        let mut methods = Vec::new();
-        for m in &t.allowed_methods {
-            let upper = m.to_ascii_uppercase();
-            if !HARPOON_METHODS.contains(&upper.as_str()) {
-                return Err(invalid(
-                    &at(i, "allowed_methods"),
-                    format!("\"{m}\" is not an HTTP method"),
-                    format!("use some of {}", HARPOON_METHODS.join(", ")),
-                ));
-            }
-            if !methods.contains(&upper) {
-                methods.push(upper);
-            }
-        }
-        let sized = |key: &str, v: &Option<String>, default: u64| {
-            number(
-                v.clone().map(|value| Sourced::new(value, at(i, key))),
-                1,
-                MAX_HARPOON_BODY_BYTES,
-                default,
-            )
-        };
-        let max_request_size_bytes = sized(
-            "max_request_size_bytes",
-            &t.max_request_size_bytes,
-            DEFAULT_HARPOON_MAX_REQUEST_BYTES,
-        )?;
-        let max_response_size_bytes = sized(
-            "max_response_size_bytes",
-            &t.max_response_size_bytes,
-            DEFAULT_HARPOON_MAX_RESPONSE_BYTES,
-        )?;
-        let timeout = Duration::from_secs(number(
-            t.timeout_seconds
-                .map(|value| Sourced::new(value, at(i, "timeout_seconds"))),
-            1,
-            MAX_HARPOON_TIMEOUT_SECS,
-            DEFAULT_HARPOON_TIMEOUT.as_secs(),
-        )?);
-        targets.push(HarpoonTarget {
-            label: t.label,
-            base_url: t.base_url.trim_end_matches('/').to_string(),
-            allowed_methods: methods,
-            max_request_size_bytes,
-            max_response_size_bytes,
-            timeout,
-        });
-    }
-    Ok(Some(HarpoonConfig { targets }))
 }
 
 #[cfg(test)]
