@@ -11,13 +11,13 @@ use std::path::PathBuf;
 /// The flags a command reads itself (not settings): same rows as the
 /// settings table, so help and completions render them alike.
 const fn own(
-    flag: &'static [&'static str],
+    flags: &'static [&'static str],
     value: &'static str,
     help: &'static str,
     complete: Complete,
 ) -> Setting {
     Setting {
-        flags: flag,
+        flags,
         value,
         help,
         complete,
@@ -295,14 +295,14 @@ fn usage(problem: impl Into<String>, help: &str) -> UsageError {
     }
 }
 
-/// Every flag spelling of every command, for suggestions.
+/// The flags a mistyped flag is compared with: those of run, doctor and
+/// init (dev's own flag is for developers and never suggested).
 fn all_flag_names() -> Vec<&'static str> {
+    let rows = [SELECT_FLAGS, SETTINGS, DOCTOR_FLAGS, INIT_FLAGS];
     let mut names: Vec<&'static str> = Vec::new();
-    for command in COMMANDS {
-        for name in command_flags(command).flat_map(|row| row.flags) {
-            if !names.contains(name) {
-                names.push(name);
-            }
+    for name in rows.iter().flat_map(|t| t.iter()).flat_map(|row| row.flags) {
+        if !names.contains(name) {
+            names.push(name);
         }
     }
     names.extend(["--help", "--version"]);
@@ -622,7 +622,14 @@ mod tests {
                 if !row.is_switch() {
                     args.push("x");
                 }
-                let _ = run(&args);
+                let r = run(&args);
+                if !matches!(row.kind, crate::config::settings::Kind::Command) {
+                    let layer = format!("{:?}", r.flags);
+                    assert!(
+                        layer.contains(&format!("{:?}", Origin::Flag(flag))),
+                        "{flag}"
+                    );
+                }
             }
         }
         for row in DOCTOR_FLAGS {
@@ -649,6 +656,17 @@ mod tests {
         assert_eq!(r.flags.admin_address.unwrap().value, "off");
         assert!(!r.flags.admin_enabled.unwrap().value);
         assert_eq!(r.flags.mcp_command.unwrap().value, "a 'b c'");
+    }
+
+    #[test]
+    fn every_listed_command_is_parsed() {
+        for command in COMMANDS {
+            match parse([command.name, "--help"]) {
+                Ok(Command::CommandHelp(name)) => assert_eq!(name, command.name),
+                Ok(Command::Help(None)) => assert_eq!(command.name, "help"),
+                other => panic!("{}: {other:?}", command.name),
+            }
+        }
     }
 
     #[test]

@@ -46,8 +46,9 @@ impl<T> Sourced<T> {
     }
 }
 
-/// One source of settings (flags, environment or profile). Numbers stay text
-/// until [`resolve`] so that they are checked in one place whatever their source.
+/// One source of settings (flags, environment or profile), one raw field per
+/// setting, filled by its row of [`SETTINGS`]. Numbers stay text until
+/// [`resolve`](super::resolve()) so that they are checked in one place whatever their source.
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
     pub tunnel_id: Option<Sourced<String>>,
@@ -138,7 +139,7 @@ impl Layer {
         Layer::from_env_rows(SETTINGS, env)
     }
 
-    fn from_env_rows(rows: &[Setting], env: &Env) -> Layer {
+    pub(crate) fn from_env_rows(rows: &[Setting], env: &Env) -> Layer {
         // The proxy variables are read by the network module, so `run`, doctor
         // and the agents agree on which of `HTTPS_PROXY`/`https_proxy` counts.
         let proxy = ProxySettings::from_vars(|name| env.get(name).map(str::to_string));

@@ -61,9 +61,19 @@ pub fn load(path: &Path, env: &Env) -> Result<Layer, ConfigError> {
             problem: "the top level must be a JSON object".into(),
         });
     };
-    let reader = Reader { file: path, env };
+    read(SETTINGS, path, &map, env)
+}
+
+/// The keys of a profile's top-level object, as `rows` spell them.
+pub(crate) fn read(
+    rows: &[Setting],
+    file: &Path,
+    map: &Map<String, Value>,
+    env: &Env,
+) -> Result<Layer, ConfigError> {
+    let reader = Reader { file, env };
     let mut layer = Layer::default();
-    reader.section(SETTINGS, "", &map, &mut layer)?;
+    reader.section(rows, "", map, &mut layer)?;
     Ok(layer)
 }
 

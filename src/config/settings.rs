@@ -496,7 +496,334 @@ const ADMIN_ADDRESS: Custom = Custom {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::layer::{Env, Layers, Origin};
+    use crate::config::profile;
+    use crate::config::testing::{base_profile, resolve3};
+    use serde_json::{json, Map};
     use std::collections::BTreeSet;
+    use std::path::Path;
+
+    const FILE: &str = "/etc/tunnel-client/profiles/p.json";
+
+    /// True when `layer` holds a raw value from `origin` (every raw value
+    /// carries its origin, so its Debug text names it).
+    fn holds(layer: &Layer, origin: &Origin) -> bool {
+        format!("{layer:?}").contains(&format!("{origin:?}"))
+    }
+
+    /// `{"a": {"b": value}}` for the key `a.b`.
+    fn nested(key: &str, value: Value) -> Map<String, Value> {
+        let mut parts = key.rsplit('.');
+        let mut map = Map::new();
+        map.insert(parts.next().unwrap_or(key).to_string(), value);
+        for part in parts {
+            let mut outer = Map::new();
+            outer.insert(part.to_string(), Value::Object(map));
+            map = outer;
+        }
+        map
+    }
+
+    fn read_profile(rows: &[Setting], map: &Map<String, Value>) -> Result<Layer, ConfigError> {
+        let env = Env::from_pairs([("SAMPLE_KEY", "sk-sample")]);
+        profile::read(rows, Path::new(FILE), map, &env)
+    }
+
+    /// A value of the right type for the row's profile key.
+    fn sample_json(row: &Setting) -> Value {
+        match row.kind {
+            Kind::Text(_) | Kind::Comment => json!("x"),
+            Kind::Number(_) => json!(1),
+            Kind::Path(_) => json!("/x.pem"),
+            Kind::Switch(_) => json!(true),
+            Kind::Secret(_) => json!("env:SAMPLE_KEY"),
+            Kind::List { .. } | Kind::Proxy(ProxyPart::NoProxy) => json!(["a"]),
+            Kind::Pairs { .. } => json!({"A": "b"}),
+            Kind::Proxy(_) => json!("proxy:3128"),
+            Kind::Custom(_) if row.key == "harpoon.targets" => {
+                json!([{"label": "a", "base_url": "https://a.internal"}])
+            }
+            Kind::Custom(_) => json!("127.0.0.1:1"),
+            Kind::Command => panic!("{}: not a setting", row.key),
+        }
+    }
+
+    #[test]
+    fn every_flag_spelling_lands_in_the_flag_layer() {
+        for row in SETTINGS {
+            for flag in row.flags {
+                let mut layer = Layer::default();
+                let value = (!row.is_switch()).then(|| "x".to_string());
+                layer.add_flag(row, flag, value);
+                assert!(holds(&layer, &Origin::Flag(flag)), "{flag}: {layer:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_variable_is_read_into_the_env_layer() {
+        for row in SETTINGS {
+            for name in row.env {
+                let env = Env::from_pairs([(*name, "proxy:3128")]);
+                let layer = Layer::from_env(&env);
+                assert!(holds(&layer, &Origin::Env(name.to_string())), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_profile_key_is_read_and_remembers_it() {
+        for row in SETTINGS.iter().filter(|row| !row.key.is_empty()) {
+            let layer = read_profile(SETTINGS, &nested(row.key, sample_json(row)))
+                .unwrap_or_else(|e| panic!("{}: {e}", row.key));
+            let origin = Origin::Profile {
+                key: row.key.to_string(),
+                file: FILE.into(),
+            };
+            match row.kind {
+                Kind::Comment => assert_eq!(
+                    format!("{layer:?}"),
+                    format!("{:?}", Layer::default()),
+                    "{}",
+                    row.key
+                ),
+                _ => assert!(holds(&layer, &origin), "{}: {layer:?}", row.key),
+            }
+        }
+    }
+
+    /// What help shows as a default is what an unset setting resolves to.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        let defaults = resolve3(&base_profile(), &Env::default(), &Layer::default()).unwrap();
+        let mut checked = 0;
+        for row in SETTINGS {
+            if ["", "required", "off"].contains(&row.default) || row.key.is_empty() {
+                continue;
+            }
+            let value = match row.kind {
+                Kind::Number(_) => json!(row.default.parse::<u64>().unwrap()),
+                Kind::Switch(_) => json!(row.default.parse::<bool>().unwrap()),
+                _ => json!(row.default),
+            };
+            let profile = read_profile(SETTINGS, &nested(row.key, value)).unwrap();
+            let explicit = resolve3(&base_profile(), &Env::default(), &profile)
+                .unwrap_or_else(|e| panic!("{}: {e}", row.key));
+            assert_eq!(
+                format!("{explicit:?}"),
+                format!("{defaults:?}"),
+                "{}",
+                row.key
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "{checked}");
+    }
+
+    #[test]
+    fn unknown_profile_keys_are_named_with_the_closest_known_one() {
+        for (key, value, named, suggested) in [
+            ("tunel_id", json!("x"), "tunel_id", Some("tunnel_id")),
+            (
+                "proxy",
+                json!({"no_prxy": "a"}),
+                "proxy.no_prxy",
+                Some("proxy.no_proxy"),
+            ),
+            (
+                "harpoon",
+                json!({"enable": true}),
+                "harpoon.enable",
+                Some("harpoon.enabled"),
+            ),
+            (
+                "zzzzzzzzzzzzzzzzzzzzzzzz",
+                json!(1),
+                "zzzzzzzzzzzzzzzzzzzzzzzz",
+                None,
+            ),
+        ] {
+            let mut map = Map::new();
+            map.insert(key.to_string(), value);
+            match read_profile(SETTINGS, &map) {
+                Err(ConfigError::UnknownKey {
+                    key, suggestion, ..
+                }) => {
+                    assert_eq!(key, named);
+                    assert_eq!(suggestion.as_deref(), suggested);
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        let e = read_profile(SETTINGS, &nested("proxy", json!("http://p:1")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("profile key \"proxy\" in {FILE}: ")),
+            "{e}"
+        );
+        assert!(e.contains("a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn a_literal_secret_in_a_profile_is_refused_and_not_echoed() {
+        let e = read_profile(SETTINGS, &nested("api_key", json!("sk-literal-1234")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("literal API key") && e.contains("env:CONTROL_PLANE_API_KEY"));
+        assert!(!e.contains("sk-literal-1234"), "{e}");
+    }
+
+    /// Shapes of settings still to come, each one row: repeatable flags,
+    /// list variables (comma, line, `,`/`;`), profile lists and objects,
+    /// dotted aliases, durations with units. They borrow existing raw fields.
+    const COMING: &[Setting] = &[
+        Setting {
+            flags: &["--poll-channel"],
+            value: "NAME",
+            env: &["CONTROL_PLANE_POLL_CHANNELS"],
+            key: "poll_channels",
+            help: "poll only these channels",
+            kind: Kind::List {
+                slot: |l| &mut l.no_proxy,
+                split: Split::Comma,
+            },
+            ..Setting::EMPTY
+        },
+        Setting {
+            flags: &["--control-plane-extra-headers"],
+            value: "\"NAME: VALUE\"",
+            env: &["CONTROL_PLANE_EXTRA_HEADERS"],
+            key: "control_plane_extra_headers",
+            help: "extra headers on control-plane requests",
+            kind: Kind::Pairs {
+                slot: |l| &mut l.mcp_env,
+                split: Split::CommaOrSemicolon,
+                sep: ':',
+            },
+            ..Setting::EMPTY
+        },
+        Setting {
+            flags: &["--harpoon-max-redirects", "--harpoon.max-redirects"],
+            value: "N",
+            env: &["HARPOON_MAX_REDIRECTS"],
+            key: "harpoon.max_redirects",
+            help: "most redirects a callout follows",
+            kind: Kind::Number(|l| &mut l.max_concurrency),
+            ..Setting::EMPTY
+        },
+        Setting {
+            flags: &["--mcp-startup-wait"],
+            value: "DURATION",
+            env: &["MCP_STARTUP_WAIT_TIMEOUT"],
+            key: "mcp_startup_wait_seconds",
+            help: "wait for the MCP server before polling",
+            kind: Kind::Number(|l| &mut l.request_timeout),
+            ..Setting::EMPTY
+        },
+    ];
+
+    fn list(layer: &Layer) -> Vec<&str> {
+        let list = layer.no_proxy.as_ref().map(|s| s.value.as_slice());
+        list.unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn pairs(layer: &Layer) -> Vec<(&str, &str)> {
+        let pairs = layer.mcp_env.as_ref().map(|s| s.value.as_slice());
+        let pairs = pairs.unwrap_or_default().iter();
+        pairs.map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn coming_shapes_fit_one_row_each() {
+        let (channels, headers, redirects, wait) = (&COMING[0], &COMING[1], &COMING[2], &COMING[3]);
+        assert!(channels.is_repeatable() && headers.is_repeatable());
+
+        // Repeatable flags add entries; a variable is split; a profile list is read.
+        let mut flags = Layer::default();
+        flags.add_flag(channels, "--poll-channel", Some("main".into()));
+        flags.add_flag(channels, "--poll-channel", Some("tools".into()));
+        assert_eq!(list(&flags), ["main", "tools"]);
+        assert_eq!(
+            flags.no_proxy.as_ref().unwrap().origin,
+            Origin::Flag("--poll-channel")
+        );
+        let env = Env::from_pairs([("CONTROL_PLANE_POLL_CHANNELS", "main, tools,")]);
+        assert_eq!(list(&Layer::from_env_rows(COMING, &env)), ["main", "tools"]);
+        let profile = read_profile(COMING, &nested("poll_channels", json!(["b", " c "]))).unwrap();
+        assert_eq!(list(&profile), ["b", "c"]);
+        // A higher layer replaces the whole list.
+        let none = Layer::default();
+        let layers = Layers {
+            flags: &flags,
+            env: &none,
+            profile: &profile,
+        };
+        assert_eq!(
+            layers.pick(|l| &l.no_proxy).unwrap().value,
+            ["main", "tools"]
+        );
+
+        // Header sets: "Name: Value" flags, `,`/`;` variables, profile objects.
+        let mut flags = Layer::default();
+        flags.add_flag(
+            headers,
+            "--control-plane-extra-headers",
+            Some("X-A: 1".into()),
+        );
+        flags.add_flag(
+            headers,
+            "--control-plane-extra-headers",
+            Some("X-B:env:B".into()),
+        );
+        assert_eq!(pairs(&flags), [("X-A", "1"), ("X-B", "env:B")]);
+        let env = Env::from_pairs([("CONTROL_PLANE_EXTRA_HEADERS", "X-A: 1; X-B: 2,X-C")]);
+        let layer = Layer::from_env_rows(COMING, &env);
+        assert_eq!(pairs(&layer), [("X-A", "1"), ("X-B", "2"), ("X-C", "")]);
+        let object = nested("control_plane_extra_headers", json!({"X-A": "1"}));
+        assert_eq!(
+            pairs(&read_profile(COMING, &object).unwrap()),
+            [("X-A", "1")]
+        );
+
+        // A dotted alias is remembered as typed; its profile key nests.
+        let mut flags = Layer::default();
+        flags.add_flag(redirects, "--harpoon.max-redirects", Some("3".into()));
+        let raw = flags.max_concurrency.unwrap();
+        assert_eq!(
+            (raw.value.as_str(), raw.origin),
+            ("3", Origin::Flag("--harpoon.max-redirects"))
+        );
+        let profile = read_profile(COMING, &nested("harpoon.max_redirects", json!(2))).unwrap();
+        assert_eq!(profile.max_concurrency.unwrap().value, "2");
+
+        // A duration stays text until it is judged with its unit.
+        let env = Env::from_pairs([("MCP_STARTUP_WAIT_TIMEOUT", "500ms")]);
+        let layer = Layer::from_env_rows(std::slice::from_ref(wait), &env);
+        assert_eq!(layer.request_timeout.unwrap().value, "500ms");
+
+        // One entry per line (qualified MCP servers keep their commas).
+        let per_line = Setting {
+            env: &["MCP_SERVER_URL"],
+            kind: Kind::List {
+                slot: |l| &mut l.no_proxy,
+                split: Split::Lines,
+            },
+            ..Setting::EMPTY
+        };
+        let env = Env::from_pairs([(
+            "MCP_SERVER_URL",
+            "channel=main,url=https://a/mcp\n\nchannel=t,url=https://b\n",
+        )]);
+        let layer = Layer::from_env_rows(&[per_line], &env);
+        assert_eq!(
+            list(&layer),
+            ["channel=main,url=https://a/mcp", "channel=t,url=https://b"]
+        );
+    }
 
     #[test]
     fn every_spelling_is_used_once() {
