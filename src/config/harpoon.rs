@@ -18,7 +18,7 @@ pub struct RawHarpoonTarget {
     pub label: String,
     pub base_url: String,
     pub allowed_methods: Vec<String>,
-    /// Raw numbers (JSON text), validated in [`harpoon_config`].
+    /// Raw numbers (JSON text), validated after precedence.
     pub max_request_size_bytes: Option<String>,
     pub max_response_size_bytes: Option<String>,
     pub timeout_seconds: Option<String>,
