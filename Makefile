@@ -5,7 +5,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 
-.PHONY: all build test lint demo bench test-ui dist install clean
+.PHONY: all build test lint demo bench test-ui dist install clean completions
 
 all: build
 
@@ -40,6 +40,14 @@ install: build
 	install -Dm644 packaging/completions/tunnel-client.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tunnel-client
 	install -Dm644 packaging/completions/_tunnel-client $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_tunnel-client
 	install -Dm644 packaging/completions/tunnel-client.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/tunnel-client.fish
+
+# Shell completions are generated from the flag tables; a unit test fails when
+# the packaged files differ from what the binary prints.
+completions:
+	$(CARGO) build --locked --bin tunnel-client
+	target/debug/tunnel-client completions bash > packaging/completions/tunnel-client.bash
+	target/debug/tunnel-client completions zsh > packaging/completions/_tunnel-client
+	target/debug/tunnel-client completions fish > packaging/completions/tunnel-client.fish
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,6 @@
-//! The man pages: every flag the binary's help lists is in tunnel-client(1) and
-//! vice versa, tunnel-relay(1) has RELAY.md's flags, and groff renders both without warnings.
+//! The man pages: tunnel-client(1) has exactly the flags, variables and profile
+//! keys of the settings table and the command list (and the help says the same),
+//! tunnel-relay(1) has RELAY.md's flags, and groff renders both without warnings.
 
 #[path = "support/cli.rs"]
 mod support;
@@ -7,6 +8,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::Command;
 use support::*;
+use tunnel::cli::args::{command_flags, COMMANDS};
+use tunnel::config::settings::SETTINGS;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -58,16 +61,8 @@ fn client_man_page_and_help_list_the_same_flags() {
     let dir = TempDir::new("man");
     let mut help = String::new();
     let mut pages: Vec<Vec<&str>> = vec![vec!["--help"]];
-    for command in [
-        "run",
-        "init",
-        "doctor",
-        "profiles",
-        "help",
-        "dev",
-        "completions",
-    ] {
-        pages.push(vec![command, "--help"]);
+    for command in COMMANDS {
+        pages.push(vec![command.name, "--help"]);
     }
     for args in pages {
         let out = run(&args, &[], dir.path());
@@ -86,57 +81,94 @@ fn client_man_page_and_help_list_the_same_flags() {
 }
 
 #[test]
+fn client_man_page_has_exactly_the_flags_of_the_tables() {
+    let mut from_tables: BTreeSet<String> = ["--help", "--version"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for command in COMMANDS {
+        for row in command_flags(command) {
+            from_tables.extend(row.flags.iter().map(|f| f.to_string()));
+        }
+    }
+    let from_man = long_flags(&man_text("tunnel-client.1"));
+    let missing_in_man: Vec<_> = from_tables.difference(&from_man).collect();
+    let not_in_tables: Vec<_> = from_man.difference(&from_tables).collect();
+    assert!(
+        missing_in_man.is_empty() && not_in_tables.is_empty(),
+        "not in the man page: {missing_in_man:?}; in the man page but no table: {not_in_tables:?}"
+    );
+}
+
+/// The names of `.TP` / `.B a, b, c` items of a man page section.
+fn items(man: &str, section: &str) -> Vec<String> {
+    let start = man
+        .find(&format!(".SH {section}\n"))
+        .unwrap_or_else(|| panic!("no {section}"));
+    let rest = &man[start + 4..];
+    let body = &rest[..rest.find(".SH ").unwrap_or(rest.len())];
+    let mut out = Vec::new();
+    let mut lines = body.lines();
+    while let Some(line) = lines.next() {
+        if line == ".TP" {
+            if let Some(names) = lines.next().and_then(|l| l.strip_prefix(".B ")) {
+                out.extend(names.split(", ").map(|n| n.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
 fn client_man_page_names_every_profile_key_and_variable() {
     let man = man_text("tunnel-client.1");
-    let keys = [
-        "tunnel_id",
-        "mcp_server_url",
-        "mcp_command",
-        "control_plane_url",
-        "api_key",
-        "ca_bundle_path",
-        "control_plane_mtls",
-        "mcp_client_mtls",
-        "cert_path",
-        "key_path",
-        "proxy",
-        "https_proxy",
-        "no_proxy",
-        "admin_ui_address",
-        "admin_ui_enabled",
-        "admin_url_file",
-        "allow_remote_ui",
-        "max_concurrent_requests",
-        "request_timeout_seconds",
-        "poll_timeout_ms",
-        "poll_interval_ms",
-        "shutdown_grace_seconds",
-        "log_level",
-        "log_format",
-        "enable_request_timing",
-        "mcp_env",
-        "stdio_mode",
-        "stdio_hang_seconds",
-        "stdio_session_idle_seconds",
-        "stdio_max_sessions",
-        "harpoon",
-        "allowed_methods",
-        "max_request_size_bytes",
-        "max_response_size_bytes",
-        "timeout_seconds",
-        "CONTROL_PLANE_API_KEY",
-        "OPENAI_API_KEY",
-        "CONTROL_PLANE_TUNNEL_ID",
-        "MCP_SERVER_URL",
-        "MCP_COMMAND",
-        "CONTROL_PLANE_URL",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "RUST_LOG",
-        "TUNNEL_CLIENT_PROFILE_DIR",
-    ];
-    for key in keys {
+    // Table → page: every variable, and every part of every profile key.
+    let rows = COMMANDS
+        .iter()
+        .flat_map(|c| c.flags.iter().copied().flatten())
+        .chain(SETTINGS);
+    for row in rows {
+        for name in row
+            .env
+            .iter()
+            .chain(row.key.split('.').collect::<Vec<_>>().iter())
+        {
+            assert!(name.is_empty() || man.contains(name), "{name}");
+        }
+    }
+    for key in tunnel::config::harpoon::TARGET_KEYS {
         assert!(man.contains(key), "{key}");
+    }
+    // Page → table: every key PROFILE FILES describes and every variable
+    // ENVIRONMENT lists is one the table reads.
+    let top_keys: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter_map(|row| row.key.split('.').next())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let (keys, listed) = (items(&man, "PROFILE FILES"), items(&man, "ENVIRONMENT"));
+    assert!(
+        keys.len() >= 25 && listed.len() >= 10,
+        "{keys:?} {listed:?}"
+    );
+    for key in keys {
+        assert!(
+            top_keys.contains(key.as_str()),
+            "{key} is not a profile key"
+        );
+    }
+    let variables: BTreeSet<&str> = COMMANDS
+        .iter()
+        .flat_map(|c| c.flags.iter().copied().flatten())
+        .chain(SETTINGS)
+        .flat_map(|row| row.env.iter().copied())
+        .collect();
+    // NO_COLOR only changes how doctor prints, it is not a setting.
+    for variable in listed {
+        assert!(
+            variables.contains(variable.as_str()) || variable == "NO_COLOR",
+            "{variable} is not read"
+        );
     }
     for section in [
         "NAME",

@@ -1,27 +1,27 @@
 # bash completion for tunnel-client (also printed by `tunnel-client completions bash`)
 
 _tunnel_client() {
-    local cur prev words cword
+    local cur prev
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     local commands="run init doctor profiles help dev completions"
-    local select_flags="--profile --profile-file --profile-dir"
-    local run_flags="--tunnel-id --mcp-server-url --mcp-command --control-plane-url --control-plane-cert --control-plane-key --ca-bundle --mcp-client-cert --mcp-client-key --mcp-ca-bundle --admin-address --admin-url-file --allow-remote-ui --max-concurrency --request-timeout --poll-timeout-ms --shutdown-grace --log-level --log-format --enable-request-timing --help"
     local samples="sample_mcp_stdio_local sample_mcp_http sample_mcp_enterprise_proxy sample_harpoon"
     local topics="quickstart samples doctor troubleshooting security"
 
     case "$prev" in
-        --profile-file|--profile-dir|--control-plane-cert|--control-plane-key|--ca-bundle|--mcp-client-cert|--mcp-client-key|--mcp-ca-bundle|--admin-url-file)
+        --profile-file|--control-plane-cert|--control-plane-key|--ca-bundle|--mcp-client-cert|--mcp-client-key|--mcp-ca-bundle|--admin-url-file)
             COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+        --profile-dir)
+            COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
+        --admin-address)
+            COMPREPLY=( $(compgen -W "off 127.0.0.1:8090" -- "$cur") ); return ;;
         --log-level)
             COMPREPLY=( $(compgen -W "off error warn info debug trace" -- "$cur") ); return ;;
         --log-format)
             COMPREPLY=( $(compgen -W "text json" -- "$cur") ); return ;;
         --sample)
             COMPREPLY=( $(compgen -W "$samples" -- "$cur") ); return ;;
-        --admin-address)
-            COMPREPLY=( $(compgen -W "off 127.0.0.1:8090" -- "$cur") ); return ;;
-        --tunnel-id|--mcp-server-url|--mcp-command|--control-plane-url|--max-concurrency|--request-timeout|--poll-timeout-ms|--shutdown-grace|--profile)
+        --profile|--tunnel-id|--mcp-server-url|--mcp-command|--control-plane-url|--max-concurrency|--request-timeout|--poll-timeout-ms|--shutdown-grace|--http)
             return ;;
     esac
 
@@ -37,11 +37,11 @@ _tunnel_client() {
         "")
             COMPREPLY=( $(compgen -W "$commands --help --version" -- "$cur") ) ;;
         run)
-            COMPREPLY=( $(compgen -W "$select_flags $run_flags" -- "$cur") ) ;;
-        doctor)
-            COMPREPLY=( $(compgen -W "$select_flags $run_flags --explain --json" -- "$cur") ) ;;
+            COMPREPLY=( $(compgen -W "--profile --profile-file --profile-dir --tunnel-id --mcp-server-url --mcp-command --control-plane-url --control-plane-cert --control-plane-key --ca-bundle --mcp-client-cert --mcp-client-key --mcp-ca-bundle --admin-address --admin-url-file --allow-remote-ui --max-concurrency --request-timeout --poll-timeout-ms --shutdown-grace --log-level --log-format --enable-request-timing --help" -- "$cur") ) ;;
         init)
             COMPREPLY=( $(compgen -W "--sample --profile --tunnel-id --mcp-command --mcp-server-url --profile-dir --force --help" -- "$cur") ) ;;
+        doctor)
+            COMPREPLY=( $(compgen -W "--explain --json --profile --profile-file --profile-dir --tunnel-id --mcp-server-url --mcp-command --control-plane-url --control-plane-cert --control-plane-key --ca-bundle --mcp-client-cert --mcp-client-key --mcp-ca-bundle --admin-address --admin-url-file --allow-remote-ui --max-concurrency --request-timeout --poll-timeout-ms --shutdown-grace --log-level --log-format --enable-request-timing --help" -- "$cur") ) ;;
         profiles)
             if [[ " ${COMP_WORDS[*]} " == *" samples "* ]]; then
                 if [[ "$prev" == "show" ]]; then
@@ -53,11 +53,11 @@ _tunnel_client() {
                 COMPREPLY=( $(compgen -W "list samples --profile-dir --help" -- "$cur") )
             fi ;;
         help)
-            COMPREPLY=( $(compgen -W "$topics $commands" -- "$cur") ) ;;
+            COMPREPLY=( $(compgen -W "$topics $commands --help" -- "$cur") ) ;;
         dev)
-            COMPREPLY=( $(compgen -W "mcp-stub --help" -- "$cur") ) ;;
+            COMPREPLY=( $(compgen -W "mcp-stub --http --help" -- "$cur") ) ;;
         completions)
-            COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
+            COMPREPLY=( $(compgen -W "bash zsh fish --help" -- "$cur") ) ;;
     esac
 }
 

@@ -1,320 +1,204 @@
 //! The command line: words → [`Command`], with one explicit lexopt loop per
 //! command. Only parses; reads no file and no environment variable.
 
-use crate::config::{Layer, Origin, Sourced};
+use crate::config::settings::{find_flag, Complete, Setting, SETTINGS};
+use crate::config::Layer;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-/// One flag as `COMMAND --help`, completions and the man page describe it.
-#[derive(Debug, Clone, Copy)]
-pub struct FlagSpec {
-    /// `--tunnel-id`.
-    pub name: &'static str,
-    /// Value placeholder (`ID`), `None` for a switch.
-    pub value: Option<&'static str>,
-    /// Environment variable(s), or "".
-    pub env: &'static str,
-    /// Profile key, or "".
-    pub key: &'static str,
-    /// Default, or "".
-    pub default: &'static str,
-    pub help: &'static str,
-}
-
-const fn flag(
-    name: &'static str,
-    value: Option<&'static str>,
-    env: &'static str,
-    key: &'static str,
-    default: &'static str,
+/// The flags a command reads itself (not settings): same rows as the
+/// settings table, so help and completions render them alike.
+const fn own(
+    flags: &'static [&'static str],
+    value: &'static str,
     help: &'static str,
-) -> FlagSpec {
-    FlagSpec {
-        name,
+    complete: Complete,
+) -> Setting {
+    Setting {
+        flags,
         value,
-        env,
-        key,
-        default,
         help,
+        complete,
+        ..Setting::EMPTY
     }
 }
 
 /// `--profile` / `--profile-file` / `--profile-dir`.
-pub const SELECT_FLAGS: &[FlagSpec] = &[
-    flag(
-        "--profile",
-        Some("NAME"),
-        "",
-        "",
-        "",
+pub const SELECT_FLAGS: &[Setting] = &[
+    own(
+        &["--profile"],
+        "NAME",
         "read <profile dir>/NAME.json (falls back to /etc/tunnel-client/profiles)",
+        Complete::Nothing,
     ),
-    flag(
-        "--profile-file",
-        Some("PATH"),
-        "",
-        "",
-        "",
+    own(
+        &["--profile-file"],
+        "PATH",
         "read this profile file (excludes --profile)",
+        Complete::File,
     ),
-    flag(
-        "--profile-dir",
-        Some("DIR"),
-        "TUNNEL_CLIENT_PROFILE_DIR",
-        "",
-        "~/.tunnel-client/profiles",
-        "where profiles live",
-    ),
-];
-
-/// Settings of `run` and `doctor` (CLI.md's table).
-pub const OVERRIDE_FLAGS: &[FlagSpec] = &[
-    flag(
-        "--tunnel-id",
-        Some("ID"),
-        "CONTROL_PLANE_TUNNEL_ID",
-        "tunnel_id",
-        "required",
-        "the tunnel to serve (tunnel_ + 32 lowercase letters/digits)",
-    ),
-    flag(
-        "--mcp-server-url",
-        Some("URL"),
-        "MCP_SERVER_URL",
-        "mcp_server_url",
-        "",
-        "Streamable HTTP MCP server (http:// or https://)",
-    ),
-    flag(
-        "--mcp-command",
-        Some("CMD"),
-        "MCP_COMMAND",
-        "mcp_command",
-        "",
-        "stdio MCP server command, split like a shell (quotes, no expansion)",
-    ),
-    flag(
-        "--control-plane-url",
-        Some("URL"),
-        "CONTROL_PLANE_URL",
-        "control_plane_url",
-        "https://api.openai.com",
-        "control plane base URL (https, or http to loopback)",
-    ),
-    flag(
-        "--control-plane-cert",
-        Some("PEM"),
-        "",
-        "control_plane_mtls.cert_path",
-        "off",
-        "client certificate for the control plane (with --control-plane-key)",
-    ),
-    flag(
-        "--control-plane-key",
-        Some("PEM"),
-        "",
-        "control_plane_mtls.key_path",
-        "off",
-        "private key of --control-plane-cert",
-    ),
-    flag(
-        "--ca-bundle",
-        Some("PEM"),
-        "",
-        "ca_bundle_path",
-        "",
-        "extra trusted roots, added to the built-in web roots",
-    ),
-    flag(
-        "--mcp-client-cert",
-        Some("PEM"),
-        "",
-        "mcp_client_mtls.cert_path",
-        "off",
-        "client certificate for the MCP server (with --mcp-client-key)",
-    ),
-    flag(
-        "--mcp-client-key",
-        Some("PEM"),
-        "",
-        "mcp_client_mtls.key_path",
-        "off",
-        "private key of --mcp-client-cert",
-    ),
-    flag(
-        "--mcp-ca-bundle",
-        Some("PEM"),
-        "",
-        "mcp_client_mtls.ca_bundle_path",
-        "",
-        "roots trusted for the MCP server alone",
-    ),
-    flag(
-        "--admin-address",
-        Some("ADDR"),
-        "",
-        "admin_ui_address, admin_ui_enabled",
-        "127.0.0.1:8090",
-        "admin server address; off disables it",
-    ),
-    flag(
-        "--admin-url-file",
-        Some("PATH"),
-        "",
-        "admin_url_file",
-        "",
-        "write the admin base URL here (mode 0600)",
-    ),
-    flag(
-        "--allow-remote-ui",
-        None,
-        "",
-        "allow_remote_ui",
-        "false",
-        "serve /ui and /api to non-loopback peers",
-    ),
-    flag(
-        "--max-concurrency",
-        Some("N"),
-        "",
-        "max_concurrent_requests",
-        "10",
-        "commands forwarded at once",
-    ),
-    flag(
-        "--request-timeout",
-        Some("SECS"),
-        "",
-        "request_timeout_seconds",
-        "30",
-        "per-command timeout when the command carries none",
-    ),
-    flag(
-        "--poll-timeout-ms",
-        Some("N"),
-        "",
-        "poll_timeout_ms",
-        "30000",
-        "long-poll hold asked of the control plane",
-    ),
-    flag(
-        "--shutdown-grace",
-        Some("SECS"),
-        "",
-        "shutdown_grace_seconds",
-        "25",
-        "drain time after SIGTERM/SIGINT",
-    ),
-    flag(
-        "--log-level",
-        Some("LEVEL"),
-        "RUST_LOG",
-        "log_level",
-        "info",
-        "off, error, warn, info, debug or trace",
-    ),
-    flag(
-        "--log-format",
-        Some("FORMAT"),
-        "",
-        "log_format",
-        "text",
-        "text or json (one object per line)",
-    ),
-    flag(
-        "--enable-request-timing",
-        None,
-        "",
-        "enable_request_timing",
-        "false",
-        "log the timing of every request",
-    ),
+    Setting {
+        env: &["TUNNEL_CLIENT_PROFILE_DIR"],
+        default: "~/.tunnel-client/profiles",
+        ..own(
+            &["--profile-dir"],
+            "DIR",
+            "where profiles live",
+            Complete::Directory,
+        )
+    },
 ];
 
 /// Flags of `doctor` beyond the run settings.
-pub const DOCTOR_FLAGS: &[FlagSpec] = &[
-    flag(
-        "--explain",
-        None,
-        "",
-        "",
+pub const DOCTOR_FLAGS: &[Setting] = &[
+    own(
+        &["--explain"],
         "",
         "under each failure, say what it means and the fix",
+        Complete::Nothing,
     ),
-    flag(
-        "--json",
-        None,
-        "",
-        "",
+    own(
+        &["--json"],
         "",
         "print the report as one JSON document",
+        Complete::Nothing,
     ),
 ];
 
-/// Flags of `init` beyond the ones it shares with `run`.
-pub const INIT_FLAGS: &[FlagSpec] = &[
-    flag(
-        "--sample",
-        Some("NAME"),
-        "",
-        "",
-        "",
+/// Flags of `init`.
+pub const INIT_FLAGS: &[Setting] = &[
+    own(
+        &["--sample"],
+        "NAME",
         "sample to start from (see `profiles samples list`)",
+        Complete::Samples,
     ),
-    flag(
-        "--profile",
-        Some("NAME"),
-        "",
-        "",
-        "",
+    own(
+        &["--profile"],
+        "NAME",
         "name of the profile to write",
+        Complete::Nothing,
     ),
-    flag(
-        "--tunnel-id",
-        Some("ID"),
+    Setting {
+        key: "tunnel_id",
+        ..own(&["--tunnel-id"], "ID", "the tunnel id", Complete::Nothing)
+    },
+    Setting {
+        key: "mcp_command",
+        ..own(
+            &["--mcp-command"],
+            "CMD",
+            "stdio MCP server command",
+            Complete::Nothing,
+        )
+    },
+    Setting {
+        key: "mcp_server_url",
+        ..own(
+            &["--mcp-server-url"],
+            "URL",
+            "Streamable HTTP MCP server URL",
+            Complete::Nothing,
+        )
+    },
+    Setting {
+        env: &["TUNNEL_CLIENT_PROFILE_DIR"],
+        default: "~/.tunnel-client/profiles",
+        ..own(
+            &["--profile-dir"],
+            "DIR",
+            "where to write it",
+            Complete::Directory,
+        )
+    },
+    own(
+        &["--force"],
         "",
-        "tunnel_id",
-        "",
-        "the tunnel id",
+        "overwrite an existing profile",
+        Complete::Nothing,
     ),
-    flag(
-        "--mcp-command",
-        Some("CMD"),
-        "",
-        "mcp_command",
-        "",
-        "stdio MCP server command",
-    ),
-    flag(
-        "--mcp-server-url",
-        Some("URL"),
-        "",
-        "mcp_server_url",
-        "",
-        "Streamable HTTP MCP server URL",
-    ),
-    flag(
-        "--profile-dir",
-        Some("DIR"),
-        "TUNNEL_CLIENT_PROFILE_DIR",
-        "",
-        "~/.tunnel-client/profiles",
-        "where to write it",
-    ),
-    flag("--force", None, "", "", "", "overwrite an existing profile"),
 ];
 
 /// `profiles list`.
-pub const PROFILES_FLAGS: &[FlagSpec] = &[flag(
-    "--profile-dir",
-    Some("DIR"),
-    "TUNNEL_CLIENT_PROFILE_DIR",
-    "",
-    "~/.tunnel-client/profiles",
-    "directory to list",
+pub const PROFILES_FLAGS: &[Setting] = &[Setting {
+    env: &["TUNNEL_CLIENT_PROFILE_DIR"],
+    default: "~/.tunnel-client/profiles",
+    ..own(
+        &["--profile-dir"],
+        "DIR",
+        "directory to list",
+        Complete::Directory,
+    )
+}];
+
+/// `dev mcp-stub`.
+pub const DEV_FLAGS: &[Setting] = &[own(
+    &["--http"],
+    "ADDR",
+    "serve the stub as a Streamable HTTP MCP server on ADDR (port 0 allowed)",
+    Complete::Nothing,
 )];
+
+/// One command: its name, a line about it, and its flags in help order.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// For completions (`tunnel-client help` has its own prose).
+    pub summary: &'static str,
+    /// Flag tables; rows without a flag (variables, profile keys) are skipped.
+    pub flags: &'static [&'static [Setting]],
+}
+
+/// Every command, in the order `help` lists them. The parser, `help`,
+/// completions and the man-page test all read this list.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "run",
+        summary: "run the agent",
+        flags: &[SELECT_FLAGS, SETTINGS],
+    },
+    CommandSpec {
+        name: "init",
+        summary: "write a profile from a sample",
+        flags: &[INIT_FLAGS],
+    },
+    CommandSpec {
+        name: "doctor",
+        summary: "check a configuration end to end",
+        flags: &[DOCTOR_FLAGS, SELECT_FLAGS, SETTINGS],
+    },
+    CommandSpec {
+        name: "profiles",
+        summary: "list profiles and samples",
+        flags: &[PROFILES_FLAGS],
+    },
+    CommandSpec {
+        name: "help",
+        summary: "help and topics",
+        flags: &[],
+    },
+    CommandSpec {
+        name: "dev",
+        summary: "developer tools (mcp-stub)",
+        flags: &[DEV_FLAGS],
+    },
+    CommandSpec {
+        name: "completions",
+        summary: "print shell completions",
+        flags: &[],
+    },
+];
+
+/// The flags of a command, in help order (rows without a flag left out).
+pub fn command_flags(command: &CommandSpec) -> impl Iterator<Item = &'static Setting> {
+    command
+        .flags
+        .iter()
+        .flat_map(|table| table.iter())
+        .filter(|row| !row.flags.is_empty())
+}
 
 /// Shells `completions` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +207,13 @@ pub enum Shell {
     Zsh,
     Fish,
 }
+
+/// `completions SHELL`: each shell's name.
+pub const SHELLS: &[(&str, Shell)] = &[
+    ("bash", Shell::Bash),
+    ("zsh", Shell::Zsh),
+    ("fish", Shell::Fish),
+];
 
 /// Which profile to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -404,23 +295,25 @@ fn usage(problem: impl Into<String>, help: &str) -> UsageError {
     }
 }
 
-/// Names every command's flags for suggestions.
-fn all_flag_names() -> impl Iterator<Item = &'static str> {
-    SELECT_FLAGS
-        .iter()
-        .chain(OVERRIDE_FLAGS)
-        .chain(DOCTOR_FLAGS)
-        .chain(INIT_FLAGS)
-        .map(|f| f.name)
-        .chain(["--help", "--version"])
+/// The flags a mistyped flag is compared with: those of run, doctor and
+/// init (dev's own flag is for developers and never suggested).
+fn all_flag_names() -> Vec<&'static str> {
+    let rows = [SELECT_FLAGS, SETTINGS, DOCTOR_FLAGS, INIT_FLAGS];
+    let mut names: Vec<&'static str> = Vec::new();
+    for name in rows.iter().flat_map(|t| t.iter()).flat_map(|row| row.flags) {
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    names.extend(["--help", "--version"]);
+    names
 }
 
 /// Turns a lexopt error into a sentence, with a suggestion for a mistyped flag.
 fn lexopt_error(e: lexopt::Error, help: &str) -> UsageError {
     match e {
         lexopt::Error::UnexpectedOption(opt) => {
-            let known: Vec<&str> = all_flag_names().collect();
-            match crate::config::closest(&opt, &known) {
+            match crate::config::closest(&opt, &all_flag_names()) {
                 Some(s) => usage(format!("unknown flag {opt} (did you mean {s}?)"), help),
                 None => usage(format!("unknown flag {opt}"), help),
             }
@@ -478,15 +371,7 @@ where
         "completions" => parse_completions(&mut parser),
         "version" => Ok(Command::Version),
         other => {
-            let commands = [
-                "run",
-                "init",
-                "doctor",
-                "profiles",
-                "help",
-                "dev",
-                "completions",
-            ];
+            let commands: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
             match crate::config::closest(other, &commands) {
                 Some(s) => Err(usage(
                     format!("unknown command \"{other}\" (did you mean {s}?)"),
@@ -498,7 +383,7 @@ where
     }
 }
 
-/// Handles one SELECT or OVERRIDE flag; false when `arg` is not one of them.
+/// Handles one profile-selection flag or setting; false when `name` is neither.
 fn run_flag(
     name: &str,
     parser: &mut lexopt::Parser,
@@ -506,23 +391,12 @@ fn run_flag(
     help: &str,
 ) -> Result<bool, UsageError> {
     // The flag's static spelling, for Origin and messages.
-    let Some(spec) = SELECT_FLAGS
-        .iter()
-        .chain(OVERRIDE_FLAGS)
-        .find(|f| f.name.strip_prefix("--") == Some(name))
+    let Some((row, flag)) = find_flag(SELECT_FLAGS, name).or_else(|| find_flag(SETTINGS, name))
     else {
         return Ok(false);
     };
-    let flag = spec.name;
-    let origin = Origin::Flag(flag);
-    if spec.value.is_none() {
-        let on = Some(Sourced::new(true, origin));
-        let layer = &mut run.flags;
-        match flag {
-            "--allow-remote-ui" => layer.allow_remote_ui = on,
-            "--enable-request-timing" => layer.enable_request_timing = on,
-            _ => return Ok(false),
-        }
+    if row.is_switch() {
+        run.flags.add_flag(row, flag, None);
         return Ok(true);
     }
     let value = parser.value().map_err(|e| lexopt_error(e, help))?;
@@ -530,36 +404,11 @@ fn run_flag(
     if value.is_empty() {
         return Err(usage(format!("{flag} needs a non-empty value"), help));
     }
-    let s = Some(Sourced::new(value.clone(), origin.clone()));
-    let p = Some(Sourced::new(PathBuf::from(&value), origin.clone()));
-    let layer = &mut run.flags;
     match flag {
         "--profile" => run.selection.profile = Some(value),
         "--profile-file" => run.selection.profile_file = Some(PathBuf::from(value)),
         "--profile-dir" => run.selection.profile_dir = Some(PathBuf::from(value)),
-        "--tunnel-id" => layer.tunnel_id = s,
-        "--mcp-server-url" => layer.mcp_server_url = s,
-        "--mcp-command" => layer.mcp_command = s,
-        "--control-plane-url" => layer.control_plane_url = s,
-        "--control-plane-cert" => layer.control_plane_cert = p,
-        "--control-plane-key" => layer.control_plane_key = p,
-        "--ca-bundle" => layer.ca_bundle = p,
-        "--mcp-client-cert" => layer.mcp_client_cert = p,
-        "--mcp-client-key" => layer.mcp_client_key = p,
-        "--mcp-ca-bundle" => layer.mcp_ca_bundle = p,
-        "--admin-address" => {
-            // The flag decides both: an address enables the server, `off` disables it.
-            layer.admin_enabled = Some(Sourced::new(value != "off", origin));
-            layer.admin_address = s;
-        }
-        "--admin-url-file" => layer.admin_url_file = p,
-        "--max-concurrency" => layer.max_concurrency = s,
-        "--request-timeout" => layer.request_timeout = s,
-        "--poll-timeout-ms" => layer.poll_timeout_ms = s,
-        "--shutdown-grace" => layer.shutdown_grace = s,
-        "--log-level" => layer.log_level = s,
-        "--log-format" => layer.log_format = s,
-        _ => return Ok(false),
+        _ => run.flags.add_flag(row, flag, Some(value)),
     }
     Ok(true)
 }
@@ -734,13 +583,13 @@ fn parse_completions(parser: &mut lexopt::Parser) -> Result<Command, UsageError>
         }
     }
     match shell.as_deref() {
-        Some("bash") => Ok(Command::Completions(Shell::Bash)),
-        Some("zsh") => Ok(Command::Completions(Shell::Zsh)),
-        Some("fish") => Ok(Command::Completions(Shell::Fish)),
-        Some(other) => Err(usage(
-            format!("unknown shell \"{other}\" (use bash, zsh or fish)"),
-            HELP,
-        )),
+        Some(name) => match SHELLS.iter().find(|(n, _)| *n == name) {
+            Some((_, shell)) => Ok(Command::Completions(*shell)),
+            None => Err(usage(
+                format!("unknown shell \"{name}\" (use bash, zsh or fish)"),
+                HELP,
+            )),
+        },
         None => Err(usage(
             "`completions` needs a shell: bash, zsh or fish",
             HELP,
@@ -751,6 +600,7 @@ fn parse_completions(parser: &mut lexopt::Parser) -> Result<Command, UsageError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Origin;
 
     fn run(args: &[&str]) -> RunArgs {
         let mut all = vec!["run"];
@@ -763,19 +613,28 @@ mod tests {
 
     #[test]
     fn every_listed_flag_is_accepted() {
-        for spec in SELECT_FLAGS.iter().chain(OVERRIDE_FLAGS) {
-            if spec.name == "--profile-file" {
-                continue;
+        for row in SELECT_FLAGS.iter().chain(SETTINGS) {
+            for flag in row.flags {
+                if *flag == "--profile-file" {
+                    continue;
+                }
+                let mut args = vec![*flag];
+                if !row.is_switch() {
+                    args.push("x");
+                }
+                let r = run(&args);
+                if !matches!(row.kind, crate::config::settings::Kind::Command) {
+                    let layer = format!("{:?}", r.flags);
+                    assert!(
+                        layer.contains(&format!("{:?}", Origin::Flag(flag))),
+                        "{flag}"
+                    );
+                }
             }
-            let mut args = vec![spec.name];
-            if spec.value.is_some() {
-                args.push("x");
-            }
-            let _ = run(&args);
         }
-        for spec in DOCTOR_FLAGS {
+        for row in DOCTOR_FLAGS {
             assert!(matches!(
-                parse(["doctor", spec.name]).unwrap(),
+                parse(["doctor", row.flags[0]]).unwrap(),
                 Command::Doctor(_)
             ));
         }
@@ -797,6 +656,17 @@ mod tests {
         assert_eq!(r.flags.admin_address.unwrap().value, "off");
         assert!(!r.flags.admin_enabled.unwrap().value);
         assert_eq!(r.flags.mcp_command.unwrap().value, "a 'b c'");
+    }
+
+    #[test]
+    fn every_listed_command_is_parsed() {
+        for command in COMMANDS {
+            match parse([command.name, "--help"]) {
+                Ok(Command::CommandHelp(name)) => assert_eq!(name, command.name),
+                Ok(Command::Help(None)) => assert_eq!(command.name, "help"),
+                other => panic!("{}: {other:?}", command.name),
+            }
+        }
     }
 
     #[test]

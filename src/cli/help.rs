@@ -1,9 +1,8 @@
 //! `help`, `help TOPIC` and `COMMAND --help`. Flag help is generated from the
-//! flag tables of `args.rs`, so it cannot drift from what the parser accepts.
+//! settings table and the command flag tables, so it cannot drift from what the parser accepts.
 
-use super::args::{
-    FlagSpec, DOCTOR_FLAGS, INIT_FLAGS, OVERRIDE_FLAGS, PROFILES_FLAGS, SELECT_FLAGS,
-};
+use super::args::{COMMANDS, DOCTOR_FLAGS, INIT_FLAGS, PROFILES_FLAGS, SELECT_FLAGS};
+use crate::config::settings::{Setting, SETTINGS};
 
 pub const MAIN: &str = include_str!("help/main.txt");
 
@@ -16,61 +15,86 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("security", include_str!("help/security.txt")),
 ];
 
-/// Commands that have a `--help` of their own.
-pub const COMMANDS: &[&str] = &[
-    "run",
-    "init",
-    "doctor",
-    "profiles",
-    "help",
-    "dev",
-    "completions",
-];
-
 /// `help TOPIC` (a command name works too).
 pub fn topic(name: &str) -> Option<String> {
     if let Some((_, text)) = TOPICS.iter().find(|(t, _)| *t == name) {
         return Some(text.to_string());
     }
-    COMMANDS.iter().find(|c| **c == name).map(|c| command(c))
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| command(c.name))
 }
 
-fn flag_lines(out: &mut String, flags: &[FlagSpec]) {
-    for f in flags {
-        let left = match f.value {
-            Some(v) => format!("{} {v}", f.name),
-            None => f.name.to_string(),
+/// The rows that have a flag: `--flag VALUE  help` and a line of notes.
+fn flag_lines(out: &mut String, rows: &[Setting]) {
+    for row in rows {
+        let Some(flag) = row.flag() else {
+            continue;
         };
-        out.push_str(&format!("  {left:<28} {}\n", f.help));
+        let left = match row.is_switch() {
+            true => flag.to_string(),
+            false => format!("{flag} {}", row.value),
+        };
         let mut notes = Vec::new();
-        if !f.default.is_empty() {
-            notes.push(format!("default: {}", f.default));
+        if row.flags.len() > 1 {
+            notes.push(format!("also: {}", row.flags[1..].join(", ")));
         }
-        if !f.env.is_empty() {
-            notes.push(format!("env: {}", f.env));
+        if row.is_repeatable() {
+            notes.push("repeatable".to_string());
         }
-        if !f.key.is_empty() {
-            notes.push(format!("profile: {}", f.key));
+        if !row.env.is_empty() {
+            notes.push(format!("env: {}", row.env.join(", ")));
         }
-        if !notes.is_empty() {
-            out.push_str(&format!("  {:<28} [{}]\n", "", notes.join("; ")));
+        if !row.key.is_empty() {
+            notes.push(format!("profile: {}", row.key));
         }
+        entry(out, &left, row, notes);
     }
 }
 
-const RUN_ENV: &str = "Environment:
-  CONTROL_PLANE_API_KEY        the control-plane key (fallback OPENAI_API_KEY); required
-  CONTROL_PLANE_TUNNEL_ID, MCP_SERVER_URL, MCP_COMMAND, CONTROL_PLANE_URL
-                               as the flags above
-  HTTPS_PROXY, HTTP_PROXY, NO_PROXY (and lowercase)
-                               proxy for outbound connections
-  RUST_LOG                     log filter (as --log-level)
-  TUNNEL_CLIENT_PROFILE_DIR    profile directory
-Precedence: flags > environment > profile > defaults.
-Profile-only keys: poll_interval_ms (1000), mcp_env, stdio_mode (shared),
-  stdio_hang_seconds (60), stdio_session_idle_seconds (600),
-  stdio_max_sessions (16), harpoon; see `tunnel-client help samples`.
+/// The rows without a flag, under their variable or their profile key.
+fn other_lines(out: &mut String, rows: &[Setting]) {
+    for row in rows.iter().filter(|row| row.flags.is_empty()) {
+        let mut notes = Vec::new();
+        let left = match row.env.first() {
+            Some(first) => {
+                if row.env.len() > 1 {
+                    notes.push(format!("env: {}", row.env.join(", ")));
+                }
+                if !row.key.is_empty() {
+                    notes.push(format!("profile: {}", row.key));
+                }
+                first
+            }
+            None => row.key,
+        };
+        entry(out, left, row, notes);
+    }
+}
+
+fn entry(out: &mut String, left: &str, row: &Setting, mut notes: Vec<String>) {
+    out.push_str(&format!("  {left:<28} {}\n", row.help));
+    if !row.default.is_empty() {
+        notes.insert(0, format!("default: {}", row.default));
+    }
+    if !notes.is_empty() {
+        out.push_str(&format!("  {:<28} [{}]\n", "", notes.join("; ")));
+    }
+}
+
+const RUN_FOOTER: &str = "Precedence: flags > environment > profile > defaults; a profile's proxy
+  object wins over the proxy variables. The profile format: `tunnel-client help samples`.
 ";
+
+/// The settings of `run` and `doctor`: flags, then the rest.
+fn settings_lines(out: &mut String, title: &str) {
+    out.push_str(title);
+    flag_lines(out, SETTINGS);
+    out.push_str("\nWithout a flag (environment or profile only):\n");
+    other_lines(out, SETTINGS);
+    out.push_str(RUN_FOOTER);
+}
 
 /// `COMMAND --help`.
 pub fn command(name: &str) -> String {
@@ -80,10 +104,7 @@ pub fn command(name: &str) -> String {
             out.push_str("Run the agent until SIGTERM/SIGINT (then drain in-flight commands).\n\n");
             out.push_str("Usage: tunnel-client run [--profile NAME | --profile-file PATH] [FLAGS]\n\nProfile selection:\n");
             flag_lines(&mut out, SELECT_FLAGS);
-            out.push_str("\nSettings:\n");
-            flag_lines(&mut out, OVERRIDE_FLAGS);
-            out.push('\n');
-            out.push_str(RUN_ENV);
+            settings_lines(&mut out, "\nSettings:\n");
             out.push_str("\nExit status: 0 after a clean shutdown, 1 runtime failure, 2 usage or configuration error.\n");
         }
         "doctor" => {
@@ -94,10 +115,7 @@ pub fn command(name: &str) -> String {
             flag_lines(&mut out, DOCTOR_FLAGS);
             out.push_str("\nProfile selection:\n");
             flag_lines(&mut out, SELECT_FLAGS);
-            out.push_str("\nSettings (as for run):\n");
-            flag_lines(&mut out, OVERRIDE_FLAGS);
-            out.push('\n');
-            out.push_str(RUN_ENV);
+            settings_lines(&mut out, "\nSettings (as for run):\n");
             out.push_str("\nExit status: 0 when nothing failed, 1 when a check failed, 2 usage error.\nSee `tunnel-client help doctor` for the checks.\n");
         }
         "init" => {
@@ -139,14 +157,22 @@ mod tests {
     #[test]
     fn every_command_and_topic_has_text() {
         for c in COMMANDS {
-            assert!(command(c).contains("Usage: tunnel-client"), "{c}");
+            assert!(
+                command(c.name).contains("Usage: tunnel-client"),
+                "{}",
+                c.name
+            );
+            assert!(MAIN.contains(&format!("\n  {} ", c.name)), "{}", c.name);
         }
         for (t, text) in TOPICS {
             assert!(topic(t).is_some() && text.len() > 200, "{t}");
         }
         let run = command("run");
-        for f in SELECT_FLAGS.iter().chain(OVERRIDE_FLAGS) {
-            assert!(run.contains(f.name), "{}", f.name);
+        for row in SELECT_FLAGS.iter().chain(SETTINGS) {
+            let names = row.flags.iter().chain(row.env).chain([&row.key]);
+            for name in names.filter(|n| !n.is_empty()) {
+                assert!(run.contains(name), "{name}");
+            }
         }
         assert!(run.contains("CONTROL_PLANE_API_KEY"));
         assert!(run.contains("default: 127.0.0.1:8090"));

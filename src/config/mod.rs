@@ -1,0 +1,228 @@
+//! The one validated configuration of `tunnel-client run` (and doctor): its
+//! types, defaults and limits. A [`Config`] exists only when every check passed.
+//!
+//! Data flow, one file each: [`settings`] is the table of every setting
+//! (flag, variable, profile key, help, default, how its raw value is read).
+//! From it the command line (`cli::args`), the environment
+//! ([`Layer::from_env`]) and a profile file ([`profile`]) each become a
+//! [`Layer`] of raw values that remember where they came from ([`layer`]);
+//! [`resolve()`] applies flags > environment > profile > defaults and
+//! validates the result into a [`Config`], with URL checks in [`url`],
+//! certificate and proxy settings judged by `crate::net` in [`net`], harpoon
+//! targets in [`harpoon`], commands split by [`shell_words`]. Every error
+//! ([`error`]) names the flag, variable or profile key (and file) it is
+//! about, and says how to fix it.
+
+pub mod error;
+pub mod harpoon;
+pub mod layer;
+pub mod net;
+pub mod profile;
+pub mod resolve;
+pub mod settings;
+pub mod shell_words;
+pub mod suggest;
+pub mod url;
+
+pub use error::{io_problem, ConfigError};
+pub use harpoon::RawHarpoonTarget;
+pub use layer::{Env, Layer, Layers, Origin, Sourced};
+pub use net::proxy_settings;
+pub use resolve::resolve;
+pub use shell_words::split_command;
+pub use suggest::closest;
+pub use url::check_url_for_mcp;
+
+use crate::net::NetConfig;
+use crate::secret::Secret;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_CONTROL_PLANE_URL: &str = "https://api.openai.com";
+pub const DEFAULT_ADMIN_ADDRESS: &str = "127.0.0.1:8090";
+pub const DEFAULT_MAX_CONCURRENCY: usize = 10;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(30_000);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1_000);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+pub const DEFAULT_STDIO_HANG: Duration = Duration::from_secs(60);
+pub const DEFAULT_STDIO_SESSION_IDLE: Duration = Duration::from_secs(600);
+pub const DEFAULT_STDIO_MAX_SESSIONS: usize = 16;
+
+/// Most forwarding threads one agent may run; far above any sane pool and
+/// low enough that a typo (`--max-concurrency 100000`) cannot exhaust threads.
+pub const MAX_MAX_CONCURRENCY: u64 = 1024;
+/// Longest per-command timeout accepted (one day).
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 86_400;
+/// Longest long-poll hold the agent asks for (the service may cap it lower).
+pub const MAX_POLL_TIMEOUT_MS: u64 = 300_000;
+/// Largest backoff base; the backoff itself is capped at 30 s by the poller.
+pub const MAX_POLL_INTERVAL_MS: u64 = 60_000;
+/// Longest drain at shutdown (an hour; orchestrators kill long before that).
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3_600;
+/// Longest silence before a stdio child counts as hung.
+pub const MAX_STDIO_HANG_SECS: u64 = 86_400;
+/// Longest idle time of a per-session stdio child.
+pub const MAX_STDIO_SESSION_IDLE_SECS: u64 = 86_400;
+/// Most per-session stdio children.
+pub const MAX_STDIO_MAX_SESSIONS: u64 = 1024;
+/// Most `mcp_env` variables.
+pub const MAX_MCP_ENV_VARS: usize = 256;
+/// Most harpoon targets.
+pub const MAX_HARPOON_TARGETS: usize = 64;
+/// Harpoon defaults and ceilings (bytes and seconds).
+pub const DEFAULT_HARPOON_MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_HARPOON_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_HARPOON_TIMEOUT: Duration = Duration::from_secs(30);
+pub const MAX_HARPOON_BODY_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_HARPOON_TIMEOUT_SECS: u64 = 600;
+/// HTTP methods a harpoon target may allow.
+pub const HARPOON_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Log levels accepted by `--log-level` and `log_level`.
+pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Variables that hold the control-plane key; never passed to a stdio child.
+pub const API_KEY_VARS: &[&str] = &["CONTROL_PLANE_API_KEY", "OPENAI_API_KEY"];
+
+/// Where the `main` channel's MCP server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpTarget {
+    /// A Streamable HTTP endpoint (`http://` or `https://`).
+    Http { url: String },
+    /// A stdio program: argv already split like a shell (no shell runs it).
+    Stdio { argv: Vec<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdioMode {
+    /// One long-lived child shared by every session (default).
+    Shared,
+    /// One child per MCP session.
+    PerSession,
+}
+
+/// Settings for stdio children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdioConfig {
+    /// Extra variables (`mcp_env`).
+    pub extra_env: Vec<(String, String)>,
+    /// Variables removed from the inherited environment: the control-plane key
+    /// variables and every variable an `env:` reference names.
+    pub removed_env: Vec<String>,
+    pub mode: StdioMode,
+    pub hang_after: Duration,
+    pub session_idle: Duration,
+    pub max_sessions: usize,
+}
+
+impl Default for StdioConfig {
+    fn default() -> Self {
+        StdioConfig {
+            extra_env: Vec::new(),
+            removed_env: vec![
+                "CONTROL_PLANE_API_KEY".to_string(),
+                "OPENAI_API_KEY".to_string(),
+            ],
+            mode: StdioMode::Shared,
+            hang_after: DEFAULT_STDIO_HANG,
+            session_idle: DEFAULT_STDIO_SESSION_IDLE,
+            max_sessions: DEFAULT_STDIO_MAX_SESSIONS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The admin server; `address: None` means `--admin-address off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub address: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub allow_remote_ui: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: Some(DEFAULT_ADMIN_ADDRESS.to_string()),
+            url_file: None,
+            allow_remote_ui: false,
+        }
+    }
+}
+
+/// One allowlisted HTTP destination of the `harpoon` channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarpoonTarget {
+    /// Name callers use (`[a-z0-9_-]`, unique).
+    pub label: String,
+    /// `http(s)://host[:port][/prefix]` without a trailing slash; every path stays under it.
+    pub base_url: String,
+    /// Upper-case methods, from [`HARPOON_METHODS`].
+    pub allowed_methods: Vec<String>,
+    pub max_request_size_bytes: u64,
+    pub max_response_size_bytes: u64,
+    pub timeout: Duration,
+}
+
+/// The `harpoon` channel; present in [`Config`] only when enabled with targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarpoonConfig {
+    pub targets: Vec<HarpoonTarget>,
+}
+
+/// The validated configuration. Constructing one means every check passed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tunnel_id: String,
+    /// Host root plus optional path prefix, without a trailing slash.
+    pub control_plane_url: String,
+    pub api_key: Secret,
+    pub mcp: McpTarget,
+    pub net: NetConfig,
+    pub admin: AdminConfig,
+    pub max_concurrency: usize,
+    pub request_timeout: Duration,
+    pub poll_timeout: Duration,
+    pub poll_interval: Duration,
+    pub shutdown_grace: Duration,
+    /// An env_logger filter: a level word or `target=level,…` directives.
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub enable_request_timing: bool,
+    pub stdio: StdioConfig,
+    /// `None`: the harpoon channel is disabled.
+    pub harpoon: Option<HarpoonConfig>,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and `doctor`.
+    pub fn with_defaults(tunnel_id: &str, api_key: Secret, mcp: McpTarget) -> Config {
+        Config {
+            tunnel_id: tunnel_id.to_string(),
+            control_plane_url: DEFAULT_CONTROL_PLANE_URL.to_string(),
+            api_key,
+            mcp,
+            net: NetConfig::default(),
+            admin: AdminConfig::default(),
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            poll_timeout: DEFAULT_POLL_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            log_level: "info".to_string(),
+            log_format: LogFormat::Text,
+            enable_request_timing: false,
+            stdio: StdioConfig::default(),
+            harpoon: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod testing;

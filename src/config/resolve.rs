@@ -1,0 +1,599 @@
+//! Precedence and validation: flags > environment > profile > defaults, per
+//! setting, into one [`Config`]. The only place a raw value is judged; never echoes a secret.
+
+use super::error::{invalid, ConfigError};
+use super::harpoon::harpoon_config;
+use super::layer::{Layers, Sourced};
+use super::net::net_config;
+use super::shell_words::split_command;
+use super::url::{check_url, UrlUse};
+use super::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Applies flags > environment > profile > defaults and validates everything.
+pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
+    let tunnel_id = tunnel_id(layers.pick(|l| &l.tunnel_id))?;
+    let mcp = mcp_target(layers)?;
+    let control_plane_url = control_plane_url(layers.pick(|l| &l.control_plane_url))?;
+    let api_key = match layers.pick(|l| &l.api_key) {
+        Some(key) if key.value.is_empty() => {
+            return Err(invalid(
+                &key.origin,
+                "the API key is empty",
+                "put the key in the variable or file it names",
+            ))
+        }
+        Some(key) => key.value,
+        None => {
+            return Err(ConfigError::Missing {
+                setting: "control-plane API key",
+                fix: "set CONTROL_PLANE_API_KEY (or OPENAI_API_KEY), or add \"api_key\": \"env:NAME\" or \"file:/path\" to the profile",
+            })
+        }
+    };
+    let net = net_config(layers)?;
+    let admin = admin_config(layers)?;
+
+    let max_concurrency = number(
+        layers.pick(|l| &l.max_concurrency),
+        1,
+        MAX_MAX_CONCURRENCY,
+        DEFAULT_MAX_CONCURRENCY as u64,
+    )? as usize;
+    let request_timeout = Duration::from_secs(number(
+        layers.pick(|l| &l.request_timeout),
+        1,
+        MAX_REQUEST_TIMEOUT_SECS,
+        DEFAULT_REQUEST_TIMEOUT.as_secs(),
+    )?);
+    let poll_timeout = Duration::from_millis(number(
+        layers.pick(|l| &l.poll_timeout_ms),
+        1,
+        MAX_POLL_TIMEOUT_MS,
+        DEFAULT_POLL_TIMEOUT.as_millis() as u64,
+    )?);
+    let poll_interval = Duration::from_millis(number(
+        layers.pick(|l| &l.poll_interval_ms),
+        1,
+        MAX_POLL_INTERVAL_MS,
+        DEFAULT_POLL_INTERVAL.as_millis() as u64,
+    )?);
+    let shutdown_grace = Duration::from_secs(number(
+        layers.pick(|l| &l.shutdown_grace),
+        0,
+        MAX_SHUTDOWN_GRACE_SECS,
+        DEFAULT_SHUTDOWN_GRACE.as_secs(),
+    )?);
+    let log_level = log_level(layers.pick(|l| &l.log_level))?;
+    let log_format = match layers.pick(|l| &l.log_format) {
+        None => LogFormat::Text,
+        Some(s) => match s.value.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(invalid(
+                    &s.origin,
+                    format!("\"{}\" is not a log format", s.value),
+                    "use text or json",
+                ))
+            }
+        },
+    };
+    let enable_request_timing = layers
+        .pick(|l| &l.enable_request_timing)
+        .is_some_and(|s| s.value);
+    let stdio = stdio_config(layers)?;
+    let harpoon = harpoon_config(
+        layers.pick(|l| &l.harpoon_enabled),
+        layers.pick(|l| &l.harpoon_targets),
+    )?;
+
+    Ok(Config {
+        tunnel_id,
+        control_plane_url,
+        api_key,
+        mcp,
+        net,
+        admin,
+        max_concurrency,
+        request_timeout,
+        poll_timeout,
+        poll_interval,
+        shutdown_grace,
+        log_level,
+        log_format,
+        enable_request_timing,
+        stdio,
+        harpoon,
+    })
+}
+
+fn tunnel_id(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
+    let Some(id) = value else {
+        return Err(ConfigError::Missing {
+            setting: "tunnel id",
+            fix: "pass --tunnel-id ID, set CONTROL_PLANE_TUNNEL_ID, or use a profile with \"tunnel_id\"",
+        });
+    };
+    if crate::contract::is_valid_tunnel_id(&id.value) {
+        return Ok(id.value);
+    }
+    // The value is not echoed: a pasted API key must not end up in a terminal log.
+    Err(invalid(
+        &id.origin,
+        format!(
+            "the value ({} characters) is not a tunnel id",
+            id.value.chars().count()
+        ),
+        "a tunnel id is `tunnel_` followed by 32 lowercase letters or digits; copy it from the tunnel's settings",
+    ))
+}
+
+/// Exactly one of URL / command, taken from the highest layer that sets either.
+fn mcp_target(layers: &Layers<'_>) -> Result<McpTarget, ConfigError> {
+    for layer in [layers.flags, layers.env, layers.profile] {
+        match (&layer.mcp_server_url, &layer.mcp_command) {
+            (Some(url), Some(cmd)) => {
+                return Err(ConfigError::Conflict {
+                    first: url.origin.clone(),
+                    second: cmd.origin.clone(),
+                    fix: "give either an MCP server URL or an MCP command, not both",
+                })
+            }
+            (Some(url), None) => {
+                check_url(&url.origin, &url.value, UrlUse::McpServer)?;
+                return Ok(McpTarget::Http {
+                    url: url.value.clone(),
+                });
+            }
+            (None, Some(cmd)) => {
+                let argv = split_command(&cmd.value).map_err(|problem| {
+                    invalid(
+                        &cmd.origin,
+                        problem,
+                        "quote arguments with '...' or \"...\" and close every quote",
+                    )
+                })?;
+                return Ok(McpTarget::Stdio { argv });
+            }
+            (None, None) => {}
+        }
+    }
+    Err(ConfigError::Missing {
+        setting: "MCP server",
+        fix: "pass --mcp-server-url URL or --mcp-command CMD (try --mcp-command 'tunnel-client dev mcp-stub' for a first test)",
+    })
+}
+
+fn control_plane_url(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
+    let Some(url) = value else {
+        return Ok(DEFAULT_CONTROL_PLANE_URL.to_string());
+    };
+    check_url(&url.origin, &url.value, UrlUse::ControlPlane)?;
+    let (scheme, rest) = url.value.split_once("://").unwrap_or(("https", &url.value));
+    Ok(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        rest.trim_end_matches('/')
+    ))
+}
+
+/// A whole number in `min..=max`, or the default when unset.
+pub(crate) fn number(
+    value: Option<Sourced<String>>,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let text = v.value.trim();
+    let fix = if min == 0 {
+        format!("use a whole number from 0 to {max}")
+    } else {
+        format!("use a whole number from {min} to {max}")
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(invalid(&v.origin, format!("{n} is out of range"), fix)),
+        Err(_) if text.starts_with('-') => {
+            Err(invalid(&v.origin, format!("{text} is negative"), fix))
+        }
+        Err(_) => Err(invalid(
+            &v.origin,
+            format!("\"{text}\" is not a whole number"),
+            fix,
+        )),
+    }
+}
+
+/// A level word, or env_logger directives (`warn,tunnel=debug`) as RUST_LOG takes.
+fn log_level(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
+    let Some(v) = value else {
+        return Ok("info".to_string());
+    };
+    let text = v.value.trim().to_ascii_lowercase();
+    let is_target = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-')
+    };
+    let ok = !text.is_empty()
+        && text
+            .split(',')
+            .all(|directive| match directive.split_once('=') {
+                Some((target, level)) => is_target(target) && LOG_LEVELS.contains(&level),
+                None => LOG_LEVELS.contains(&directive),
+            });
+    if ok {
+        Ok(text)
+    } else {
+        Err(invalid(
+            &v.origin,
+            format!("\"{}\" is not a log level", v.value),
+            "use off, error, warn, info, debug or trace (or target=level directives)",
+        ))
+    }
+}
+
+fn admin_config(layers: &Layers<'_>) -> Result<AdminConfig, ConfigError> {
+    let address = layers.pick(|l| &l.admin_address);
+    let enabled = layers.pick(|l| &l.admin_enabled);
+    let address = match (address, enabled) {
+        (Some(a), _) if a.value == "off" => None,
+        (_, Some(e)) if !e.value => None,
+        (Some(a), _) => {
+            check_socket_address(&a)?;
+            Some(a.value)
+        }
+        (None, _) => Some(DEFAULT_ADMIN_ADDRESS.to_string()),
+    };
+    Ok(AdminConfig {
+        address,
+        url_file: layers.pick(|l| &l.admin_url_file).map(|s| s.value),
+        allow_remote_ui: layers.pick(|l| &l.allow_remote_ui).is_some_and(|s| s.value),
+    })
+}
+
+fn check_socket_address(a: &Sourced<String>) -> Result<(), ConfigError> {
+    if a.value.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    if let Some((host, port)) = a.value.rsplit_once(':') {
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if host_ok && port.parse::<u16>().is_ok() {
+            return Ok(());
+        }
+    }
+    Err(invalid(
+        &a.origin,
+        format!("\"{}\" is not an address", a.value),
+        "use HOST:PORT such as 127.0.0.1:8090 (port 0 picks a free port), or off",
+    ))
+}
+
+fn stdio_config(layers: &Layers<'_>) -> Result<StdioConfig, ConfigError> {
+    let mut stdio = StdioConfig::default();
+    if let Some(env) = layers.pick(|l| &l.mcp_env) {
+        if env.value.len() > MAX_MCP_ENV_VARS {
+            return Err(invalid(
+                &env.origin,
+                format!("more than {MAX_MCP_ENV_VARS} variables"),
+                "pass fewer variables",
+            ));
+        }
+        for (name, _) in &env.value {
+            let ok = !name.is_empty()
+                && !name.contains('=')
+                && !name.contains('\0')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !ok {
+                return Err(invalid(
+                    &env.origin,
+                    format!("\"{name}\" is not a variable name"),
+                    "use names like MY_SETTING",
+                ));
+            }
+            if API_KEY_VARS.contains(&name.as_str()) {
+                return Err(invalid(
+                    &env.origin,
+                    format!("{name} would hand the control-plane key to the MCP server"),
+                    "remove it; the MCP server must not receive the control-plane key",
+                ));
+            }
+        }
+        stdio.extra_env = env.value;
+    }
+    for layer in [layers.flags, layers.env, layers.profile] {
+        for name in &layer.referenced_env {
+            if !stdio.removed_env.contains(name) {
+                stdio.removed_env.push(name.clone());
+            }
+        }
+    }
+    if let Some(mode) = layers.pick(|l| &l.stdio_mode) {
+        stdio.mode = match mode.value.as_str() {
+            "shared" => StdioMode::Shared,
+            "per_session" => StdioMode::PerSession,
+            other => {
+                return Err(invalid(
+                    &mode.origin,
+                    format!("\"{other}\" is not a stdio mode"),
+                    "use \"shared\" or \"per_session\"",
+                ))
+            }
+        };
+    }
+    stdio.hang_after = Duration::from_secs(number(
+        layers.pick(|l| &l.stdio_hang_seconds),
+        1,
+        MAX_STDIO_HANG_SECS,
+        DEFAULT_STDIO_HANG.as_secs(),
+    )?);
+    stdio.session_idle = Duration::from_secs(number(
+        layers.pick(|l| &l.stdio_session_idle_seconds),
+        1,
+        MAX_STDIO_SESSION_IDLE_SECS,
+        DEFAULT_STDIO_SESSION_IDLE.as_secs(),
+    )?);
+    stdio.max_sessions = number(
+        layers.pick(|l| &l.stdio_max_sessions),
+        1,
+        MAX_STDIO_MAX_SESSIONS,
+        DEFAULT_STDIO_MAX_SESSIONS as u64,
+    )? as usize;
+    Ok(stdio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn precedence_table() {
+        // (setting, flag value, env (name, value), profile value, expected)
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            Option<(&'static str, &'static str)>,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "tunnel_id",
+                Some(ID),
+                Some(("CONTROL_PLANE_TUNNEL_ID", ID2)),
+                Some(ID3),
+                ID,
+            ),
+            (
+                "tunnel_id",
+                None,
+                Some(("CONTROL_PLANE_TUNNEL_ID", ID2)),
+                Some(ID3),
+                ID2,
+            ),
+            ("tunnel_id", None, None, Some(ID3), ID3),
+            (
+                "control_plane_url",
+                Some("https://f.example/"),
+                Some(("CONTROL_PLANE_URL", "https://e.example")),
+                Some("https://p.example"),
+                "https://f.example",
+            ),
+            (
+                "control_plane_url",
+                None,
+                Some(("CONTROL_PLANE_URL", "https://e.example")),
+                Some("https://p.example"),
+                "https://e.example",
+            ),
+            (
+                "control_plane_url",
+                None,
+                None,
+                Some("https://p.example/prefix/"),
+                "https://p.example/prefix",
+            ),
+            (
+                "control_plane_url",
+                None,
+                None,
+                None,
+                DEFAULT_CONTROL_PLANE_URL,
+            ),
+            (
+                "log_level",
+                Some("debug"),
+                Some(("RUST_LOG", "warn")),
+                Some("error"),
+                "debug",
+            ),
+            (
+                "log_level",
+                None,
+                Some(("RUST_LOG", "warn,tunnel=trace")),
+                Some("error"),
+                "warn,tunnel=trace",
+            ),
+            ("log_level", None, None, Some("error"), "error"),
+            ("log_level", None, None, None, "info"),
+            ("max_concurrency", Some("3"), None, Some("7"), "3"),
+            ("max_concurrency", None, None, Some("7"), "7"),
+            ("max_concurrency", None, None, None, "10"),
+            (
+                "https_proxy",
+                None,
+                Some(("HTTPS_PROXY", "http://e:1")),
+                Some("http://p:2"),
+                "http://p:2",
+            ),
+            (
+                "https_proxy",
+                None,
+                Some(("https_proxy", "e:3")),
+                None,
+                "http://e:3",
+            ),
+            ("https_proxy", None, None, Some("http://p:2"), "http://p:2"),
+            (
+                "mcp",
+                Some("https://f.example/mcp"),
+                Some(("MCP_COMMAND", "env-cmd")),
+                Some("profile-cmd"),
+                "https://f.example/mcp",
+            ),
+            (
+                "mcp",
+                None,
+                Some(("MCP_COMMAND", "env-cmd")),
+                Some("profile-cmd"),
+                "env-cmd",
+            ),
+            ("mcp", None, None, Some("profile-cmd"), "profile-cmd"),
+            (
+                "api_key",
+                None,
+                Some(("CONTROL_PLANE_API_KEY", "sk-env")),
+                Some("sk-profile"),
+                "sk-env",
+            ),
+            (
+                "api_key",
+                None,
+                Some(("OPENAI_API_KEY", "sk-openai")),
+                Some("sk-profile"),
+                "sk-openai",
+            ),
+            ("api_key", None, None, Some("sk-profile"), "sk-profile"),
+        ];
+        for (i, (setting, f, e, p, expected)) in cases.iter().enumerate() {
+            let mut flags = Layer::default();
+            let mut profile = base_profile();
+            let env = Env::from_pairs(e.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            match *setting {
+                "tunnel_id" => {
+                    flags.tunnel_id = f.and_then(|v| s(v, flag("--tunnel-id")));
+                    profile.tunnel_id = p.and_then(|v| s(v, prof("tunnel_id")));
+                }
+                "control_plane_url" => {
+                    flags.control_plane_url = f.and_then(|v| s(v, flag("--control-plane-url")));
+                    profile.control_plane_url = p.and_then(|v| s(v, prof("control_plane_url")));
+                }
+                "log_level" => {
+                    flags.log_level = f.and_then(|v| s(v, flag("--log-level")));
+                    profile.log_level = p.and_then(|v| s(v, prof("log_level")));
+                }
+                "max_concurrency" => {
+                    flags.max_concurrency = f.and_then(|v| s(v, flag("--max-concurrency")));
+                    profile.max_concurrency = p.and_then(|v| s(v, prof("max_concurrent_requests")));
+                }
+                "https_proxy" => {
+                    profile.https_proxy = p.and_then(|v| s(v, prof("proxy.https_proxy")));
+                }
+                "mcp" => {
+                    flags.mcp_server_url = f.and_then(|v| s(v, flag("--mcp-server-url")));
+                    profile.mcp_command = p.and_then(|v| s(v, prof("mcp_command")));
+                }
+                "api_key" => {
+                    profile.api_key = p.map(|v| Sourced::new(Secret::new(v), prof("api_key")));
+                }
+                _ => unreachable!(),
+            }
+            let c =
+                resolve3(&flags, &env, &profile).unwrap_or_else(|err| panic!("case {i}: {err}"));
+            let got = match *setting {
+                "tunnel_id" => c.tunnel_id.clone(),
+                "control_plane_url" => c.control_plane_url.clone(),
+                "log_level" => c.log_level.clone(),
+                "max_concurrency" => c.max_concurrency.to_string(),
+                "https_proxy" => c.net.proxy.https_proxy.clone().unwrap_or_default(),
+                "mcp" => match &c.mcp {
+                    McpTarget::Http { url } => url.clone(),
+                    McpTarget::Stdio { argv } => argv.join(" "),
+                },
+                "api_key" => c.api_key.expose().to_string(),
+                _ => unreachable!(),
+            };
+            assert_eq!(&got, expected, "case {i} ({setting})");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = resolve3(&Layer::default(), &Env::default(), &base_profile()).unwrap();
+        assert_eq!(c.max_concurrency, 10);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.poll_timeout, Duration::from_millis(30_000));
+        assert_eq!(c.poll_interval, Duration::from_millis(1_000));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(25));
+        assert_eq!(c.admin.address.as_deref(), Some("127.0.0.1:8090"));
+        assert!(!c.admin.allow_remote_ui);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.stdio, StdioConfig::default());
+        assert!(c.harpoon.is_none());
+        assert_eq!(
+            c.mcp,
+            McpTarget::Stdio {
+                argv: vec!["tunnel-client".into(), "dev".into(), "mcp-stub".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn admin_flag_beats_profile_switch() {
+        let mut profile = base_profile();
+        profile.admin_enabled = Some(Sourced::new(false, prof("admin_ui_enabled")));
+        let c = resolve3(&Layer::default(), &Env::default(), &profile).unwrap();
+        assert_eq!(c.admin.address, None);
+        let flags = Layer {
+            admin_address: s("127.0.0.1:0", flag("--admin-address")),
+            admin_enabled: Some(Sourced::new(true, flag("--admin-address"))),
+            ..Layer::default()
+        };
+        let c = resolve3(&flags, &Env::default(), &profile).unwrap();
+        assert_eq!(c.admin.address.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn both_targets_in_one_layer_conflict() {
+        let flags = Layer {
+            mcp_server_url: s("http://x", flag("--mcp-server-url")),
+            mcp_command: s("y", flag("--mcp-command")),
+            ..Layer::default()
+        };
+        let e = resolve3(&flags, &Env::default(), &base_profile()).unwrap_err();
+        assert!(matches!(e, ConfigError::Conflict { .. }), "{e}");
+    }
+
+    #[test]
+    fn env_references_are_removed_from_the_child() {
+        let mut profile = base_profile();
+        profile.referenced_env = vec!["MY_KEY".into()];
+        let c = resolve3(&Layer::default(), &Env::default(), &profile).unwrap();
+        assert!(c.stdio.removed_env.contains(&"MY_KEY".to_string()));
+        assert!(c
+            .stdio
+            .removed_env
+            .contains(&"CONTROL_PLANE_API_KEY".to_string()));
+    }
+
+    #[test]
+    fn numbers() {
+        let o = || flag("--max-concurrency");
+        let n = |v: &str| number(s(v, o()), 1, 5, 2);
+        assert_eq!(n("3").unwrap(), 3);
+        assert_eq!(number(None, 1, 5, 2).unwrap(), 2);
+        for bad in ["0", "6", "-1", "1.5", "x", ""] {
+            let e = n(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--max-concurrency:"), "{e}");
+        }
+    }
+}
