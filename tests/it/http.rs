@@ -1,11 +1,10 @@
 //! HttpBackend against scripted MCP servers on 127.0.0.1: JSON and SSE answers,
 //! header rules, acknowledgements, pass-through errors, every failure class, DELETE.
 
-#[path = "support/http_mock.rs"]
-mod http_mock;
-
+use crate::support::closed_port;
+use crate::support::mcp::{call, call_with, CALL};
+use crate::support::mcp_server::*;
 use crossbeam_channel::bounded;
-use http_mock::*;
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -13,9 +12,6 @@ use tunnel::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure
 use tunnel::mcp::http::{HttpBackend, DEFAULT_MAX_RESPONSE_BYTES};
 use tunnel::mcp::{Backend, McpCall, McpReply};
 use tunnel::net::{build_agent, Hop, NetConfig};
-
-/// Deadline for calls that must finish on their own; never reached when they pass.
-const GENEROUS: Duration = Duration::from_secs(20);
 
 fn backend_for(url: &str) -> HttpBackend {
     let agent = build_agent(Hop::Mcp, url, &NetConfig::default()).unwrap();
@@ -31,27 +27,6 @@ fn headers(pairs: &[(&str, &[&str])]) -> Headers {
 
 fn request(id: Value, method: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"name": "echo", "arguments": {"text": "hi"}}})
-}
-
-/// Calls and collects the notifications handed on before the reply.
-fn call_with(
-    backend: &HttpBackend,
-    message: &Value,
-    command_headers: &Headers,
-    deadline: Instant,
-) -> (McpReply, Vec<Value>) {
-    let mut notes = Vec::new();
-    let call = McpCall {
-        message,
-        headers: command_headers,
-        deadline,
-    };
-    let reply = backend.call(&call, &mut |n| notes.push(n));
-    (reply, notes)
-}
-
-fn call(backend: &HttpBackend, message: &Value) -> McpReply {
-    call_with(backend, message, &Headers::new(), Instant::now() + GENEROUS).0
 }
 
 fn failure(reply: McpReply) -> TunnelFailure {
@@ -158,7 +133,7 @@ fn sse_notifications_in_order_then_the_result_and_reading_stops() {
         &backend,
         &request(json!("abc"), "tools/call"),
         &Headers::new(),
-        Instant::now() + GENEROUS,
+        Instant::now() + CALL,
     );
     assert_eq!(
         reply,
@@ -212,7 +187,7 @@ fn sse_notification_is_delivered_before_the_stream_goes_on() {
     let call = McpCall {
         message: &message,
         headers: &command_headers,
-        deadline: Instant::now() + GENEROUS,
+        deadline: Instant::now() + CALL,
     };
     let mut notes = Vec::new();
     let reply = backend.call(&call, &mut |n| {
@@ -255,7 +230,7 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
         ("Content-Length", &["999"]),
     ]);
     let message = request(json!(1), "tools/call");
-    let (reply, _) = call_with(&backend, &message, &command, Instant::now() + GENEROUS);
+    let (reply, _) = call_with(&backend, &message, &command, Instant::now() + CALL);
     assert!(
         matches!(reply, McpReply::Response { status: 200, .. }),
         "{reply:?}"
@@ -296,7 +271,7 @@ fn command_headers_forwarded_hop_by_hop_stripped_and_accept_overridable() {
         &backend,
         &request(json!(2), "ping"),
         &command,
-        Instant::now() + GENEROUS,
+        Instant::now() + CALL,
     );
     assert!(
         matches!(reply, McpReply::Response { status: 200, .. }),
@@ -343,12 +318,7 @@ fn notification_acknowledged_with_202_or_204() {
         });
         let backend = backend_for(&server.url());
         let message = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let (reply, notes) = call_with(
-            &backend,
-            &message,
-            &Headers::new(),
-            Instant::now() + GENEROUS,
-        );
+        let (reply, notes) = call_with(&backend, &message, &Headers::new(), Instant::now() + CALL);
         assert_eq!(
             reply,
             McpReply::Accepted {
@@ -411,10 +381,7 @@ fn error_status_without_jsonrpc_error_is_target_http() {
 
 #[test]
 fn refused_port_is_connect_refused() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let backend = backend_for(&format!("http://127.0.0.1:{port}/mcp"));
     let f = failure(call(&backend, &request(json!(1), "ping")));
     assert_eq!(f.source, FailureSource::Connect);
@@ -425,7 +392,7 @@ fn refused_port_is_connect_refused() {
     assert!(!f.upstream_response_received);
     assert!(!backend.status().up);
     // Terminating a session on a dead server is a failure too, not an ack.
-    let reply = backend.terminate_session(&Headers::new(), Instant::now() + GENEROUS);
+    let reply = backend.terminate_session(&Headers::new(), Instant::now() + CALL);
     assert_eq!(
         kind_of(reply),
         (
@@ -573,7 +540,7 @@ fn oversized_bodies_are_refused() {
             &backend,
             &request(json!(1), "ping"),
             &Headers::new(),
-            Instant::now() + GENEROUS,
+            Instant::now() + CALL,
         );
         assert_eq!(
             kind_of(reply),
@@ -664,7 +631,7 @@ fn sse_without_the_terminal_message() {
             &backend_for(&server.url()),
             &request(json!(1), "ping"),
             &Headers::new(),
-            Instant::now() + GENEROUS,
+            Instant::now() + CALL,
         );
         assert_eq!(kind_of(reply), (FailureSource::Protocol, want));
         assert_eq!(notes.len(), usize::from(with_note));
@@ -699,7 +666,7 @@ fn delete_terminates_the_session_with_the_real_status() {
             ("Connection", &["X-Hop"]),
             ("X-Hop", &["1"]),
         ]);
-        let reply = backend.terminate_session(&command, Instant::now() + GENEROUS);
+        let reply = backend.terminate_session(&command, Instant::now() + CALL);
         assert_eq!(
             reply,
             McpReply::Accepted {
@@ -760,13 +727,13 @@ fn no_delete_on_any_other_path() {
     let backend = backend_for(&server.url());
     let with_session = headers(&[("Mcp-Session-Id", &["sess-x"])]);
     for (method, id, deadline) in [
-        ("ok", Some(1), GENEROUS),
-        ("sse", Some(2), GENEROUS),
-        ("notifications/cancelled", None, GENEROUS),
-        ("rpc-error", Some(3), GENEROUS),
-        ("html", Some(4), GENEROUS),
+        ("ok", Some(1), CALL),
+        ("sse", Some(2), CALL),
+        ("notifications/cancelled", None, CALL),
+        ("rpc-error", Some(3), CALL),
+        ("html", Some(4), CALL),
         ("hang", Some(5), Duration::from_millis(200)),
-        ("close", Some(6), GENEROUS),
+        ("close", Some(6), CALL),
     ] {
         let mut message = json!({"jsonrpc": "2.0", "method": method});
         if let Some(id) = id {
@@ -815,7 +782,7 @@ fn command_header_with_a_line_break_fails_without_sending() {
         &backend,
         &request(json!(1), "ping"),
         &command,
-        Instant::now() + GENEROUS,
+        Instant::now() + CALL,
     );
     assert_eq!(
         kind_of(reply),

@@ -2,17 +2,12 @@
 //! 0.0.4 parser: every line, HELP/TYPE pairs, names of ADMIN.md, monotonic
 //! counters, cumulative histograms; plus the "nothing secret leaves" scrape.
 
-#[path = "support/admin.rs"]
-mod support;
-
+use crate::support::admin::*;
+use crate::support::TUNNEL_ID;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 use tunnel::admin::telemetry::{CommandOutcome, DropReason, PollOutcome, PostResult};
-use tunnel::admin::{AdminServer, Telemetry};
 use tunnel::contract::TunnelMetadata;
-use tunnel::mcp::Backend;
 
 /// One sample: family-relative name, sorted labels, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -432,22 +427,11 @@ fn nothing_secret_leaves_any_endpoint() {
         "Bearer-TOKEN-xyz",
         "url-PASSWORD-42",
     ];
-    let telemetry = Arc::new(Telemetry::new());
     let backend = FakeBackend::new(
         "http",
         "http://mcp:url-PASSWORD-42@10.0.0.5:8080/mcp?token=shard-TOKEN-abcdef",
     );
-    let channels: Vec<(String, Arc<dyn Backend>)> =
-        vec![("main".into(), backend.clone() as Arc<dyn Backend>)];
-    let server = AdminServer::start(&loopback_config(), TUNNEL_ID, telemetry.clone(), channels)
-        .unwrap()
-        .unwrap();
-    let h = Harness {
-        server,
-        telemetry,
-        backend,
-        agent: client(),
-    };
+    let h = start_for(&loopback_config(), backend, Vec::new());
     h.telemetry.set_metadata(TunnelMetadata {
         id: TUNNEL_ID.into(),
         name: "n".into(),

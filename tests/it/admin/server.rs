@@ -1,21 +1,17 @@
 //! The admin server over real sockets: health and readiness JSON with every
 //! reason and its recovery, access rules, status JSON, URL file, `off`, 404/405.
 
-#[path = "support/admin.rs"]
-mod support;
-
+use crate::support::admin::*;
+use crate::support::{wait_until, TempDir, TUNNEL_ID, WAIT};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use support::*;
 use tunnel::admin::telemetry::{CommandOutcome, PollOutcome, WatchdogLimits};
 use tunnel::admin::{AdminError, AdminServer, Telemetry};
 use tunnel::config::AdminConfig;
 use tunnel::contract::TunnelMetadata;
-
-const SHORT: Duration = Duration::from_secs(10);
 
 fn poll(h: &Harness, outcome: PollOutcome) {
     h.telemetry.poll_heartbeat();
@@ -176,11 +172,9 @@ fn liveness_fails_only_when_the_agents_own_loops_stall_and_recovers() {
     });
     h.telemetry.worker_heartbeat(0);
     h.telemetry.worker_heartbeat(1);
-    let mut body = serde_json::Value::Null;
-    wait_until("worker watchdog", SHORT, || {
-        let (status, b) = h.get_json("/healthz");
-        body = b;
-        status == 503
+    let body = wait_until(WAIT, "the worker watchdog", || {
+        let (status, body) = h.get_json("/healthz");
+        (status == 503).then_some(body)
     });
     assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["tunnel_id"], TUNNEL_ID);
@@ -199,7 +193,9 @@ fn liveness_fails_only_when_the_agents_own_loops_stall_and_recovers() {
         worker_stall: Duration::from_secs(3600),
     });
     h.telemetry.poll_heartbeat();
-    wait_until("poll watchdog", SHORT, || h.get_json("/healthz").0 == 503);
+    wait_until(WAIT, "the poll watchdog", || {
+        h.get_json("/healthz").0 == 503
+    });
     let (_, body) = h.get_json("/healthz");
     assert!(
         body["reason"]
@@ -359,7 +355,7 @@ fn unknown_paths_and_other_methods() {
 /// One raw HTTP/1.1 exchange; returns the status line.
 fn raw(addr: SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(SHORT)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -390,7 +386,7 @@ fn declared_bodies_are_refused_without_reading_them() {
     };
     let status = raw(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 200 OK");
-    wait_until("both refusals counted", SHORT, || {
+    wait_until(WAIT, "both refusals counted", || {
         h.get("/metrics")
             .2
             .contains("tunnel_client_admin_abandoned_connections_total 2\n")
@@ -405,9 +401,8 @@ fn declared_bodies_are_refused_without_reading_them() {
 
 #[test]
 fn port_zero_and_an_atomic_private_url_file() {
-    let dir = std::env::temp_dir().join(format!("admin-url-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("admin.url");
+    let dir = TempDir::new("admin-url");
+    let path = dir.path().join("admin.url");
     std::fs::write(&path, "stale").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let cfg = AdminConfig {
@@ -424,7 +419,7 @@ fn port_zero_and_an_atomic_private_url_file() {
     assert_eq!(written.trim_end(), h.server.url());
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -437,7 +432,6 @@ fn port_zero_and_an_atomic_private_url_file() {
         get(&h.agent, &format!("{}healthz", written.trim_end())).0,
         200
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -519,7 +513,9 @@ fn shutdown_stops_answering_and_frees_the_port() {
     h.server.shutdown();
     h.server.shutdown(); // idempotent
                          // The port is free again: nothing listens on it any more.
-    wait_until("port released", SHORT, || TcpListener::bind(addr).is_ok());
+    wait_until(WAIT, "the port to be released", || {
+        TcpListener::bind(addr).is_ok()
+    });
 }
 
 /// A non-loopback address of this machine: the source address the kernel

@@ -1,48 +1,33 @@
 //! The status page in a real headless Chromium (tests/ui/check_status_page.sh)
-//! against an admin server with realistic telemetry. Skipped when no chromium is installed.
+//! against an admin server with realistic telemetry. Skipped where no chromium is installed.
 
-#[path = "support/admin.rs"]
-mod support;
-
+use crate::support::admin::*;
+use crate::support::tools::runs;
+use crate::support::{require, TUNNEL_ID};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 use tunnel::admin::telemetry::{CommandOutcome, DropReason, PollOutcome};
-use tunnel::admin::{AdminServer, Telemetry};
 use tunnel::contract::TunnelMetadata;
 use tunnel::mcp::Backend;
 
+/// The browsers tests/ui/check_status_page.sh looks for.
 fn chromium_installed() -> bool {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .any(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .any(|b| runs(b))
 }
 
 /// A server whose page has something in every section.
 fn populated() -> Harness {
-    let telemetry = Arc::new(Telemetry::new());
     let backend = FakeBackend::new("stdio", "pid 4242 · npx @acme/mcp-server");
     let search = FakeBackend::new("http", "http://10.20.0.7:8080");
-    let channels: Vec<(String, Arc<dyn Backend>)> = vec![
-        ("main".into(), backend.clone() as Arc<dyn Backend>),
-        ("search".into(), search as Arc<dyn Backend>),
-    ];
-    let server = AdminServer::start(&loopback_config(), TUNNEL_ID, telemetry.clone(), channels)
-        .unwrap()
-        .unwrap();
-    let h = Harness {
-        server,
-        telemetry,
+    let h = start_for(
+        &loopback_config(),
         backend,
-        agent: client(),
-    };
+        vec![("search".into(), search as Arc<dyn Backend>)],
+    );
     h.telemetry.set_request_timing(true);
     h.telemetry.set_metadata(TunnelMetadata {
         id: TUNNEL_ID.into(),
@@ -98,10 +83,7 @@ fn run_script(url: &str, out: &Path) -> (bool, String) {
 
 #[test]
 fn the_script_fails_on_a_disconnected_idle_agent() {
-    if !chromium_installed() {
-        eprintln!(
-            "chromium is not installed: skipping the browser check (make test-ui requires it)"
-        );
+    if !require("chromium", chromium_installed()) {
         return;
     }
     let h = start();
@@ -126,10 +108,7 @@ fn the_status_page_renders_in_headless_chromium() {
     let (_, status) = h.get_json("/api/status");
     assert_eq!(status["totals"]["answered"], 54);
     assert_eq!(status["connection"]["connected"], true);
-    if !chromium_installed() {
-        eprintln!(
-            "chromium is not installed: skipping the browser check (make test-ui requires it)"
-        );
+    if !require("chromium", chromium_installed()) {
         return;
     }
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui/admin_ui_test");

@@ -3,18 +3,12 @@
 //! proxy (credentials, refusals, NO_PROXY) and bad certificate files, against
 //! TLS servers and a proxy on 127.0.0.1 (tests/fixtures/pki). No internet.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/net_proxy.rs"]
-mod net_proxy;
-#[path = "support/net_tls_server.rs"]
-mod net_tls_server;
-
-use cli::{stderr, stdout, TempDir, BIN, ID, SECRET};
-use net_proxy::{ConnectProxy, Mode};
-use net_tls_server::{leaf_der, pki, ClientAuth, TestServer};
+use crate::support::cli::{self, stderr, stdout};
+use crate::support::process::stub_command;
+use crate::support::proxy::{ConnectProxy, Mode};
+use crate::support::tls_server::{leaf_der, pki, ClientAuth, TestServer};
+use crate::support::{closed_port, TempDir, API_KEY, TUNNEL_ID};
 use serde_json::Value;
-use std::net::TcpListener;
 use std::process::Output;
 
 /// The proxy password; it must never be printed.
@@ -35,12 +29,12 @@ fn pem(name: &str) -> String {
 /// `extra` flags and `env` variables. The API key is always set.
 fn doctor(mode: &str, cp_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let home = TempDir::new("doctor-net");
-    let stub = format!("{BIN} dev mcp-stub");
+    let stub = stub_command();
     let mut args = vec![
         "doctor",
         mode,
         "--tunnel-id",
-        ID,
+        TUNNEL_ID,
         "--control-plane-url",
         cp_url,
         "--mcp-command",
@@ -49,7 +43,7 @@ fn doctor(mode: &str, cp_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Out
         "off",
     ];
     args.extend_from_slice(extra);
-    let mut vars = vec![("CONTROL_PLANE_API_KEY", SECRET)];
+    let mut vars = vec![("CONTROL_PLANE_API_KEY", API_KEY)];
     vars.extend_from_slice(env);
     let out = cli::run(&args, &vars, home.path());
     assert_no_secrets(&out);
@@ -59,7 +53,7 @@ fn doctor(mode: &str, cp_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Out
 /// Neither the API key nor any proxy password ever reaches stdout or stderr.
 fn assert_no_secrets(out: &Output) {
     let all = format!("{}{}", stdout(out), stderr(out));
-    for secret in [SECRET, PASSWORD, WRONG_PASSWORD] {
+    for secret in [API_KEY, PASSWORD, WRONG_PASSWORD] {
         assert!(!all.contains(secret), "{secret} printed:\n{all}");
     }
     assert!(!all.contains("panicked"), "{all}");
@@ -98,22 +92,13 @@ fn base(server: &TestServer) -> String {
     format!("https://127.0.0.1:{}", server.port())
 }
 
-/// Whether the server answered `GET /v1/tunnels/{ID}` (waits, bounded).
+/// Whether the server answered `GET /v1/tunnels/{TUNNEL_ID}` (waits, bounded).
 fn served_tunnel_metadata(server: &TestServer) -> bool {
-    let want = format!("GET /v1/tunnels/{ID} HTTP/1.1");
+    let want = format!("GET /v1/tunnels/{TUNNEL_ID} HTTP/1.1");
     server
         .wait_for(1)
         .iter()
         .any(|seen| seen.outcome.as_deref() == Ok(want.as_str()))
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -242,7 +227,7 @@ fn the_mcp_check_uses_the_mcp_hops_trust_and_client_certificate() {
             "doctor",
             "--explain",
             "--tunnel-id",
-            ID,
+            TUNNEL_ID,
             "--control-plane-url",
             &cp_url,
             "--mcp-server-url",
@@ -254,7 +239,7 @@ fn the_mcp_check_uses_the_mcp_hops_trust_and_client_certificate() {
         let bundle = pem("ca-bundle.pem");
         args.push(&bundle);
         args.extend_from_slice(extra);
-        let mut vars = vec![("CONTROL_PLANE_API_KEY", SECRET)];
+        let mut vars = vec![("CONTROL_PLANE_API_KEY", API_KEY)];
         vars.extend_from_slice(env);
         let out = cli::run(&args, &vars, home.path());
         assert_no_secrets(&out);
@@ -552,13 +537,13 @@ fn bad_certificate_files_stop_run_with_exit_2_and_fail_the_doctor_certificates_l
         &[
             "run",
             "--tunnel-id",
-            ID,
+            TUNNEL_ID,
             "--mcp-command",
             "x",
             "--ca-bundle",
             &garbage,
         ],
-        &[("CONTROL_PLANE_API_KEY", SECRET)],
+        &[("CONTROL_PLANE_API_KEY", API_KEY)],
         home.path(),
     );
     assert_eq!(status(&out), 2);

@@ -1,12 +1,12 @@
 //! The man pages: every flag the binary's help lists is in tunnel-client(1) and
 //! vice versa, tunnel-relay(1) has RELAY.md's flags, and groff renders both without warnings.
 
-#[path = "support/cli.rs"]
-mod support;
-
+use crate::support::cli::*;
+use crate::support::process::RELAY;
+use crate::support::require_tool;
+use crate::support::TempDir;
 use std::collections::BTreeSet;
 use std::process::Command;
-use support::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -180,10 +180,7 @@ fn relay_man_page_has_the_relay_flags_and_variables() {
 
 #[test]
 fn relay_man_page_and_help_list_the_same_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tunnel-relay"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = Command::new(RELAY).arg("--help").output().unwrap();
     let help = long_flags(&String::from_utf8_lossy(&out.stdout));
     let man = long_flags(&without_examples(&man_text("tunnel-relay.1")));
     assert_eq!(help, man);
@@ -192,8 +189,7 @@ fn relay_man_page_and_help_list_the_same_flags() {
 #[test]
 fn groff_renders_both_pages_without_warnings() {
     // The README asks only for Rust, make and curl; `.ci/run` installs groff.
-    if Command::new("groff").arg("--version").output().is_err() {
-        eprintln!("groff_renders_both_pages_without_warnings: skipped, groff is not installed");
+    if !require_tool("groff") {
         return;
     }
     for page in ["tunnel-client.1", "tunnel-relay.1"] {

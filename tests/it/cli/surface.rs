@@ -1,16 +1,13 @@
 //! The operator surface through the real binary: version, help, completions,
 //! samples, init, profiles list, doctor against a scripted control plane, JSON logs.
 
-#[path = "support/cli.rs"]
-mod support;
-
-use std::io::{BufRead, BufReader, Read, Write};
+use crate::support::cli::*;
+use crate::support::control_plane::{MockControlPlane, Scripted};
+use crate::support::process::{stub_command, Process, CLIENT};
+use crate::support::{closed_port, TempDir, API_KEY, TUNNEL_ID};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-use support::*;
+use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -136,11 +133,11 @@ fn init_writes_a_private_profile_and_never_overwrites() {
         "--profile",
         "first",
         "--tunnel-id",
-        ID,
+        TUNNEL_ID,
         "--mcp-command",
         "tunnel-client dev mcp-stub",
     ];
-    let out = run(&args, &[("CONTROL_PLANE_API_KEY", SECRET)], home.path());
+    let out = run(&args, &[("CONTROL_PLANE_API_KEY", API_KEY)], home.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -148,7 +145,7 @@ fn init_writes_a_private_profile_and_never_overwrites() {
         "{text}"
     );
     assert!(text.contains("tunnel-client run --profile first"), "{text}");
-    assert!(!text.contains(SECRET));
+    assert!(!text.contains(API_KEY));
     let dir = home.path().join(".tunnel-client/profiles");
     let file = dir.join("first.json");
     assert_eq!(
@@ -160,9 +157,9 @@ fn init_writes_a_private_profile_and_never_overwrites() {
         0o600
     );
     let written = std::fs::read_to_string(&file).unwrap();
-    assert!(!written.contains(SECRET));
+    assert!(!written.contains(API_KEY));
     let v: serde_json::Value = serde_json::from_str(&written).unwrap();
-    assert_eq!(v["tunnel_id"], ID);
+    assert_eq!(v["tunnel_id"], TUNNEL_ID);
     assert_eq!(v["mcp_command"], "tunnel-client dev mcp-stub");
 
     let again = run(&args, &[], home.path());
@@ -197,53 +194,17 @@ fn init_writes_a_private_profile_and_never_overwrites() {
     assert!(stdout(&out).contains("no profiles"));
 }
 
-/// A one-request control plane: answers `status` to the first HTTP request
-/// and sends its head back to the test. Bare connects (doctor's TCP step) are skipped.
-fn fake_control_plane(status: u16, body: &'static str) -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Blocking accepts; the thread ends after one answered request (or with the test process).
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.is_empty() {
-                continue;
-            }
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes());
-            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
-            return;
-        }
-    });
-    (format!("http://{addr}"), rx)
-}
-
 fn doctor_json(
     url: &str,
     extra: &[&str],
     home: &std::path::Path,
 ) -> (serde_json::Value, std::process::Output) {
-    let stub = format!("{BIN} dev mcp-stub");
+    let stub = stub_command();
     let mut args = vec![
         "doctor",
         "--json",
         "--tunnel-id",
-        ID,
+        TUNNEL_ID,
         "--mcp-command",
         &stub,
         "--admin-address",
@@ -252,7 +213,7 @@ fn doctor_json(
         url,
     ];
     args.extend_from_slice(extra);
-    let out = run(&args, &[("CONTROL_PLANE_API_KEY", SECRET)], home);
+    let out = run(&args, &[("CONTROL_PLANE_API_KEY", API_KEY)], home);
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     (v, out)
@@ -282,8 +243,9 @@ fn doctor_explains_control_plane_answers() {
         (404, "{}", "fail", "unknown"),
     ];
     for (status, body, mark, detail) in cases {
-        let (url, heads) = fake_control_plane(status, body);
-        let (report, out) = doctor_json(&url, &[], home.path());
+        let control_plane = MockControlPlane::start();
+        control_plane.script_metadata(Scripted::status(status).with_body(body));
+        let (report, out) = doctor_json(&control_plane.url, &[], home.path());
         let cp = check(&report, "control plane");
         assert_eq!(cp["status"], mark, "{status}: {cp}");
         assert!(
@@ -294,22 +256,20 @@ fn doctor_explains_control_plane_answers() {
             assert!(!cp["fix"].as_str().unwrap().is_empty());
             assert_eq!(out.status.code(), Some(1));
         }
-        let head = heads
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap()
-            .to_ascii_lowercase();
-        assert!(
-            head.starts_with(&format!("get /v1/tunnels/{ID} http/1.1")),
-            "{head}"
+        let requests = control_plane.requests();
+        let [get] = requests.as_slice() else {
+            panic!("one request expected: {requests:?}");
+        };
+        let line = format!("{} {} {}", get.method, get.url, get.version);
+        assert_eq!(line, format!("GET /v1/tunnels/{TUNNEL_ID} HTTP/1.1"));
+        assert_eq!(
+            get.header("Authorization"),
+            Some(format!("Bearer {API_KEY}").as_str())
         );
-        assert!(head.contains(&format!(
-            "authorization: bearer {}",
-            SECRET.to_ascii_lowercase()
-        )));
-        assert!(head.contains("x-tunnel-client-name: tunnel-client-rs"));
-        assert!(head.contains("x-tunnel-client-version: "));
+        assert_eq!(get.header("X-Tunnel-Client-Name"), Some("tunnel-client-rs"));
+        assert!(get.header("X-Tunnel-Client-Version").is_some());
         let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!all.contains(SECRET), "secret printed");
+        assert!(!all.contains(API_KEY), "secret printed");
         let names: Vec<&str> = report["checks"]
             .as_array()
             .unwrap()
@@ -337,12 +297,7 @@ fn doctor_explains_control_plane_answers() {
 #[test]
 fn doctor_text_is_plain_and_explains_failures() {
     let home = TempDir::new("doctor-text");
-    // A port with nothing listening: bind, note it, close.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
     let url = format!("http://127.0.0.1:{port}");
@@ -350,7 +305,7 @@ fn doctor_text_is_plain_and_explains_failures() {
         "doctor",
         "--explain",
         "--tunnel-id",
-        ID,
+        TUNNEL_ID,
         "--mcp-command",
         "/nonexistent/server --stdio",
         "--control-plane-url",
@@ -358,7 +313,7 @@ fn doctor_text_is_plain_and_explains_failures() {
         "--admin-address",
         &busy_addr,
     ];
-    let out = run(&args, &[("CONTROL_PLANE_API_KEY", SECRET)], home.path());
+    let out = run(&args, &[("CONTROL_PLANE_API_KEY", API_KEY)], home.path());
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(!text.contains('\x1b'), "colour codes when not a terminal");
@@ -381,7 +336,7 @@ fn doctor_text_is_plain_and_explains_failures() {
         "{text}"
     );
     assert!(text.contains("failed"), "{text}");
-    assert!(!text.contains(SECRET) && !stderr(&out).contains(SECRET));
+    assert!(!text.contains(API_KEY) && !stderr(&out).contains(API_KEY));
     drop(busy);
 
     // Without a key and with a broken tunnel id, the named checks fail and the rest are skipped.
@@ -414,69 +369,40 @@ fn json_log_lines_and_no_secret() {
     let home = TempDir::new("jsonlog");
     let profile = home.write(
         "p.json",
-        &format!(r#"{{"tunnel_id": "{ID}", "mcp_command": "tunnel-client dev mcp-stub", "api_key": "env:MY_KEY", "admin_ui_enabled": false}}"#),
+        &format!(r#"{{"tunnel_id": "{TUNNEL_ID}", "mcp_command": "tunnel-client dev mcp-stub", "api_key": "env:MY_KEY", "admin_ui_enabled": false}}"#),
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--profile-file",
-            profile.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "--log-level",
-            "trace",
-        ])
-        .args(["--control-plane-url", &format!("http://127.0.0.1:{port}")])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("MY_KEY", SECRET)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read until the "using profile" line (the agent may keep running after it).
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    let mut found = None;
-    while found.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if line.contains("using profile") {
-                    found = Some(line.clone());
-                }
-                seen.push(line);
-            }
-            Err(_) => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    seen.extend(rx.try_iter());
-    let line = found.unwrap_or_else(|| panic!("no 'using profile' line in {seen:?}"));
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let port = closed_port();
+    let mut run = Command::new(CLIENT);
+    run.args([
+        "run",
+        "--profile-file",
+        profile.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "--log-level",
+        "trace",
+    ])
+    .args(["--control-plane-url", &format!("http://127.0.0.1:{port}")])
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("MY_KEY", API_KEY);
+    let agent = Process::spawn(run);
+    // The agent keeps running after the "using profile" line; what it logged until then is checked.
+    agent.wait_for_output("using profile");
+    let stderr = agent.stderr();
+    let seen: Vec<&str> = stderr.lines().collect();
+    let line = seen
+        .iter()
+        .find(|l| l.contains("using profile"))
+        .unwrap_or_else(|| panic!("no 'using profile' line on stderr in {seen:?}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
     for key in ["ts", "level", "target", "msg"] {
         assert!(v.get(key).is_some(), "{key} in {line}");
     }
     assert_eq!(v["level"], "INFO");
     assert!(v["ts"].as_str().unwrap().ends_with('Z'));
-    for l in &seen {
-        assert!(!l.contains(SECRET), "secret in log: {l}");
+    for l in seen {
+        assert!(!l.contains(API_KEY), "secret in log: {l}");
         if l.starts_with('{') {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let target = v["target"].as_str().unwrap_or("");

@@ -1,14 +1,9 @@
 //! The proxy × trust × mutual-TLS matrix, on both hops, against a real rustls
 //! origin and a real CONNECT proxy on 127.0.0.1. Every cell asserts its
-//! outcome; `cargo test --test net_matrix -- --nocapture` prints the table.
+//! outcome; `cargo test --test it net::matrix -- --nocapture` prints the table.
 
-#[path = "support/net_proxy.rs"]
-mod net_proxy;
-#[path = "support/net_tls_server.rs"]
-mod net_tls_server;
-
-use net_proxy::{ConnectProxy, Mode};
-use net_tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
+use crate::support::proxy::{ConnectProxy, Mode};
+use crate::support::tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
 use tunnel::net::{CertPair, Hop, NetConfig, ProxySettings};
 
 /// base64("alice:s3cret-pw")

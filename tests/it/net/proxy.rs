@@ -2,14 +2,9 @@
 //! which destinations use it, NO_PROXY bypasses (names, CIDR, ports, *),
 //! Basic credentials (seen by the proxy, never printed), refusals in words.
 
-#[path = "support/net_proxy.rs"]
-mod net_proxy;
-#[path = "support/net_tls_server.rs"]
-mod net_tls_server;
-
-use net_proxy::{ConnectProxy, Mode};
-use net_tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
-use std::net::TcpListener;
+use crate::support::closed_port;
+use crate::support::proxy::{ConnectProxy, Mode};
+use crate::support::tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
 use std::sync::{Mutex, OnceLock};
 use tunnel::net::{
     build_agent, check_proxy_connect, CertPair, ConnectFailure, Hop, NetConfig, NetError,
@@ -32,15 +27,6 @@ fn via(proxy: &str, no_proxy: &[&str]) -> NetConfig {
         },
         ..NetConfig::default()
     }
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Captures every log line of this test binary (ureq's included) at the

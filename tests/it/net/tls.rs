@@ -1,10 +1,7 @@
 //! Private CAs, certificate failures and per-hop mutual TLS against real
 //! rustls servers on 127.0.0.1 (tests/fixtures/pki). No internet.
 
-#[path = "support/net_tls_server.rs"]
-mod net_tls_server;
-
-use net_tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
+use crate::support::tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
 use tunnel::net::{
     build_agent, check_tls_handshake, validate, CertPair, ConnectFailure, Hop, NetConfig, NetError,
 };

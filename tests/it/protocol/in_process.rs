@@ -2,21 +2,18 @@
 //! plane, with a scripted in-process MCP backend: dispatch and respond rules
 //! that do not depend on a particular MCP transport.
 
-mod support;
-
+use crate::support::control_plane::MockControlPlane;
+use crate::support::{API_KEY, TUNNEL_ID, WAIT};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::mock_cp::MockControlPlane;
 use tunnel::admin::Telemetry;
 use tunnel::agent::stop::Stopper;
 use tunnel::config::{Config, McpTarget};
 use tunnel::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use tunnel::mcp::{Backend, BackendStatus, McpCall, McpReply};
 use tunnel::secret::Secret;
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// Answers by method: `echo` echoes params, `notify3` sends three
 /// notifications first, `hang` waits for the deadline, `boom` fails.
@@ -107,8 +104,8 @@ impl Drop for Running {
 
 fn start(cp: &MockControlPlane, tweak: impl FnOnce(&mut Config)) -> Running {
     let mut config = Config::with_defaults(
-        support::TUNNEL_ID,
-        Secret::new(support::API_KEY),
+        TUNNEL_ID,
+        Secret::new(API_KEY),
         McpTarget::Http {
             url: "http://unused.invalid".into(),
         },
@@ -167,14 +164,14 @@ fn responses_notifications_acks_and_terminations() {
         json!({"request_id": "r_end", "shard_token": "st", "command_type": "session_termination",
                "created_at": "", "headers": {"Mcp-Session-Id": ["s1"]}}),
     ]);
-    let echo = cp.wait_terminal("r_echo", WAIT).unwrap();
+    let echo = cp.wait_terminal("r_echo", WAIT);
     assert_eq!(echo["resp_json"]["result"]["echo"], json!({"x": 1}));
     assert_eq!(
         echo["resp_headers"],
         json!({"Content-Type": ["application/json"]})
     );
 
-    cp.wait_terminal("r_notes", WAIT).unwrap();
+    cp.wait_terminal("r_notes", WAIT);
     let notes = cp.posts_for("r_notes");
     assert_eq!(notes.len(), 4);
     for (i, n) in notes[..3].iter().enumerate() {
@@ -183,12 +180,12 @@ fn responses_notifications_acks_and_terminations() {
     }
     assert_eq!(notes[3]["resp_type"], "jsonrpc_response");
 
-    let ack = cp.wait_terminal("r_ack", WAIT).unwrap();
+    let ack = cp.wait_terminal("r_ack", WAIT);
     assert_eq!(ack["resp_type"], "notify_ack");
     assert_eq!(ack["resp_code"], 202);
     assert!(ack.get("resp_json").is_none());
 
-    let end = cp.wait_terminal("r_end", WAIT).unwrap();
+    let end = cp.wait_terminal("r_end", WAIT);
     assert_eq!(end["resp_type"], "session_termination_response");
     assert_eq!(end["resp_code"], 204);
     assert!(end.get("resp_json").is_none());
@@ -221,14 +218,14 @@ fn failures_are_synthesized_and_deadlines_respected() {
             json!({"jsonrpc": "2.0", "id": "b", "method": "boom"}),
         ),
     ]);
-    let boom = cp.wait_terminal("r_boom", WAIT).unwrap();
+    let boom = cp.wait_terminal("r_boom", WAIT);
     assert_eq!(boom["resp_code"], 502);
     assert_eq!(boom["resp_json"]["id"], "b");
     assert_eq!(
         boom["resp_json"]["error"]["data"]["tunnel_failure"],
         json!({"version": 1, "source": "connect", "upstream_response_received": false, "transport_error_kind": "connection_refused"})
     );
-    let own = cp.wait_terminal("r_hang_own", WAIT).unwrap();
+    let own = cp.wait_terminal("r_hang_own", WAIT);
     assert_eq!(own["resp_code"], 504);
     assert_eq!(
         own["resp_json"]["error"]["data"]["tunnel_failure"]["source"],

@@ -1,32 +1,31 @@
 //! The relay's agent side against the contract: auth and tunnel rules,
 //! long-poll, limit, 204, shard tokens, 404 for finished requests, bounds.
 
-#[path = "support/relay.rs"]
-mod support;
-
+use crate::support::http::{client, reply, Reply};
+use crate::support::relay::*;
+use crate::support::{wait_until, API_KEY, TUNNEL_ID, WAIT};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-use support::*;
 
-fn get(url: &str, key: Option<&str>) -> Answer {
-    let mut req = http().get(url);
+fn get(url: &str, key: Option<&str>) -> Reply {
+    let mut req = client().get(url);
     if let Some(key) = key {
         req = req.header("Authorization", format!("Bearer {key}"));
     }
-    finish(req.call().unwrap())
+    reply(req.call().unwrap())
 }
 
 #[test]
 fn wrong_key_is_401_and_unknown_tunnel_is_404() {
     let (_relay, base) = start(config());
-    let meta = format!("{base}/v1/tunnels/{TUNNEL}");
+    let meta = format!("{base}/v1/tunnels/{TUNNEL_ID}");
     for key in [None, Some("wrong"), Some("")] {
         let a = get(&meta, key);
         assert_eq!(a.status, 401, "{key:?}");
         assert!(a.json()["error"]["message"].is_string());
-        assert!(!a.body.contains(AGENT_KEY));
+        assert!(!a.body.contains(API_KEY));
     }
     let poll = get(&format!("{meta}/poll?timeout_ms=1"), Some("wrong"));
     assert_eq!(poll.status, 401);
@@ -37,13 +36,13 @@ fn wrong_key_is_401_and_unknown_tunnel_is_404() {
         401,
         "auth comes before lookup"
     );
-    let a = get(&format!("{other}/poll?timeout_ms=1"), Some(AGENT_KEY));
+    let a = get(&format!("{other}/poll?timeout_ms=1"), Some(API_KEY));
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["error"]["type"], "invalid_request_error");
 
-    let a = get(&meta, Some(AGENT_KEY));
+    let a = get(&meta, Some(API_KEY));
     assert_eq!(a.status, 200);
-    assert_eq!(a.json()["id"], TUNNEL);
+    assert_eq!(a.json()["id"], TUNNEL_ID);
     assert!(a.json()["name"].is_string());
     assert_eq!(metric(&base, "relay_agent_auth_failures_total"), 5);
 }
@@ -61,8 +60,8 @@ fn poll_times_out_with_204_and_validates_parameters() {
         "timeout_ms=-5",
     ] {
         let a = get(
-            &format!("{base}/v1/tunnels/{TUNNEL}/poll?{query}"),
-            Some(AGENT_KEY),
+            &format!("{base}/v1/tunnels/{TUNNEL_ID}/poll?{query}"),
+            Some(API_KEY),
         );
         assert_eq!(a.status, 400, "{query}");
     }
@@ -73,7 +72,7 @@ fn long_poll_returns_when_a_caller_posts() {
     let (_relay, base) = start(config());
     let agent = Agent::new(&base, "A");
     let poller = std::thread::spawn(move || agent.poll(25, 20_000));
-    wait_until("the poll to be held", || {
+    wait_until(WAIT, "the poll to be held", || {
         metric(&base, "relay_open_polls") == 1
     });
 
@@ -145,7 +144,7 @@ fn limit_is_respected_and_the_rest_stays_queued() {
             })
         })
         .collect();
-    wait_until("three queued commands", || {
+    wait_until(WAIT, "three queued commands", || {
         metric(&base, "relay_queue_depth") == 3
     });
     let first = agent.poll(2, 1000);
@@ -209,14 +208,14 @@ fn oversized_bodies_are_refused_and_the_relay_survives_absurd_lengths() {
     raw.set_read_timeout(Some(WAIT)).unwrap();
     write!(
         raw,
-        "POST /v1/tunnels/{TUNNEL}/response HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {AGENT_KEY}\r\n\
+        "POST /v1/tunnels/{TUNNEL_ID}/response HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\
          X-Tunnel-Shard-Token: t\r\nContent-Length: 999999999999999999\r\n\r\n{{"
     )
     .unwrap();
     let mut head = [0u8; 12];
     raw.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 413");
-    wait_until("the abandoned connection to be counted", || {
+    wait_until(WAIT, "the abandoned connection to be counted", || {
         metric(&base, "relay_abandoned_connections_total") == 1
     });
     assert_eq!(get(&format!("{base}/healthz"), None).status, 200);

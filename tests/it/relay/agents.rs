@@ -1,17 +1,16 @@
 //! Several agents on one tunnel: each command to exactly one agent, a
 //! vanished agent's command redelivered, MCP sessions pinned by affinity.
 
-#[path = "support/relay.rs"]
-mod support;
-
+use crate::support::http::read_response;
+use crate::support::relay::*;
+use crate::support::{wait_until, API_KEY, TUNNEL_ID, WAIT};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// Opens a long-poll as instance `instance` on a raw socket, so the test can
 /// make that agent vanish (close) or go silent (never send again).
@@ -20,41 +19,11 @@ fn raw_poll(base: &str, instance: &str) -> TcpStream {
     socket.set_read_timeout(Some(WAIT)).unwrap();
     write!(
         socket,
-        "GET /v1/tunnels/{TUNNEL}/poll?limit=5&timeout_ms=30000 HTTP/1.1\r\nHost: relay\r\n\
-         Authorization: Bearer {AGENT_KEY}\r\nX-Tunnel-Client-Instance-Id: {instance}\r\n\r\n"
+        "GET /v1/tunnels/{TUNNEL_ID}/poll?limit=5&timeout_ms=30000 HTTP/1.1\r\nHost: relay\r\n\
+         Authorization: Bearer {API_KEY}\r\nX-Tunnel-Client-Instance-Id: {instance}\r\n\r\n"
     )
     .unwrap();
     socket
-}
-
-/// Reads one complete HTTP response with a Content-Length body.
-fn read_response(socket: &mut TcpStream) -> (u16, Value) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = socket.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed early");
-        data.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&data).to_string();
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0);
-        if body.len() >= length {
-            let status = head[9..12].parse().unwrap();
-            return (
-                status,
-                serde_json::from_str(&body[..length]).unwrap_or(Value::Null),
-            );
-        }
-    }
 }
 
 fn lease_config() -> tunnel::relay::RelayConfig {
@@ -67,7 +36,7 @@ fn lease_config() -> tunnel::relay::RelayConfig {
 fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
     let (_relay, base) = start(lease_config());
     let dead = raw_poll(&base, "A");
-    wait_until("A's poll to be held", || {
+    wait_until(WAIT, "A's poll to be held", || {
         metric(&base, "relay_open_polls") == 1
     });
     // A is killed mid-poll: its socket closes, the relay cannot see it.
@@ -79,7 +48,7 @@ fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
         &[],
     );
-    wait_until("the command to be handed to A's dead poll", || {
+    wait_until(WAIT, "the command to be handed to A's dead poll", || {
         metric(&base, "relay_commands_delivered_total") == 1
     });
     let b = Agent::new(&base, "B");
@@ -96,7 +65,7 @@ fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
 fn a_silent_agents_late_answer_loses_to_the_redelivery() {
     let (_relay, base) = start(lease_config());
     let mut silent = raw_poll(&base, "A");
-    wait_until("A's poll to be held", || {
+    wait_until(WAIT, "A's poll to be held", || {
         metric(&base, "relay_open_polls") == 1
     });
     let caller = call_in_background(
@@ -104,9 +73,9 @@ fn a_silent_agents_late_answer_loses_to_the_redelivery() {
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call"}),
         &[],
     );
-    let (status, body) = read_response(&mut silent);
-    assert_eq!(status, 200);
-    let first = body["commands"][0].clone();
+    let polled = read_response(&mut BufReader::new(&mut silent));
+    assert_eq!(polled.status, 200);
+    let first = polled.json()["commands"][0].clone();
     // A got it but never makes another request (hung, or cut off).
     let b = Agent::new(&base, "B");
     let second = b.poll_one();
@@ -163,7 +132,7 @@ fn each_command_goes_to_exactly_one_agent() {
             })
         })
         .collect();
-    wait_until("both agents to be connected", || {
+    wait_until(WAIT, "both agents to be connected", || {
         metric(&base, "relay_agents_connected") == 2
     });
     let callers: Vec<_> = (0..CALLS)
@@ -232,7 +201,7 @@ fn an_affine_session_sticks_to_the_instance_that_initialized_it() {
             &[("Mcp-Session-Id", &sid)],
         )
     });
-    wait_until("the session's command to be queued", || {
+    wait_until(WAIT, "the session's command to be queued", || {
         metric(&base, "relay_queue_depth") == 1
     });
     assert_eq!(b.poll(25, 200).status, 204, "B must not get A's session");
@@ -268,7 +237,7 @@ fn callers_of_a_session_whose_instance_is_gone_get_a_clear_error() {
             }
         })
     };
-    wait_until("only B to be connected", || {
+    wait_until(WAIT, "only B to be connected", || {
         metric(&base, "relay_agents_connected") == 1
     });
     let answer = call(

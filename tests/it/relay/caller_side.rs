@@ -1,12 +1,11 @@
 //! The relay's caller side (MCP Streamable HTTP): SSE ordering, notify_ack,
 //! 504, 503 offline, DELETE, 405, queue bound, body cap, caller token.
 
-#[path = "support/relay.rs"]
-mod support;
-
+use crate::support::http::{client, reply};
+use crate::support::relay::*;
+use crate::support::{wait_until, TUNNEL_ID, WAIT};
 use serde_json::json;
 use std::time::Duration;
-use support::*;
 use tunnel::secret::Secret;
 
 #[test]
@@ -16,8 +15,8 @@ fn progress_events_stream_before_the_result() {
     assert_eq!(agent.poll(1, 1).status, 204);
     let caller_base = base.clone();
     let caller = std::thread::spawn(move || {
-        http()
-            .post(format!("{caller_base}/v1/mcp/{TUNNEL}"))
+        client()
+            .post(format!("{caller_base}/v1/mcp/{TUNNEL_ID}"))
             .header("Accept", "application/json, text/event-stream")
             .send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call"}).to_string())
             .unwrap()
@@ -82,7 +81,7 @@ fn no_answer_within_the_response_timeout_is_504() {
     assert_eq!(answer.json()["error"]["code"], -32603);
     // The late answer finds nothing to complete.
     assert_eq!(agent.answer(&cmd, json!({})).0, 404);
-    wait_until("the timeout to be counted", || {
+    wait_until(WAIT, "the timeout to be counted", || {
         metric(&base, "relay_caller_requests_total{outcome=\"timeout\"}") == 1
     });
 }
@@ -116,9 +115,9 @@ fn delete_becomes_session_termination() {
     assert_eq!(agent.poll(1, 1).status, 204);
     let caller_base = base.clone();
     let caller = std::thread::spawn(move || {
-        finish(
-            http()
-                .delete(format!("{caller_base}/v1/mcp/{TUNNEL}"))
+        reply(
+            client()
+                .delete(format!("{caller_base}/v1/mcp/{TUNNEL_ID}"))
                 .header("Mcp-Session-Id", "sess-9")
                 .call()
                 .unwrap(),
@@ -132,9 +131,9 @@ fn delete_becomes_session_termination() {
     assert_eq!(agent.post(&cmd, &done).0, 200);
     assert_eq!(caller.join().unwrap().status, 204);
 
-    let missing = finish(
-        http()
-            .delete(format!("{base}/v1/mcp/{TUNNEL}"))
+    let missing = reply(
+        client()
+            .delete(format!("{base}/v1/mcp/{TUNNEL_ID}"))
             .call()
             .unwrap(),
     );
@@ -145,16 +144,16 @@ fn delete_becomes_session_termination() {
 #[test]
 fn get_is_405_and_unknown_tunnel_404() {
     let (_relay, base) = start(config());
-    let answer = finish(
-        http()
-            .get(format!("{base}/v1/mcp/{TUNNEL}"))
+    let answer = reply(
+        client()
+            .get(format!("{base}/v1/mcp/{TUNNEL_ID}"))
             .call()
             .unwrap(),
     );
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("Allow"), Some("POST, DELETE"));
-    let other = finish(
-        http()
+    let other = reply(
+        client()
             .post(format!(
                 "{base}/v1/mcp/tunnel_ffffffffffffffffffffffffffffffff"
             ))
@@ -168,9 +167,9 @@ fn get_is_405_and_unknown_tunnel_404() {
 fn malformed_json_is_a_400_parse_error() {
     let (_relay, base) = start(config());
     for (body, code) in [("{not json", -32700), ("[1,2]", -32600)] {
-        let answer = finish(
-            http()
-                .post(format!("{base}/v1/mcp/{TUNNEL}"))
+        let answer = reply(
+            client()
+                .post(format!("{base}/v1/mcp/{TUNNEL_ID}"))
                 .send(body)
                 .unwrap(),
         );
@@ -191,7 +190,7 @@ fn a_full_queue_is_503() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
         &[],
     );
-    wait_until("the first command to be queued", || {
+    wait_until(WAIT, "the first command to be queued", || {
         metric(&base, "relay_queue_depth") == 1
     });
     let second = call(
@@ -277,7 +276,7 @@ fn without_caller_auth_the_authorization_header_is_passed_through() {
 #[test]
 fn health_and_metrics() {
     let (_relay, base) = start(config());
-    let health = finish(http().get(format!("{base}/healthz")).call().unwrap());
+    let health = reply(client().get(format!("{base}/healthz")).call().unwrap());
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     let _ = call(
         &base,
@@ -285,7 +284,7 @@ fn health_and_metrics() {
         &[],
     );
     // Counted right after the answer is written: wait for it.
-    wait_until("the offline answer to be counted", || {
+    wait_until(WAIT, "the offline answer to be counted", || {
         metric(&base, "relay_caller_requests_total{outcome=\"offline\"}") == 1
     });
     assert_eq!(

@@ -1,12 +1,10 @@
 //! Shutting a relay down answers held polls and waiting callers at once and
 //! releases the port.
 
-#[path = "support/relay.rs"]
-mod support;
-
+use crate::support::relay::*;
+use crate::support::{wait_until, WAIT};
 use serde_json::json;
 use std::net::TcpStream;
-use support::*;
 
 #[test]
 fn shutdown_answers_held_polls_and_waiting_callers() {
@@ -20,7 +18,7 @@ fn shutdown_answers_held_polls_and_waiting_callers() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
         &[],
     );
-    wait_until("the caller's command to be queued", || {
+    wait_until(WAIT, "the caller's command to be queued", || {
         metric(&base, "relay_queue_depth") == 1
     });
     let other = Agent::new(&base, "B");
@@ -30,7 +28,7 @@ fn shutdown_answers_held_polls_and_waiting_callers() {
         let held = other.poll(1, 20_000);
         (first.commands.len(), held.status)
     });
-    wait_until("the second poll to be held", || {
+    wait_until(WAIT, "the second poll to be held", || {
         metric(&base, "relay_open_polls") == 1
             && metric(&base, "relay_commands_delivered_total") == 1
     });
@@ -46,7 +44,7 @@ fn shutdown_answers_held_polls_and_waiting_callers() {
     let (delivered, held_status) = poller.join().unwrap();
     assert_eq!(delivered, 1);
     assert!(held_status == 204 || held_status == 503, "{held_status}");
-    wait_until("the port to be released", || {
+    wait_until(WAIT, "the port to be released", || {
         TcpStream::connect(addr).is_err()
     });
 }

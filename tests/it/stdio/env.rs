@@ -1,23 +1,36 @@
 //! The environment a stdio child gets: the agent's own minus the control-plane
-//! key variables, plus `mcp_env`. Alone in its binary because it sets variables.
+//! key variables, plus `mcp_env`. Runs in a process of its own, which has those variables.
 
-#[path = "support/stdio.rs"]
-mod support;
-
+use crate::support::isolate::in_own_process;
+use crate::support::mcp::{call, json_of, request};
+use crate::support::require_tool;
+use crate::support::stdio::{fixture, start};
 use serde_json::json;
 use std::time::Duration;
-use support::*;
 use tunnel::config::StdioConfig;
 use tunnel::mcp::Backend;
 
 #[test]
 fn child_environment_has_no_control_plane_key() {
-    if !python3_available("child_environment_has_no_control_plane_key") {
+    if !require_tool("python3") {
         return;
     }
-    // The variables exist in this test process; the child must not see them.
-    std::env::set_var("CONTROL_PLANE_API_KEY", "sk-test-must-not-leak");
-    std::env::set_var("PROFILE_REFERENCED_SECRET", "also-secret");
+    // The variables exist in the agent's process; its child must not see them.
+    // Set here, they would reach every other test of this binary.
+    let secrets = [
+        ("CONTROL_PLANE_API_KEY", "sk-test-must-not-leak"),
+        ("PROFILE_REFERENCED_SECRET", "also-secret"),
+    ];
+    if !in_own_process(
+        "stdio::env::child_environment_has_no_control_plane_key",
+        &secrets,
+    ) {
+        return;
+    }
+    assert_eq!(
+        std::env::var("CONTROL_PLANE_API_KEY").as_deref(),
+        Ok("sk-test-must-not-leak")
+    );
     let cfg = StdioConfig {
         removed_env: vec![
             "CONTROL_PLANE_API_KEY".into(),

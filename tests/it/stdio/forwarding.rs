@@ -1,12 +1,12 @@
 //! The stdio backend forwarding through real child processes: the built-in stub
 //! and small misbehaving scripts. Ids, progress, notifications, timeouts, noise.
 
-#[path = "support/stdio.rs"]
-mod support;
-
+use crate::support::mcp::*;
+use crate::support::stdio::*;
+use crate::support::{require_tool, wait_until};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::*;
+use std::time::Instant;
 use tunnel::config::StdioConfig;
 use tunnel::contract::{FailureSource, Headers, TransportErrorKind};
 use tunnel::mcp::{Backend, McpReply};
@@ -140,7 +140,7 @@ fn progress_goes_to_the_call_that_owns_the_token() {
                 &backend,
                 &progress_call(json!(7), json!("tok"), 3),
                 &Headers::new(),
-                CALL,
+                Instant::now() + CALL,
             )
         });
         let b = s.spawn(|| {
@@ -148,7 +148,7 @@ fn progress_goes_to_the_call_that_owns_the_token() {
                 &backend,
                 &progress_call(json!(7), json!("tok"), 5),
                 &Headers::new(),
-                CALL,
+                Instant::now() + CALL,
             )
         });
         let c = s.spawn(|| {
@@ -156,7 +156,7 @@ fn progress_goes_to_the_call_that_owns_the_token() {
                 &backend,
                 &progress_call(json!(8), json!(99), 2),
                 &Headers::new(),
-                CALL,
+                Instant::now() + CALL,
             )
         });
         for (handle, steps, token) in [
@@ -186,7 +186,7 @@ fn timeout_cancels_with_the_child_side_id_keeps_the_pipe_and_drops_the_late_answ
         &backend,
         &tool(json!("late"), "sleep", json!({"ms": 400})),
         &Headers::new(),
-        Duration::from_millis(100),
+        Instant::now() + Duration::from_millis(100),
     );
     assert_eq!(reply, McpReply::Expired);
     // The late answer arrives while this call waits; it must not be taken for it.
@@ -214,15 +214,19 @@ fn caller_cancellation_is_rewritten_to_the_child_side_id() {
     let (backend, _) = start(stub_argv(), StdioConfig::default());
     std::thread::scope(|s| {
         let slow = s.spawn(|| call(&backend, &tool(json!("c-1"), "sleep", json!({"ms": 500}))));
-        assert!(wait_until(Duration::from_secs(10), || {
-            // Cancel once the call is in flight (the stub records what it gets).
-            let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c-1"}});
-            call(&backend, &cancel);
-            !stats(&backend, &Headers::new())["cancelled"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        }));
+        wait_until(
+            Duration::from_secs(10),
+            "the cancellation to reach the stub",
+            || {
+                // Cancel once the call is in flight (the stub records what it gets).
+                let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c-1"}});
+                call(&backend, &cancel);
+                !stats(&backend, &Headers::new())["cancelled"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            },
+        );
         let _ = slow.join().unwrap();
     });
     let cancelled = stats(&backend, &Headers::new())["cancelled"].clone();
@@ -252,7 +256,7 @@ fn non_object_messages_are_refused_without_reaching_the_child() {
 
 #[test]
 fn garbage_and_oversized_lines_are_skipped() {
-    if !python3_available("garbage_and_oversized_lines_are_skipped") {
+    if !require_tool("python3") {
         return;
     }
     let (backend, _) = start(vec![fixture("garbage.py")], StdioConfig::default());
@@ -273,7 +277,7 @@ fn garbage_and_oversized_lines_are_skipped() {
 
 #[test]
 fn server_initiated_requests_are_answered_here() {
-    if !python3_available("server_initiated_requests_are_answered_here") {
+    if !require_tool("python3") {
         return;
     }
     let (backend, _) = start(vec![fixture("sampling.py")], StdioConfig::default());

@@ -1,14 +1,14 @@
 //! The stdio backend against real MCP reference servers installed under target/ref-mcp by `.ci/run`.
-//! Never touches the network; when a runtime is absent the test says so and passes.
+//! Never touches the network; where one is not installed its test says "skipped" (fails in CI).
 
-#[path = "support/stdio.rs"]
-mod support;
-
+use crate::support::mcp::*;
+use crate::support::stdio::*;
+use crate::support::tools::runs;
+use crate::support::{require, wait_until};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 use tunnel::config::StdioConfig;
 use tunnel::contract::Headers;
 use tunnel::mcp::{Backend, McpCall};
@@ -57,18 +57,16 @@ fn everything_server() -> Option<Vec<String>> {
     let bin = std::env::var("STDIO_REF_EVERYTHING")
         .map(PathBuf::from)
         .unwrap_or_else(|_| ref_dir().join("node/node_modules/.bin/mcp-server-everything"));
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (node && bin.exists()).then(|| vec![bin.to_string_lossy().into_owned()])
+    (runs("node") && bin.exists()).then(|| vec![bin.to_string_lossy().into_owned()])
 }
 
 #[test]
 fn python_time_server_is_re_initialized_after_a_crash() {
     let Some(argv) = time_server() else {
-        eprintln!("skipped: python package mcp-server-time is not installed (pip install mcp-server-time)");
+        require(
+            "python package mcp-server-time (.ci/run installs it)",
+            false,
+        );
         return;
     };
     let (backend, telemetry) = start(argv, StdioConfig::default());
@@ -88,9 +86,11 @@ fn python_time_server_is_re_initialized_after_a_crash() {
     // only works if the agent replayed initialize and initialized.
     let pid = backend.pid().unwrap();
     signal_process_group(pid, GroupSignal::Kill).unwrap();
-    assert!(wait_until(Duration::from_secs(20), || backend
-        .pid()
-        .is_some_and(|p| p != pid)));
+    wait_until(
+        Duration::from_secs(20),
+        "a new child after the kill",
+        || backend.pid().is_some_and(|p| p != pid),
+    );
     let after = json_of(call(&backend, &time_call(3)));
     assert!(after.get("error").is_none(), "{after}");
     assert!(
@@ -109,7 +109,10 @@ fn python_time_server_is_re_initialized_after_a_crash() {
 #[test]
 fn everything_server_progress_and_restart() {
     let Some(argv) = everything_server() else {
-        eprintln!("skipped: node or @modelcontextprotocol/server-everything is not installed under target/ref-mcp/node");
+        require(
+            "@modelcontextprotocol/server-everything (node; .ci/run puts it in target/ref-mcp)",
+            false,
+        );
         return;
     };
     let (backend, _) = start(argv, StdioConfig::default());
@@ -141,9 +144,11 @@ fn everything_server_progress_and_restart() {
     assert!(notes.iter().all(|n| n["params"]["progressToken"] == "tok"));
     let pid = backend.pid().unwrap();
     signal_process_group(pid, GroupSignal::Kill).unwrap();
-    assert!(wait_until(Duration::from_secs(20), || backend
-        .pid()
-        .is_some_and(|p| p != pid)));
+    wait_until(
+        Duration::from_secs(20),
+        "a new child after the kill",
+        || backend.pid().is_some_and(|p| p != pid),
+    );
     let echo = json_of(call(
         &backend,
         &tool(json!(2), "echo", json!({"message": "again"})),

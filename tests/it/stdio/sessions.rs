@@ -1,12 +1,12 @@
 //! Per-session stdio children through real processes: own child and `Mcp-Session-Id` per
 //! `initialize`; isolation, cap, termination, idle expiry, and the 404 that makes callers re-initialize.
 
-#[path = "support/stdio.rs"]
-mod support;
-
+use crate::support::mcp::*;
+use crate::support::stdio::*;
+use crate::support::wait_until;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::*;
+use std::time::Instant;
 use tunnel::config::{StdioConfig, StdioMode};
 use tunnel::contract::Headers;
 use tunnel::mcp::stdio::StdioBackend;
@@ -40,7 +40,13 @@ fn open(backend: &StdioBackend) -> String {
 }
 
 fn in_session(backend: &StdioBackend, session: &str, message: &Value) -> McpReply {
-    call_with(backend, message, &headers_with_session(session), CALL).0
+    call_with(
+        backend,
+        message,
+        &headers_with_session(session),
+        Instant::now() + CALL,
+    )
+    .0
 }
 
 fn counter(backend: &StdioBackend, session: &str) -> String {
@@ -122,8 +128,7 @@ fn session_cap_gives_a_clear_error_and_frees_on_termination() {
     let a_pid = stats(&backend, &headers_with_session(&a))["pid"]
         .as_u64()
         .unwrap() as u32;
-    let ended =
-        backend.terminate_session(&headers_with_session(&a), std::time::Instant::now() + CALL);
+    let ended = backend.terminate_session(&headers_with_session(&a), Instant::now() + CALL);
     assert_eq!(
         ended,
         McpReply::Accepted {
@@ -131,17 +136,17 @@ fn session_cap_gives_a_clear_error_and_frees_on_termination() {
             headers: Headers::new()
         }
     );
-    assert!(
-        wait_until(Duration::from_secs(10), || process_gone(a_pid)),
-        "terminated session's child ends"
+    wait_until(
+        Duration::from_secs(10),
+        "the terminated session's child to end",
+        || process_gone(a_pid),
     );
     assert_status(
         in_session(&backend, &a, &tool(json!(1), "counter", json!({}))),
         404,
         -32001,
     );
-    let again =
-        backend.terminate_session(&headers_with_session(&a), std::time::Instant::now() + CALL);
+    let again = backend.terminate_session(&headers_with_session(&a), Instant::now() + CALL);
     assert_eq!(
         again,
         McpReply::Accepted {
@@ -176,10 +181,14 @@ fn unknown_missing_and_expired_sessions() {
         .as_u64()
         .unwrap() as u32;
     // Left idle, the session ends and its child with it.
-    assert!(wait_until(Duration::from_secs(10), || backend
-        .live_sessions()
-        == 0));
-    assert!(wait_until(Duration::from_secs(10), || process_gone(pid)));
+    wait_until(Duration::from_secs(10), "the idle session to end", || {
+        backend.live_sessions() == 0
+    });
+    wait_until(
+        Duration::from_secs(10),
+        "the idle session's child to end",
+        || process_gone(pid),
+    );
     assert_status(
         in_session(&backend, &s, &tool(json!(1), "counter", json!({}))),
         404,
@@ -194,12 +203,12 @@ fn a_session_whose_child_dies_is_gone() {
     let s = open(&backend);
     let crash = in_session(&backend, &s, &tool(json!(1), "crash", json!({})));
     assert!(matches!(crash, McpReply::Failed(_)), "{crash:?}");
-    assert!(wait_until(Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the session to be gone", || {
         matches!(
             in_session(&backend, &s, &tool(json!(2), "counter", json!({}))),
             McpReply::Response { status: 404, .. }
         )
-    }));
+    });
     let fresh = open(&backend);
     assert_eq!(counter(&backend, &fresh), "1");
     backend.shutdown(Duration::from_secs(5));
@@ -208,10 +217,7 @@ fn a_session_whose_child_dies_is_gone() {
 #[test]
 fn shared_mode_has_no_session_to_end() {
     let (backend, _) = start(stub_argv(), StdioConfig::default());
-    let reply = backend.terminate_session(
-        &headers_with_session("whatever"),
-        std::time::Instant::now() + CALL,
-    );
+    let reply = backend.terminate_session(&headers_with_session("whatever"), Instant::now() + CALL);
     assert_eq!(
         reply,
         McpReply::Accepted {

@@ -1,14 +1,15 @@
 //! `tunnel-client dev mcp-stub` as a process: newline-delimited JSON-RPC on
 //! stdin/stdout, concurrent requests, parse errors, draining at EOF, `crash`.
 
+use crate::support::process::CLIENT;
+use crate::support::WAIT;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 fn stub() -> (Child, ChildStdin, mpsc::Receiver<Value>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnel-client"))
+    let mut child = Command::new(CLIENT)
         .args(["dev", "mcp-stub"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -35,7 +36,7 @@ fn send(stdin: &mut ChildStdin, line: &str) {
 }
 
 fn next(rx: &mpsc::Receiver<Value>) -> Value {
-    rx.recv_timeout(Duration::from_secs(20)).expect("an answer")
+    rx.recv_timeout(WAIT).expect("an answer")
 }
 
 #[test]

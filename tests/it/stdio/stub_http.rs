@@ -1,8 +1,9 @@
 //! The HTTP form of the built-in stub (`mcp-stub --http`), over real sockets on
 //! 127.0.0.1: JSON answers, SSE progress, 202/204/405, session id on initialize.
 
+use crate::support::http::{read_response, Reply};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -17,27 +18,8 @@ fn server() -> SocketAddr {
     })
 }
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// One HTTP/1.1 exchange; decodes a chunked body.
-fn exchange(method: &str, body: &str, accept: &str) -> Answer {
+/// One HTTP/1.1 exchange on a fresh connection.
+fn exchange(method: &str, body: &str, accept: &str) -> Reply {
     let mut stream = TcpStream::connect(server()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -48,49 +30,7 @@ fn exchange(method: &str, body: &str, accept: &str) -> Answer {
         body.len()
     )
     .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').unwrap();
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked");
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            let size = usize::from_str_radix(line.trim(), 16).unwrap();
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).unwrap();
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(len) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-    {
-        body.resize(len.1.parse().unwrap(), 0);
-        reader.read_exact(&mut body).unwrap();
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    read_response(&mut BufReader::new(stream))
 }
 
 const BOTH: &str = "application/json, text/event-stream";
@@ -148,7 +88,7 @@ fn progress_streams_events_before_the_result() {
     let a = exchange("POST", body, BOTH);
     assert_eq!(a.status, 200);
     assert_eq!(a.header("Content-Type"), Some("text/event-stream"));
-    let text = String::from_utf8(a.body).unwrap();
+    let text = a.body;
     let events: Vec<Value> = text
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))

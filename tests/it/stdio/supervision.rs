@@ -1,12 +1,13 @@
 //! Supervision of the shared stdio child through real processes: crash + replayed initialize, crash
 //! loops, wedged children, initialize timeouts, the retired-id bound, and process-group hygiene.
 
-#[path = "support/stdio.rs"]
-mod support;
-
+use crate::support::mcp::*;
+use crate::support::process::CLIENT;
+use crate::support::stdio::*;
+use crate::support::{require_tool, wait_until, TempDir};
 use serde_json::json;
 use std::time::Duration;
-use support::*;
+use std::time::Instant;
 use tunnel::config::StdioConfig;
 use tunnel::contract::{FailureSource, Headers, TransportErrorKind};
 use tunnel::mcp::idmap::MAX_RETIRED;
@@ -52,7 +53,7 @@ fn crash_mid_call_fails_in_flight_restarts_and_replays_initialize() {
             let call = tunnel::mcp::McpCall {
                 message: &message,
                 headers: &Headers::new(),
-                deadline: std::time::Instant::now() + CALL,
+                deadline: Instant::now() + CALL,
             };
             backend.call(&call, &mut |_| {
                 let _ = started_tx.send(());
@@ -100,17 +101,23 @@ fn crash_mid_call_fails_in_flight_restarts_and_replays_initialize() {
 
 #[test]
 fn crash_loop_retries_with_growing_delays_and_reports_not_ready() {
-    let log = scratch("crash-loop-starts");
+    let dir = TempDir::new("crash-loop");
+    let log = dir.path().join("starts");
     let cfg = StdioConfig {
         extra_env: vec![("STDIO_START_LOG".into(), log.to_string_lossy().into_owned())],
         ..StdioConfig::default()
     };
     let (backend, telemetry) = start(vec![fixture("exit_at_once.sh")], cfg);
-    assert!(
-        wait_until(Duration::from_secs(30), || start_log(&log).len() >= 6),
-        "the child keeps being restarted"
+    wait_until(
+        Duration::from_secs(30),
+        "six starts: the child keeps being restarted",
+        || start_log(&log).len() >= 6,
     );
-    assert!(wait_until(Duration::from_secs(5), || !backend.status().up));
+    wait_until(
+        Duration::from_secs(5),
+        "the child to be reported down",
+        || !backend.status().up,
+    );
     assert!(telemetry.mcp_restarts() >= 5);
     let starts: Vec<u128> = start_log(&log).iter().map(|l| l.parse().unwrap()).collect();
     let gaps: Vec<u128> = starts
@@ -130,7 +137,7 @@ fn crash_loop_retries_with_growing_delays_and_reports_not_ready() {
         &backend,
         &tool(json!(1), "echo", json!({"text": "x"})),
         &Headers::new(),
-        Duration::from_millis(300),
+        Instant::now() + Duration::from_millis(300),
     );
     assert_eq!(failure_kind(reply), TransportErrorKind::ConnectionClosed);
     backend.shutdown(Duration::from_secs(5));
@@ -143,30 +150,32 @@ fn crash_loop_retries_with_growing_delays_and_reports_not_ready() {
 
 #[test]
 fn initialize_timeout_restarts_the_child() {
-    if !python3_available("initialize_timeout_restarts_the_child") {
+    if !require_tool("python3") {
         return;
     }
-    let log = scratch("slow-init-starts");
+    let dir = TempDir::new("slow-init");
+    let log = dir.path().join("starts");
     let cfg = StdioConfig {
         extra_env: vec![("STDIO_START_LOG".into(), log.to_string_lossy().into_owned())],
         ..StdioConfig::default()
     };
     let (backend, _) = start(vec![fixture("slow_init.py")], cfg);
-    assert!(wait_until(Duration::from_secs(10), || start_log(&log)
-        .len()
-        == 1));
+    wait_until(Duration::from_secs(10), "the first start", || {
+        start_log(&log).len() == 1
+    });
     let first_pid = start_log(&log)[0].clone();
     let (reply, _) = call_with(
         &backend,
         &initialize(json!(1)),
         &Headers::new(),
-        Duration::from_millis(300),
+        Instant::now() + Duration::from_millis(300),
     );
     assert_eq!(reply, McpReply::Expired);
-    assert!(wait_until(Duration::from_secs(15), || start_log(&log)
-        .len()
-        == 2
-        && backend.status().up));
+    wait_until(
+        Duration::from_secs(15),
+        "the restart after the initialize timeout, up",
+        || start_log(&log).len() == 2 && backend.status().up,
+    );
     assert_eq!(backend.restarts(), 1);
     let answer = json_of(call(&backend, &request(json!(2), "ping", json!({}))));
     assert_ne!(
@@ -191,12 +200,12 @@ fn wedged_child_is_detected_killed_and_restarted() {
         &backend,
         &tool(json!(1), "echo", json!({"text": "x"})),
         &Headers::new(),
-        Duration::from_secs(60),
+        Instant::now() + Duration::from_secs(60),
     );
     assert_eq!(failure_kind(reply), TransportErrorKind::ConnectionAborted);
-    assert!(wait_until(Duration::from_secs(10), || backend
-        .pid()
-        .is_some_and(|p| p != old_pid)));
+    wait_until(Duration::from_secs(10), "a new child", || {
+        backend.pid().is_some_and(|p| p != old_pid)
+    });
     assert!(process_gone(old_pid));
     assert_eq!(telemetry.mcp_restarts(), 1);
     backend.shutdown(Duration::from_secs(5));
@@ -222,7 +231,7 @@ fn too_many_unanswered_timeouts_restart_the_child() {
                         backend,
                         &message,
                         &Headers::new(),
-                        Duration::from_millis(30),
+                        Instant::now() + Duration::from_millis(30),
                     );
                     // Timeouts, or a fast failure while the child is being replaced.
                     assert!(
@@ -233,26 +242,26 @@ fn too_many_unanswered_timeouts_restart_the_child() {
             });
         }
     });
-    assert!(wait_until(Duration::from_secs(10), || backend.restarts() >= 1));
-    assert!(wait_until(Duration::from_secs(10), || backend
-        .pid()
-        .is_some_and(|p| p != old_pid)));
+    wait_until(Duration::from_secs(10), "a restart", || {
+        backend.restarts() >= 1
+    });
+    wait_until(Duration::from_secs(10), "a new child", || {
+        backend.pid().is_some_and(|p| p != old_pid)
+    });
     backend.shutdown(Duration::from_secs(5));
 }
 
 #[test]
 fn grandchildren_are_ended_on_restart_and_on_shutdown() {
-    let pid_file = scratch("grandchild-pid");
+    let dir = TempDir::new("grandchild");
+    let pid_file = dir.path().join("pid");
     let cfg = StdioConfig {
         extra_env: vec![
             (
                 "STDIO_GRANDCHILD_PID".into(),
                 pid_file.to_string_lossy().into_owned(),
             ),
-            (
-                "STDIO_STUB".into(),
-                env!("CARGO_BIN_EXE_tunnel-client").into(),
-            ),
+            ("STDIO_STUB".into(), CLIENT.into()),
         ],
         ..StdioConfig::default()
     };
@@ -265,11 +274,14 @@ fn grandchildren_are_ended_on_restart_and_on_shutdown() {
     // The stub crashes; its grandchild still holds stdout open.
     let crash = call(&backend, &tool(json!(2), "crash", json!({})));
     assert!(matches!(crash, McpReply::Failed(_)), "{crash:?}");
-    assert!(wait_until(Duration::from_secs(15), || process_gone(
-        first_grandchild
-    )));
-    assert!(wait_until(Duration::from_secs(15), || read_pid()
-        .is_some_and(|p| p != first_grandchild)));
+    wait_until(
+        Duration::from_secs(15),
+        "the first grandchild to end",
+        || process_gone(first_grandchild),
+    );
+    wait_until(Duration::from_secs(15), "a new grandchild", || {
+        read_pid().is_some_and(|p| p != first_grandchild)
+    });
     json_of(call(&backend, &request(json!(3), "ping", json!({}))));
     let second_grandchild = read_pid().unwrap();
     let child = backend.pid().unwrap();

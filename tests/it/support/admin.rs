@@ -1,7 +1,8 @@
-//! Shared helpers of the admin integration tests: a fake MCP backend, a
-//! started server, a ureq client that reads 4xx/5xx as data. Test code only.
-#![allow(dead_code)]
+//! Shared helpers of the admin integration tests: a fake MCP backend whose status the test
+//! flips, a started admin server, its pages as data. Test code only.
 
+use super::http::{self, client};
+use super::TUNNEL_ID;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,8 +11,6 @@ use tunnel::admin::{AdminServer, Telemetry};
 use tunnel::config::AdminConfig;
 use tunnel::contract::Headers;
 use tunnel::mcp::{Backend, BackendStatus, McpCall, McpReply};
-
-pub const TUNNEL_ID: &str = "tunnel_0123456789abcdef0123456789abcdef";
 
 /// A backend whose status the test flips.
 pub struct FakeBackend {
@@ -65,11 +64,16 @@ pub fn loopback_config() -> AdminConfig {
     }
 }
 
-pub fn start_with(cfg: &AdminConfig) -> Harness {
+/// A server on `cfg` whose channel `main` is `backend`, followed by `others`.
+pub fn start_for(
+    cfg: &AdminConfig,
+    backend: Arc<FakeBackend>,
+    others: Vec<(String, Arc<dyn Backend>)>,
+) -> Harness {
     let telemetry = Arc::new(Telemetry::new());
-    let backend = FakeBackend::new("stdio", "pid 4242");
-    let channels: Vec<(String, Arc<dyn Backend>)> =
+    let mut channels: Vec<(String, Arc<dyn Backend>)> =
         vec![("main".to_string(), backend.clone() as Arc<dyn Backend>)];
+    channels.extend(others);
     let server = AdminServer::start(cfg, TUNNEL_ID, telemetry.clone(), channels)
         .expect("admin server starts")
         .expect("admin server is not off");
@@ -81,31 +85,20 @@ pub fn start_with(cfg: &AdminConfig) -> Harness {
     }
 }
 
+/// A server on `cfg` with one stdio channel `main`.
+pub fn start_with(cfg: &AdminConfig) -> Harness {
+    start_for(cfg, FakeBackend::new("stdio", "pid 4242"), Vec::new())
+}
+
 pub fn start() -> Harness {
     start_with(&loopback_config())
 }
 
-pub fn client() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
 /// Status, content type and body of a GET.
 pub fn get(agent: &ureq::Agent, url: &str) -> (u16, String, String) {
-    let mut response = agent.get(url).call().expect("request reaches the server");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = response.body_mut().read_to_string().expect("body");
-    (status, content_type, body)
+    let reply = http::reply(agent.get(url).call().expect("request reaches the server"));
+    let content_type = reply.header("content-type").unwrap_or("").to_string();
+    (reply.status, content_type, reply.body)
 }
 
 impl Harness {
@@ -136,14 +129,5 @@ impl Harness {
             mcp_time: Duration::from_millis(ms.saturating_sub(2)),
             post_time: Duration::from_millis(1),
         });
-    }
-}
-
-/// Polls `check` until it returns true or `limit` passes (then panics).
-pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -1,14 +1,9 @@
-//! Shared helpers of the cli_* integration tests: run the real binary with a
-//! controlled environment, temp dirs, PEM fixtures. Test code only.
-#![allow(dead_code)]
+//! Shared helpers of the cli tests: run `tunnel-client` to its end with a controlled
+//! environment, read what it printed, PEM texts. Test code only.
 
-use std::path::{Path, PathBuf};
+use super::process::CLIENT;
+use std::path::Path;
 use std::process::{Command, Output};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_tunnel-client");
-pub const ID: &str = "tunnel_0123456789abcdef0123456789abcdef";
-/// A key that must never appear in any output.
-pub const SECRET: &str = "sk-test-SECRET-never-printed-4242";
 
 /// A self-signed P-256 certificate and its key (CN=a), valid until 2126.
 pub const CERT_A: &str = "-----BEGIN CERTIFICATE-----
@@ -33,40 +28,9 @@ ZZfH69mMrMD8hoQ4XRfx46dq9tShRANCAAQf0ZdAS/jM8YN9VNPv0g+IzKF6uE/Z
 P0QPu60cjid3EI6kSpb80PqGuuUfImoXYFCVcYr5VQutrJXfi+qhau8l
 -----END PRIVATE KEY-----";
 
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("tc-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs the binary with only the given variables (plus PATH and HOME), stdin closed.
 pub fn run(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(CLIENT);
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -1,6 +1,7 @@
 //! A scripted control plane for the agent's contract tests: records every
 //! request and answers polls and POSTs from a script, with fault injection.
 
+use super::wait_until;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::Read;
@@ -12,6 +13,8 @@ use tunnel::net::pool_kick::{PoolKicker, BUSY};
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
+    /// `HTTP/1.1`, as on the request line.
+    pub version: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -82,6 +85,7 @@ struct State {
     requests: Vec<Recorded>,
     poll_script: VecDeque<Scripted>,
     post_script: VecDeque<Scripted>,
+    metadata_script: VecDeque<Scripted>,
     batches: VecDeque<Value>,
 }
 
@@ -133,13 +137,6 @@ impl MockControlPlane {
         cv.notify_all();
     }
 
-    /// Offers a raw poll body (anything, even malformed) to the next poll as a 200.
-    pub fn push_raw_batch(&self, body: Value) {
-        let (lock, cv) = &*self.shared;
-        lock.lock().unwrap().batches.push_back(body);
-        cv.notify_all();
-    }
-
     /// The next poll gets this answer instead of work.
     pub fn script_poll(&self, answer: Scripted) {
         self.shared.0.lock().unwrap().poll_script.push_back(answer);
@@ -148,6 +145,12 @@ impl MockControlPlane {
     /// The next response POST gets this answer instead of `200 {"status":"ok"}`.
     pub fn script_post(&self, answer: Scripted) {
         self.shared.0.lock().unwrap().post_script.push_back(answer);
+    }
+
+    /// The next tunnel metadata GET gets this answer instead of the tunnel's name.
+    pub fn script_metadata(&self, answer: Scripted) {
+        let mut state = self.shared.0.lock().unwrap();
+        state.metadata_script.push_back(answer);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -177,35 +180,18 @@ impl MockControlPlane {
             .collect()
     }
 
-    /// The terminal POST body for `request_id`, waiting up to `timeout`.
-    pub fn wait_terminal(&self, request_id: &str, timeout: Duration) -> Option<Value> {
-        let found = self.wait_until(timeout, |reqs| {
-            reqs.iter().any(|r| is_terminal_for(r, request_id))
-        });
-        if !found {
-            return None;
-        }
-        self.requests()
-            .iter()
-            .find(|r| is_terminal_for(r, request_id))
-            .map(Recorded::json)
-    }
-
-    /// Waits until `cond` holds over the recorded requests, up to `timeout`.
-    pub fn wait_until(&self, timeout: Duration, cond: impl Fn(&[Recorded]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let (lock, cv) = &*self.shared;
-        let mut state = lock.lock().unwrap();
-        loop {
-            if cond(&state.requests) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = cv.wait_timeout(state, left).unwrap().0;
-        }
+    /// The terminal POST body for `request_id`, waiting up to `limit`.
+    pub fn wait_terminal(&self, request_id: &str, limit: Duration) -> Value {
+        wait_until(
+            limit,
+            format_args!("the terminal response to {request_id}"),
+            || {
+                self.requests()
+                    .iter()
+                    .find(|r| is_terminal_for(r, request_id))
+                    .map(Recorded::json)
+            },
+        )
     }
 }
 
@@ -225,6 +211,7 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
     let _ = request.as_reader().take(64 << 20).read_to_end(&mut body);
     let recorded = Recorded {
         method: request.method().as_str().to_string(),
+        version: format!("HTTP/{}", request.http_version()),
         url: request.url().to_string(),
         headers: request
             .headers()
@@ -243,7 +230,6 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
     let answer = {
         let mut state = lock.lock().unwrap();
         state.requests.push(recorded.clone());
-        cv.notify_all();
         if recorded.is_poll() {
             match state.poll_script.pop_front() {
                 Some(a) => a,
@@ -273,7 +259,9 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
                 .pop_front()
                 .unwrap_or_else(|| Scripted::status(200).with_body(r#"{"status":"ok"}"#))
         } else if recorded.method == "GET" {
-            Scripted::status(200).with_body(r#"{"id":"tunnel_0123456789abcdef0123456789abcdef","name":"Mock tunnel","description":"scripted"}"#)
+            state.metadata_script.pop_front().unwrap_or_else(|| {
+                Scripted::status(200).with_body(r#"{"id":"tunnel_0123456789abcdef0123456789abcdef","name":"Mock tunnel","description":"scripted"}"#)
+            })
         } else {
             Scripted::status(405)
         }

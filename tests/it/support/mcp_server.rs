@@ -1,6 +1,5 @@
 //! A scripted mock MCP HTTP server on 127.0.0.1 (port 0) for fault injection:
 //! records every request and lets each test write raw bytes back. Test-only; never used by the product.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,24 +1,22 @@
 //! Test HTTP CONNECT proxy on 127.0.0.1: optional Basic auth, refusal modes,
 //! and a record of every CONNECT it saw (target and Proxy-Authorization).
 //! Test-only: it must never be used outside tests/.
-#![allow(dead_code)]
 
+use super::tls_server::pki;
+use super::{wait_until, WAIT};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest CONNECT head the proxy reads.
 const MAX_HEAD: usize = 16 * 1024;
-/// Socket timeouts and the longest a test waits for a record.
-const WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -61,15 +59,14 @@ pub struct ConnectProxy {
 /// A TLS proxy's configuration: the test server certificate (127.0.0.1), and
 /// a request for an optional client certificate, so we can see if one comes.
 fn proxy_tls() -> Arc<ServerConfig> {
-    let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.pem"))
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki("server.pem"))
         .unwrap()
         .map(|c| c.unwrap())
         .collect();
-    let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki("server.key")).unwrap();
     let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(pki.join("root-ca.pem")).unwrap() {
+    for c in CertificateDer::pem_file_iter(pki("root-ca.pem")).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -137,16 +134,12 @@ impl ConnectProxy {
         self.seen.lock().unwrap().clone()
     }
 
-    /// Waits (bounded) until `n` requests were recorded.
+    /// Waits until `n` requests were recorded; returns them all.
     pub fn wait_for(&self, n: usize) -> Vec<Seen> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        wait_until(WAIT, format_args!("{n} requests at the proxy"), || {
             let seen = self.seen();
-            if seen.len() >= n || Instant::now() > deadline {
-                return seen;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+            (seen.len() >= n).then_some(seen)
+        })
     }
 }
 

@@ -1,25 +1,19 @@
-//! Test helpers for the relay: start one in-process, play the agent and the
-//! caller over real sockets with ureq, and wait on conditions with deadlines.
-#![allow(dead_code)]
+//! Test helpers for the relay: start one in-process, and play the agent and the
+//! caller over real sockets with the tests' HTTP client.
 
+use super::http::{client, reply, Reply};
+use super::{wait_until, API_KEY, TUNNEL_ID, WAIT};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tunnel::relay::{Relay, RelayConfig};
 use tunnel::secret::Secret;
-
-pub const TUNNEL: &str = "tunnel_0123456789abcdef0123456789abcdef";
-pub const AGENT_KEY: &str = "agent-key-for-tests";
-
-/// Upper bound of every wait in these tests: long enough for a loaded CI
-/// machine, short enough that a hang fails instead of blocking the suite.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn config() -> RelayConfig {
     let mut config = RelayConfig::new(
         "127.0.0.1:0".parse().unwrap(),
-        vec![TUNNEL.to_string()],
-        Secret::new(AGENT_KEY),
+        vec![TUNNEL_ID.to_string()],
+        Secret::new(API_KEY),
     );
     // An agent that polled once stays "connected" for the whole test, even
     // on a loaded machine; tests of going offline set their own window.
@@ -33,27 +27,9 @@ pub fn start(config: RelayConfig) -> (Relay, String) {
     (relay, base)
 }
 
-pub fn http() -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(40)))
-        .build();
-    ureq::Agent::new_with_config(config)
-}
-
-/// Polls `cond` until it holds or [`WAIT`] passes (then panics with `what`).
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// One value from `/metrics` (the first sample whose name and labels match).
 pub fn metric(base: &str, series: &str) -> u64 {
-    let mut resp = http().get(format!("{base}/metrics")).call().unwrap();
-    let text = resp.body_mut().read_to_string().unwrap();
+    let text = super::http::get(&format!("{base}/metrics")).body;
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -80,7 +56,7 @@ impl Agent {
             base: base.to_string(),
             instance: instance.to_string(),
             server_info: None,
-            http: http(),
+            http: client(),
         }
     }
 
@@ -92,13 +68,13 @@ impl Agent {
 
     pub fn poll(&self, limit: usize, timeout_ms: u64) -> Polled {
         let url = format!(
-            "{}/v1/tunnels/{TUNNEL}/poll?limit={limit}&timeout_ms={timeout_ms}",
+            "{}/v1/tunnels/{TUNNEL_ID}/poll?limit={limit}&timeout_ms={timeout_ms}",
             self.base
         );
         let mut req = self
             .http
             .get(url)
-            .header("Authorization", format!("Bearer {AGENT_KEY}"))
+            .header("Authorization", format!("Bearer {API_KEY}"))
             .header("X-Tunnel-Client-Instance-Id", &self.instance);
         if let Some(info) = &self.server_info {
             req = req.header("X-Tunnel-MCP-Server-Info", info);
@@ -117,23 +93,18 @@ impl Agent {
 
     /// Polls until one command arrives (registering the agent as live first).
     pub fn poll_one(&self) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let polled = self.poll(1, 500);
-            if let Some(cmd) = polled.commands.into_iter().next() {
-                return cmd;
-            }
-            assert!(Instant::now() < deadline, "no command arrived");
-        }
+        wait_until(WAIT, "a command for the agent", || {
+            self.poll(1, 500).commands.into_iter().next()
+        })
     }
 
     /// Posts a response for `command` with the given shard token.
     pub fn post_with_token(&self, token: &str, body: &Value) -> (u16, Value) {
-        let url = format!("{}/v1/tunnels/{TUNNEL}/response", self.base);
+        let url = format!("{}/v1/tunnels/{TUNNEL_ID}/response", self.base);
         let mut resp = self
             .http
             .post(url)
-            .header("Authorization", format!("Bearer {AGENT_KEY}"))
+            .header("Authorization", format!("Bearer {API_KEY}"))
             .header("X-Tunnel-Client-Instance-Id", &self.instance)
             .header("X-Tunnel-Shard-Token", token)
             .header("Content-Type", "application/json")
@@ -163,36 +134,15 @@ impl Agent {
     }
 }
 
-/// A caller's finished exchange.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// POSTs one message to the caller endpoint with extra headers.
-pub fn call(base: &str, message: &Value, headers: &[(&str, &str)]) -> Answer {
-    let mut req = http()
-        .post(format!("{base}/v1/mcp/{TUNNEL}"))
+pub fn call(base: &str, message: &Value, headers: &[(&str, &str)]) -> Reply {
+    let mut req = client()
+        .post(format!("{base}/v1/mcp/{TUNNEL_ID}"))
         .header("Content-Type", "application/json");
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let resp = req.send(message.to_string()).unwrap();
-    finish(resp)
+    reply(req.send(message.to_string()).unwrap())
 }
 
 /// [`call`] from a caller thread, so the test can play the agent meanwhile.
@@ -200,7 +150,7 @@ pub fn call_in_background(
     base: &str,
     message: Value,
     headers: &[(&str, &str)],
-) -> std::thread::JoinHandle<Answer> {
+) -> std::thread::JoinHandle<Reply> {
     let base = base.to_string();
     let headers: Vec<(String, String)> = headers
         .iter()
@@ -213,21 +163,6 @@ pub fn call_in_background(
             .collect();
         call(&base, &message, &headers)
     })
-}
-
-pub fn finish(mut resp: ureq::http::Response<ureq::Body>) -> Answer {
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Answer {
-        status,
-        headers,
-        body,
-    }
 }
 
 /// Reads SSE `data:` payloads one by one from a streaming body.

@@ -1,8 +1,8 @@
 //! Test HTTPS (or plain HTTP) origin on 127.0.0.1 built on rustls' `ServerConfig`:
 //! optional/required client certificates, and a record of every handshake.
 //! Test-only: it must never be used outside tests/ (no limits worth the name).
-#![allow(dead_code)]
 
+use super::{wait_until, WAIT};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest request head the server reads.
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a test waits for the server to record something.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn pki(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,16 +136,16 @@ impl TestServer {
         self.seen.lock().unwrap().clone()
     }
 
-    /// Waits (bounded) until `n` connections were recorded.
+    /// Waits until `n` connections were recorded; returns them all.
     pub fn wait_for(&self, n: usize) -> Vec<Seen> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let seen = self.seen();
-            if seen.len() >= n || Instant::now() > deadline {
-                return seen;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(
+            WAIT,
+            format_args!("{n} connections at the test server"),
+            || {
+                let seen = self.seen();
+                (seen.len() >= n).then_some(seen)
+            },
+        )
     }
 }
 
