@@ -3,7 +3,7 @@
 
 use crate::support::mcp::*;
 use crate::support::stdio::*;
-use crate::support::{require_tool, wait_until};
+use crate::support::{require_tool, wait_until, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
 use std::time::Instant;
@@ -196,7 +196,11 @@ fn timeout_cancels_with_the_child_side_id_keeps_the_pipe_and_drops_the_late_answ
     ));
     assert_eq!(next["id"], "late");
     assert_eq!(next["result"]["content"][0]["text"], "slept 800 ms");
-    let stats = stats(&backend, &Headers::new());
+    // The stub handles the cancellation on a thread of its own.
+    let stats = wait_until(WAIT, "the cancellation at the stub", || {
+        let stats = stats(&backend, &Headers::new());
+        (stats["cancelled"].as_array().is_some_and(|c| !c.is_empty())).then_some(stats)
+    });
     let cancelled = stats["cancelled"].as_array().unwrap();
     assert_eq!(cancelled.len(), 1, "{stats}");
     assert!(

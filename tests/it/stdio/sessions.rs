@@ -3,7 +3,7 @@
 
 use crate::support::mcp::*;
 use crate::support::stdio::*;
-use crate::support::wait_until;
+use crate::support::{wait_until, WAIT};
 use serde_json::{json, Value};
 use std::time::Duration;
 use std::time::Instant;
@@ -93,10 +93,14 @@ fn sessions_get_their_own_child_and_state() {
     assert_eq!(counter(&backend, &a), "1");
     assert_eq!(counter(&backend, &a), "2");
     assert_eq!(counter(&backend, &b), "1", "session b has its own child");
+    // The stub handles every message on a thread of its own: the notification
+    // may land after later requests.
+    wait_until(WAIT, "session a's initialized notification", || {
+        stats(&backend, &headers_with_session(&a))["initialized_notified"] == true
+    });
     let stats_a = stats(&backend, &headers_with_session(&a));
     let stats_b = stats(&backend, &headers_with_session(&b));
     assert_ne!(stats_a["pid"], stats_b["pid"]);
-    assert_eq!(stats_a["initialized_notified"], true);
     assert_eq!(stats_b["initialized_notified"], false);
     assert_eq!(backend.live_sessions(), 2);
     assert!(

@@ -4,7 +4,7 @@
 use crate::support::mcp::*;
 use crate::support::process::CLIENT;
 use crate::support::stdio::*;
-use crate::support::{require_tool, wait_until, TempDir};
+use crate::support::{require_tool, wait_until, TempDir, WAIT};
 use serde_json::json;
 use std::time::Duration;
 use std::time::Instant;
@@ -80,11 +80,14 @@ fn crash_mid_call_fails_in_flight_restarts_and_replays_initialize() {
     assert_eq!(backend.restarts(), 1);
     assert_eq!(telemetry.mcp_restarts(), 1);
     // The new child saw the first session's initialize and initialized, and
-    // their answers did not reach anyone.
+    // their answers did not reach anyone. The stub handles every message on a
+    // thread of its own, so the notification may land after later requests.
+    wait_until(WAIT, "the replayed initialized notification", || {
+        stats(&backend, &Headers::new())["initialized_notified"] == true
+    });
     let seen = stats(&backend, &Headers::new());
     assert_eq!(seen["pid"], new_pid);
     assert_eq!(seen["initialize_count"], 1);
-    assert_eq!(seen["initialized_notified"], true);
     assert_eq!(seen["client_name"], "stdio-test");
     // A later session's own initialize still reaches the server.
     let second = json_of(call(&backend, &initialize(json!("second"))));
