@@ -1,5 +1,7 @@
 //! `make bench`: added latency of a tools/call through tunnel-relay and
 //! tunnel-client over a direct call, throughput, idle RSS and binary size.
+// A measuring program, not product code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
