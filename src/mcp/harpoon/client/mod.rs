@@ -91,17 +91,23 @@ pub fn perform(call: &Call<'_>) -> Result<Response, Failure> {
     let mut headers = call.headers.clone();
     let mut redirects_taken: u8 = 0;
     let mut authorization_dropped = false;
+    // The status of the last redirect followed, for records of later failures.
+    let mut last_status: Option<u16> = None;
     loop {
+        let before_response = |refusal: Refusal| Failure {
+            refusal,
+            status: last_status,
+        };
         if call.cancel.is_cancelled() {
-            return Err(Refusal::Cancelled.into());
+            return Err(before_response(Refusal::Cancelled));
         }
         if crate::mcp::remaining(call.deadline).is_none() {
-            return Err(Refusal::Timeout.into());
+            return Err(before_response(Refusal::Timeout));
         }
-        check_method(original.allowed_methods(), method)?;
-        check_method(hop_target.allowed_methods(), method)?;
+        check_method(original.allowed_methods(), method).map_err(before_response)?;
+        check_method(hop_target.allowed_methods(), method).map_err(before_response)?;
         if !check_scheme(url.scheme, settings.allow_plaintext_http) {
-            return Err(Refusal::RedirectBlocked.into());
+            return Err(before_response(Refusal::RedirectBlocked));
         }
         let unix_socket = hop_target.unix_socket().map(|p| p.as_path());
         let conn = connect::open(&Dial {
@@ -118,7 +124,8 @@ pub fn perform(call: &Call<'_>) -> Result<Response, Failure> {
             DialError::Timeout => Refusal::Timeout,
             DialError::Cancelled => Refusal::Cancelled,
             DialError::Failed => Refusal::RequestFailed,
-        })?;
+        })
+        .map_err(before_response)?;
         let accept_gzip =
             method != Method::Head && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("range"));
         let sent_body = match (&body, method) {
@@ -139,10 +146,12 @@ pub fn perform(call: &Call<'_>) -> Result<Response, Failure> {
         reader
             .get_mut()
             .write_all(&request)
-            .map_err(|e| io_refusal(&e, call.cancel, Refusal::RequestFailed))?;
-        let head = wire::read_head(&mut reader).map_err(|e| match e {
-            WireError::Io(e) => io_refusal(&e, call.cancel, Refusal::RequestFailed),
-            WireError::Malformed(_) | WireError::TooLarge => Refusal::RequestFailed,
+            .map_err(|e| before_response(io_refusal(&e, call.cancel, Refusal::RequestFailed)))?;
+        let head = wire::read_head(&mut reader).map_err(|e| {
+            before_response(match e {
+                WireError::Io(e) => io_refusal(&e, call.cancel, Refusal::RequestFailed),
+                WireError::Malformed(_) | WireError::TooLarge => Refusal::RequestFailed,
+            })
         })?;
         let status = Some(head.status);
         let failed = |refusal: Refusal| Failure { refusal, status };
@@ -184,6 +193,7 @@ pub fn perform(call: &Call<'_>) -> Result<Response, Failure> {
             url = next.url;
             hop_target = next.target;
             redirects_taken += 1;
+            last_status = Some(head.status);
             continue;
         }
 
