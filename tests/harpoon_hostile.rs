@@ -268,6 +268,11 @@ fn h6_dropped_headers_never_reach_the_upstream() {
         "Proxy-Authorization": "Basic Zm9vOmJhcg==",
         "X-OpenAI-Internal": "1",
         "X-Custom-CF-Witness-Foo": "1",
+        "X-HTTP-Method-Override": "DELETE",
+        "X-Method-Override": "DELETE",
+        "X-Original-URL": "/admin",
+        "X-Rewrite-URL": "/admin",
+        "X-HTTP-Host-Override": "admin.internal",
         "Authorization": "Bearer caller-token",
         "Accept": "application/json",
         "X-Request-Id": "abc",
@@ -290,7 +295,7 @@ fn h6_dropped_headers_never_reach_the_upstream() {
         )
     );
     assert_eq!(got[0].body, b"{}");
-    assert_eq!(rec.last().dropped_headers, 27);
+    assert_eq!(rec.last().dropped_headers, 32);
 }
 
 #[test]
@@ -1086,4 +1091,121 @@ fn secrets_never_reach_answers_records_or_logs() {
         assert!(!line.contains("s3cret"), "{line}");
         assert!(!line.contains("/api/"), "{line}");
     }
+}
+
+// ---------------------------------------------------------------- found by attacking
+
+/// A redirect to another target's exact URL is allowed, but that target's name
+/// still goes through H11: if it resolves to metadata, nothing connects.
+#[test]
+fn a_redirect_to_a_target_is_still_vetted() {
+    let first = Upstream::http(redirect(302, "http://evil-target.example:9/"));
+    let raw = plain(vec![
+        target("api", &format!("http://127.0.0.1:{}/", first.port())),
+        target("evil", "http://evil-target.example:9/"),
+    ]);
+    let (h, rec) = harpoon_resolving(raw, &["169.254.169.254"]);
+    assert_eq!(
+        refusal(&h, "call_target", json!({"label": "api", "method": "GET"})),
+        "label api: address not allowed"
+    );
+    assert_eq!(rec.last().status, Some(302));
+    assert_eq!(first.connections(), 1);
+}
+
+/// Locations too long or almost-equal to a target URL are blocked.
+#[test]
+fn near_miss_locations_are_blocked() {
+    let up = Upstream::http(ok("x"));
+    let port = up.port();
+    for location in [
+        format!("http://127.0.0.1:{port}/API/"),
+        format!("http://127.0.0.1:{port}/api"),
+        format!("http://127.0.0.1:{port}/api/?"),
+        format!("http://127.0.0.1.:{port}/api/"),
+        format!("http://127.0.0.1:{port}/api/{}", "a".repeat(9000)),
+        format!("http://[::ffff:127.0.0.1]:{port}/api/"),
+        format!("http://0x7f.0.0.1:{port}/api/"),
+    ] {
+        let first = Upstream::http(redirect(302, &location));
+        let (h, _) = harpoon(plain(vec![
+            target("start", &format!("http://127.0.0.1:{}/", first.port())),
+            target("api", &format!("http://127.0.0.1:{port}/api/")),
+        ]));
+        assert_eq!(
+            refusal(&h, "call_target", json!({"label": "start", "method": "GET"})),
+            "label start: redirect blocked",
+            "{}",
+            &location[..location.len().min(60)]
+        );
+    }
+    assert_eq!(up.connections(), 0);
+}
+
+/// An oversized response head, or a head that trickles in, fails within bounds.
+#[test]
+fn oversized_or_trickling_heads_fail() {
+    let big = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let (_up, h, _) = api(Arc::new(move |_| Action::Send(big.clone().into_bytes())));
+    assert_eq!(refusal(&h, "http_callout", callout("/x")), "label api: request failed");
+
+    let up = Upstream::http(Arc::new(|_| {
+        Action::Trickle(Vec::new(), b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), Duration::from_millis(150))
+    }));
+    let (h, rec) = harpoon(plain(vec![RawTarget {
+        timeout_seconds: Some(1),
+        ..target("api", &format!("http://127.0.0.1:{}/", up.port()))
+    }]));
+    let started = Instant::now();
+    assert_eq!(refusal(&h, "http_callout", callout("/x")), "label api: timeout");
+    assert_eq!(rec.last().outcome, Outcome::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A GET body cannot smuggle a second request: it is framed by Content-Length
+/// and the connection is closed after one exchange.
+#[test]
+fn a_body_cannot_smuggle_a_second_request() {
+    let (up, h, _) = api(ok("one"));
+    let smuggled = "GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n";
+    success(
+        &h,
+        "call_target",
+        json!({"label": "api", "method": "GET", "body": smuggled}),
+    );
+    let got = up.wait_requests(1);
+    assert_eq!(got[0].request_line(), "GET /api/ HTTP/1.1");
+    assert_eq!(got[0].header("content-length"), Some(smuggled.len().to_string()));
+    assert_eq!(got[0].header("connection").as_deref(), Some("close"));
+    assert_eq!(got[0].body, smuggled.as_bytes());
+    assert_eq!(up.connections(), 1);
+    assert_eq!(up.requests().len(), 1);
+}
+
+/// Many calls at once share nothing they should not: each gets its own answer and record.
+#[test]
+fn concurrent_calls_stay_apart() {
+    let up = Upstream::http(Arc::new(|r: &Received| {
+        let path = r.request_line().split(' ').nth(1).unwrap_or_default().to_string();
+        Action::Send(respond(200, &[], path.as_bytes()))
+    }));
+    let (h, rec) = harpoon(plain(vec![target(
+        "api",
+        &format!("http://127.0.0.1:{}/api", up.port()),
+    )]));
+    let h = Arc::new(h);
+    let workers: Vec<_> = (0..16)
+        .map(|i| {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let out = success(&h, "http_callout", callout(&format!("/n{i}")));
+                assert_eq!(out["body"], format!("/api/n{i}"));
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(rec.all().len(), 16);
+    assert_eq!(up.connections(), 16);
 }

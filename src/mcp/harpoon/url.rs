@@ -522,4 +522,25 @@ mod tests {
         assert_eq!(remove_dot_segments("/..."), "/...");
         assert_eq!(remove_dot_segments(""), "");
     }
+
+    /// Parsing and resolving never panic, whatever the bytes.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        let alphabet: Vec<char> = "htps:/[]@%.?#\\0123456789abcdef:x\u{e9} \r\n".chars().collect();
+        let base = url("https://h/a/b");
+        let mut seed = 0x9e37_79b9u32;
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = (seed >> 24) as usize % 40;
+            let text: String = (0..len)
+                .map(|i| {
+                    let r = seed.rotate_left(i as u32 * 5) as usize;
+                    alphabet[r % alphabet.len()]
+                })
+                .collect();
+            let _ = parse_parts(&text);
+            let _ = parse_parts(&format!("http://{text}"));
+            let _ = resolve(&base, &text);
+        }
+    }
 }

@@ -539,4 +539,38 @@ mod tests {
         let h = read_head(&mut reader).unwrap();
         assert_eq!(framing(&h, Method::Head).unwrap(), Framing::Empty);
     }
+
+    /// Response parsing never panics, whatever the upstream sends.
+    #[test]
+    fn arbitrary_answers_never_panic() {
+        let pieces: [&[u8]; 12] = [
+            b"HTTP/1.1 200 OK\r\n",
+            b"Content-Length: 3\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"\r\n",
+            b"5\r\nhello\r\n",
+            b"0\r\n\r\n",
+            b"ffffffffffffffff\r\n",
+            b"X: \0\r",
+            b"HTTP/1.1 100 C\r\n\r\n",
+            b" folded\r\n",
+            b"abc",
+            b"\n",
+        ];
+        let mut seed = 99u32;
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let count = (seed >> 28) as usize;
+            let mut bytes = Vec::new();
+            for i in 0..count {
+                bytes.extend_from_slice(pieces[seed.rotate_left(i as u32 * 4) as usize % pieces.len()]);
+            }
+            let mut reader = Cursor::new(bytes);
+            if let Ok(h) = read_head(&mut reader) {
+                if let Ok(f) = framing(&h, Method::Get) {
+                    let _ = read_body(&mut reader, f, 100);
+                }
+            }
+        }
+    }
 }

@@ -33,6 +33,22 @@ const DROPPED_NAMES: [&str; 21] = [
     "x-envoy-external-address",
     "x-tunnel-traffic-source",
 ];
+/// Caller headers dropped silently although the official list omits them:
+/// frameworks honour them to override the method, path or host Harpoon
+/// confined (`X-HTTP-Method-Override: DELETE` past H5, `X-Original-URL:
+/// /admin` out of the base path, `X-HTTP-Host-Override` to another vhost).
+const ROUTING_OVERRIDES: [&str; 10] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-envoy-original-path",
+    "x-host",
+    "x-http-host-override",
+    "x-original-host",
+];
 /// Prefixes of caller headers dropped silently.
 const DROPPED_PREFIXES: [&str; 4] = [
     "proxy-",
@@ -120,6 +136,7 @@ pub fn prepare(caller: &[(String, String)]) -> Result<Prepared, HeaderProblem> {
     for (name, value) in caller {
         let lower = name.to_ascii_lowercase();
         let dropped = DROPPED_NAMES.contains(&lower.as_str())
+            || ROUTING_OVERRIDES.contains(&lower.as_str())
             || DROPPED_PREFIXES.iter().any(|p| lower.starts_with(p))
             || named_by_connection.contains(&lower);
         if dropped {
@@ -200,7 +217,7 @@ mod tests {
     /// H6: every name of the drop list, the prefixes, and Connection-named headers.
     #[test]
     fn h6_drops_framing_cookie_proxy_and_identity_headers() {
-        for name in DROPPED_NAMES {
+        for name in DROPPED_NAMES.iter().chain(ROUTING_OVERRIDES.iter()) {
             let upper = name.to_ascii_uppercase();
             assert_eq!(sent(&[(&upper, "x")]), (vec![], 1), "{name}");
         }

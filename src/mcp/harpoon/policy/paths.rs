@@ -291,4 +291,20 @@ mod tests {
         assert!(is_under("", "/anything"));
         assert!(is_under("/", "/anything"));
     }
+
+    /// The path rules never panic, whatever the text.
+    #[test]
+    fn arbitrary_paths_never_panic() {
+        let alphabet: Vec<char> = "/%.;?@#\\2eEfF5c0aZ \u{e9}\u{ff0e}".chars().collect();
+        let mut seed = 7u32;
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let len = (seed >> 24) as usize % 24;
+            let text: String = (0..len)
+                .map(|i| alphabet[seed.rotate_left(i as u32 * 3) as usize % alphabet.len()])
+                .collect();
+            let _ = check(&text);
+            let _ = is_under("/api", &text);
+        }
+    }
 }
