@@ -1133,7 +1133,11 @@ fn near_miss_locations_are_blocked() {
             target("api", &format!("http://127.0.0.1:{port}/api/")),
         ]));
         assert_eq!(
-            refusal(&h, "call_target", json!({"label": "start", "method": "GET"})),
+            refusal(
+                &h,
+                "call_target",
+                json!({"label": "start", "method": "GET"})
+            ),
             "label start: redirect blocked",
             "{}",
             &location[..location.len().min(60)]
@@ -1145,19 +1149,32 @@ fn near_miss_locations_are_blocked() {
 /// An oversized response head, or a head that trickles in, fails within bounds.
 #[test]
 fn oversized_or_trickling_heads_fail() {
-    let big = format!("HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let big = format!(
+        "HTTP/1.1 200 OK\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
     let (_up, h, _) = api(Arc::new(move |_| Action::Send(big.clone().into_bytes())));
-    assert_eq!(refusal(&h, "http_callout", callout("/x")), "label api: request failed");
+    assert_eq!(
+        refusal(&h, "http_callout", callout("/x")),
+        "label api: request failed"
+    );
 
     let up = Upstream::http(Arc::new(|_| {
-        Action::Trickle(Vec::new(), b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), Duration::from_millis(150))
+        Action::Trickle(
+            Vec::new(),
+            b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+            Duration::from_millis(150),
+        )
     }));
     let (h, rec) = harpoon(plain(vec![RawTarget {
         timeout_seconds: Some(1),
         ..target("api", &format!("http://127.0.0.1:{}/", up.port()))
     }]));
     let started = Instant::now();
-    assert_eq!(refusal(&h, "http_callout", callout("/x")), "label api: timeout");
+    assert_eq!(
+        refusal(&h, "http_callout", callout("/x")),
+        "label api: timeout"
+    );
     assert_eq!(rec.last().outcome, Outcome::Timeout);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -1175,7 +1192,10 @@ fn a_body_cannot_smuggle_a_second_request() {
     );
     let got = up.wait_requests(1);
     assert_eq!(got[0].request_line(), "GET /api/ HTTP/1.1");
-    assert_eq!(got[0].header("content-length"), Some(smuggled.len().to_string()));
+    assert_eq!(
+        got[0].header("content-length"),
+        Some(smuggled.len().to_string())
+    );
     assert_eq!(got[0].header("connection").as_deref(), Some("close"));
     assert_eq!(got[0].body, smuggled.as_bytes());
     assert_eq!(up.connections(), 1);
@@ -1186,7 +1206,12 @@ fn a_body_cannot_smuggle_a_second_request() {
 #[test]
 fn concurrent_calls_stay_apart() {
     let up = Upstream::http(Arc::new(|r: &Received| {
-        let path = r.request_line().split(' ').nth(1).unwrap_or_default().to_string();
+        let path = r
+            .request_line()
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
         Action::Send(respond(200, &[], path.as_bytes()))
     }));
     let (h, rec) = harpoon(plain(vec![target(

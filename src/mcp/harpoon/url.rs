@@ -526,7 +526,9 @@ mod tests {
     /// Parsing and resolving never panic, whatever the bytes.
     #[test]
     fn arbitrary_text_never_panics() {
-        let alphabet: Vec<char> = "htps:/[]@%.?#\\0123456789abcdef:x\u{e9} \r\n".chars().collect();
+        let alphabet: Vec<char> = "htps:/[]@%.?#\\0123456789abcdef:x\u{e9} \r\n"
+            .chars()
+            .collect();
         let base = url("https://h/a/b");
         let mut seed = 0x9e37_79b9u32;
         for _ in 0..20_000 {

@@ -563,7 +563,9 @@ mod tests {
             let count = (seed >> 28) as usize;
             let mut bytes = Vec::new();
             for i in 0..count {
-                bytes.extend_from_slice(pieces[seed.rotate_left(i as u32 * 4) as usize % pieces.len()]);
+                bytes.extend_from_slice(
+                    pieces[seed.rotate_left(i as u32 * 4) as usize % pieces.len()],
+                );
             }
             let mut reader = Cursor::new(bytes);
             if let Ok(h) = read_head(&mut reader) {
