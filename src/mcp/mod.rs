@@ -76,6 +76,7 @@ pub fn remaining(deadline: Instant) -> Option<Duration> {
         .filter(|d| !d.is_zero())
 }
 
+pub mod harpoon;
 pub mod http;
 pub mod idmap;
 pub mod sse;

@@ -8,6 +8,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod harpoon;
 mod http;
 mod net;
 mod protocol;

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod cli;
 pub mod control_plane;
+pub mod harpoon;
+pub mod harpoon_upstream;
 pub mod http;
 pub mod isolate;
 pub mod mcp;
