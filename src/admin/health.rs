@@ -2,7 +2,7 @@
 //! from the telemetry. Liveness never depends on the control plane or the MCP server.
 
 use crate::mcp::BackendStatus;
-use crate::telemetry::{HealthSnapshot, PollFailure};
+use crate::telemetry::{HealthSnapshot, OauthPhase, PollFailure};
 use std::time::Duration;
 
 /// A failing control plane makes the agent not ready only after this long, so
@@ -94,6 +94,13 @@ pub fn readiness(s: &HealthSnapshot, channels: &[(String, BackendStatus)]) -> Re
         ));
     }
 
+    // Only the startup discovery and its retries set this; commands never do.
+    match s.oauth {
+        OauthPhase::Pending => reasons.push("oauth discovery pending".to_string()),
+        OauthPhase::Failed(class) => reasons.push(format!("oauth discovery failed: {class}")),
+        OauthPhase::Off | OauthPhase::Settled => {}
+    }
+
     Readiness {
         ready: reasons.is_empty(),
         polling,
@@ -146,6 +153,7 @@ mod tests {
             poll_heartbeat_ms: 999_000,
             poll_stall_limit_ms: 155_000,
             worker_due_ms: vec![1_010_000, 1_020_000],
+            oauth: OauthPhase::Off,
         }
     }
 
@@ -192,6 +200,27 @@ mod tests {
         let r = readiness(&s, &up());
         assert_eq!(r.reasons.len(), 1);
         assert!(r.reasons[0].contains("refused the API key (HTTP 401)"));
+    }
+
+    #[test]
+    fn oauth_discovery_pending_or_failed_is_not_ready_o12() {
+        let mut s = healthy();
+        for (phase, reason) in [
+            (OauthPhase::Pending, Some("oauth discovery pending")),
+            (
+                OauthPhase::Failed("timeout"),
+                Some("oauth discovery failed: timeout"),
+            ),
+            (OauthPhase::Settled, None),
+            (OauthPhase::Off, None),
+        ] {
+            s.oauth = phase;
+            let r = readiness(&s, &up());
+            assert_eq!(r.ready, reason.is_none(), "{phase:?}");
+            assert_eq!(r.reasons.first().map(String::as_str), reason);
+            assert!(r.polling && r.mcp_server_reachable);
+            assert!(liveness(&s).healthy);
+        }
     }
 
     #[test]

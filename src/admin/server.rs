@@ -9,7 +9,7 @@ use crate::mcp::{Backend, BackendStatus};
 use crate::telemetry::activity::redact_urls;
 use crate::telemetry::histogram::{Percentiles, RECENT_WINDOW};
 use crate::telemetry::prometheus;
-use crate::telemetry::{Counter, Telemetry};
+use crate::telemetry::{Counter, OauthPhase, OauthStatus, Telemetry};
 use serde_json::{json, Value};
 use std::fmt;
 use std::fs::{self, OpenOptions, Permissions};
@@ -617,6 +617,7 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "channels": channels.iter().map(|(name, s)| json!({
             "name": name, "kind": s.kind, "up": s.up, "detail": s.detail,
         })).collect::<Vec<_>>(),
+        "oauth": oauth_json(&t.oauth_status()),
         "mcp_restarts": t.mcp_restarts(),
         "inflight": t.inflight(),
         "queue_depth": t.queue_depth(),
@@ -638,6 +639,26 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "errors": errors,
         "activity": activity,
     })
+}
+
+/// `main`'s OAuth discovery: phase, last outcome, and the origins the last
+/// selection found (never paths, bodies or header values).
+fn oauth_json(status: &OauthStatus) -> Value {
+    let phase = match status.phase {
+        OauthPhase::Off => "off",
+        OauthPhase::Pending => "pending",
+        OauthPhase::Settled => "ready",
+        OauthPhase::Failed(_) => "failed",
+    };
+    let found = status.found.as_ref().map(|f| {
+        json!({
+            "metadata_origin": f.metadata_origin,
+            "authorization_server": f.authorization_server,
+            "authorization_server_metadata": f.authorization_server_metadata,
+            "warnings": f.warnings,
+        })
+    });
+    json!({"phase": phase, "last_outcome": status.last_outcome, "found": found})
 }
 
 /// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

@@ -1,6 +1,7 @@
 //! The bounded worker pool: commands from the poll thread wait in a bounded
 //! channel, each worker serves one command at a time from deadline to POST.
 
+use super::oauth::{self, MainBinding};
 use super::respond::{Delivery, NotifyState, Responder};
 use super::stop::Stopper;
 use crate::contract::failure::internal_error;
@@ -31,10 +32,12 @@ pub struct Job {
 }
 
 /// What workers need to know that is not in the command.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct DispatchSettings {
     /// Deadline of commands that carry no `response_timeout`.
     pub request_timeout: Duration,
+    /// `main` as `oauth_discovery` commands see it.
+    pub oauth: MainBinding,
 }
 
 /// The channels this agent serves, by name.
@@ -192,6 +195,8 @@ struct Answer {
     outcome: CommandOutcome,
     /// Deadline for the POST itself.
     post_deadline: Instant,
+    /// Work to start once the answer is posted (or given up).
+    after_post: Option<Box<dyn FnOnce() + Send>>,
 }
 
 fn serve(worker: usize, job: Job, shared: &Shared) {
@@ -205,6 +210,7 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
             .unwrap_or(shared.settings.request_timeout);
     let method = match &command.kind {
         CommandKind::SessionTermination => CommandType::SessionTermination.to_string(),
+        CommandKind::OauthDiscovery => CommandType::OauthDiscovery.to_string(),
         _ => command.method().unwrap_or("").to_string(),
     };
     let tool = tool_name(command);
@@ -264,6 +270,9 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
             Delivery::Delivered { .. } | Delivery::Gone => answer.outcome,
             Delivery::Failed => CommandOutcome::PostFailed,
         };
+        if let Some(after_post) = answer.after_post {
+            after_post();
+        }
     }
     record.total = job.received_at.elapsed();
     shared.telemetry.command_finished(record);
@@ -285,6 +294,7 @@ fn forward(
         headers,
         outcome,
         post_deadline: deadline,
+        after_post: None,
     };
     let backend = shared
         .channels
@@ -294,6 +304,19 @@ fn forward(
 
     let reply = match (&command.kind, backend) {
         (CommandKind::Unknown(_), _) => return None,
+        // Not an MCP call: discovery has its own channel rules and answers.
+        (CommandKind::OauthDiscovery, _) => {
+            let reply = oauth::answer(command, &shared.settings.oauth, deadline)?;
+            let mut posted = answer(
+                RespType::OauthDiscoveryResponse,
+                Some(reply.json),
+                reply.status,
+                reply.headers,
+                reply.outcome,
+            );
+            posted.after_post = reply.after_post;
+            return Some(posted);
+        }
         (CommandKind::Malformed(why), _) => {
             report!(
                 shared.telemetry, request_id = command.request_id;

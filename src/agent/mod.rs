@@ -19,6 +19,7 @@ macro_rules! report {
 pub mod control;
 pub mod dispatch;
 mod error;
+pub mod oauth;
 pub mod poll;
 pub mod respond;
 pub mod stop;
@@ -105,6 +106,7 @@ pub fn serve(
     ));
     telemetry.set_request_timing(config.enable_request_timing);
     telemetry.expect_workers(config.max_concurrency);
+    let oauth = start_oauth_discovery(config, &telemetry, oauth::no_startup_wait(), stopper)?;
     let mut admin = AdminServer::start(
         &config.admin,
         &config.tunnel_id,
@@ -131,6 +133,7 @@ pub fn serve(
         Arc::clone(&telemetry),
         DispatchSettings {
             request_timeout: config.request_timeout,
+            oauth,
         },
     )
     .map_err(StartupError::thread("worker threads"))?;
@@ -197,6 +200,33 @@ fn spawn_signal_watcher(stopper: Stopper) -> Result<(), AgentError> {
         })
         .map(|_| ())
         .map_err(|e| StartupError::thread("the signal thread")(e).into())
+}
+
+/// `main` for `oauth_discovery`, and with an HTTP `main` the `oauth` thread:
+/// startup discovery once `gate` opens (readiness pending until it ends),
+/// retries of a failure, and authorization-server lookups.
+fn start_oauth_discovery(
+    config: &Config,
+    telemetry: &Arc<Telemetry>,
+    gate: oauth::StartupGate,
+    stopper: &Stopper,
+) -> Result<oauth::MainBinding, AgentError> {
+    let McpTarget::Http { url } = &config.mcp else {
+        return Ok(oauth::MainBinding::Stdio);
+    };
+    // Operator header sets are not configurable yet: nothing is scoped to
+    // `main`'s origin beyond its client certificate.
+    let discovery = oauth::Discovery::new(url, &config.net, Vec::new(), Arc::clone(telemetry))
+        .map_err(StartupError::McpClient)?;
+    let discovery = Arc::new(discovery);
+    oauth::spawn(
+        Arc::clone(&discovery),
+        gate,
+        oauth::RETRY_INTERVAL,
+        stopper.clone(),
+    )
+    .map_err(StartupError::thread("the oauth thread"))?;
+    Ok(oauth::MainBinding::Http(discovery))
 }
 
 /// Fetches the tunnel's name for the status page; failures only cost the name.

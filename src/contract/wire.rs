@@ -124,6 +124,9 @@ pub enum CommandKind {
     JsonRpc(Value),
     /// End the MCP session named by the `Mcp-Session-Id` header.
     SessionTermination,
+    /// Fetch `main`'s OAuth protected-resource metadata (no payload; the
+    /// command's headers are ignored).
+    OauthDiscovery,
     /// A type this agent does not know: logged and skipped, nothing posted.
     Unknown(String),
     /// A `jsonrpc` command whose payload is missing or not an object: answered
@@ -199,8 +202,7 @@ impl Command {
                 Some(_) => CommandKind::Malformed("jsonrpc payload is not a JSON object"),
             },
             CommandType::SessionTermination => CommandKind::SessionTermination,
-            // Not served by this agent yet: a logged drop, like any unknown type.
-            CommandType::OauthDiscovery => CommandKind::Unknown(command_type.to_string()),
+            CommandType::OauthDiscovery => CommandKind::OauthDiscovery,
             CommandType::Unknown(name) => CommandKind::Unknown(name),
         };
         Ok(Command {
@@ -262,6 +264,7 @@ pub enum RespType {
     JsonrpcNotify,
     NotifyAck,
     SessionTerminationResponse,
+    OauthDiscoveryResponse,
 }
 
 impl RespType {
@@ -447,12 +450,16 @@ mod tests {
         let wire: WireCommand =
             serde_json::from_value(json!({"request_id": "r", "shard_token": "s"})).unwrap();
         assert_eq!(wire.command_type, CommandType::JsonRpc);
-        // Not served yet: decoded as a type to skip.
+        // O1: no payload; its headers are kept but never used.
         let c = Command::decode(
             json!({"request_id": "r", "shard_token": "s", "command_type": "oauth_discovery"}),
         )
         .unwrap();
-        assert_eq!(c.kind, CommandKind::Unknown("oauth_discovery".into()));
+        assert_eq!(c.kind, CommandKind::OauthDiscovery);
+        assert_eq!(
+            serde_json::to_value(RespType::OauthDiscoveryResponse).unwrap(),
+            json!("oauth_discovery_response")
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct HealthSnapshot {
     pub poll_stall_limit_ms: u64,
     /// Per worker: the time by which it must have reported again.
     pub worker_due_ms: Vec<u64>,
+    /// Where `main`'s OAuth discovery stands.
+    pub oauth: super::OauthPhase,
 }
 
 /// Slack the poll loop allows a long-poll beyond its `timeout_ms` (issue 2).

@@ -5,11 +5,13 @@ pub mod activity;
 pub mod counters;
 pub mod health;
 pub mod histogram;
+pub mod oauth;
 pub mod outcome;
 pub mod prometheus;
 
 pub use counters::Counter;
 pub use health::{HealthSnapshot, PollFailure, WatchdogLimits};
+pub use oauth::{OauthFound, OauthPhase, OauthStatus};
 pub use outcome::{CommandOutcome, CommandRecord, DropReason, PollOutcome, PostResult};
 
 use crate::contract::TunnelMetadata;
@@ -66,6 +68,7 @@ pub struct Telemetry {
     activity: ActivityRing,
     errors: ErrorLog,
     metadata: Mutex<Option<TunnelMetadata>>,
+    oauth: Mutex<OauthStatus>,
 }
 
 impl Default for Telemetry {
@@ -104,6 +107,7 @@ impl Telemetry {
             activity: ActivityRing::new(),
             errors: ErrorLog::default(),
             metadata: Mutex::new(None),
+            oauth: Mutex::new(OauthStatus::default()),
         }
     }
 
@@ -376,7 +380,57 @@ impl Telemetry {
         }
     }
 
+    /// `main`'s startup OAuth discovery has begun (not ready until it ends).
+    pub fn oauth_pending(&self) {
+        self.with_oauth(|o| o.phase = OauthPhase::Pending);
+    }
+
+    /// A startup or retry discovery ended: `Ok(outcome)` (selected or not
+    /// advertised) makes the agent ready, `Err(class)` not ready.
+    pub fn oauth_discovered(&self, result: Result<&'static str, &'static str>) {
+        self.with_oauth(|o| match result {
+            Ok(outcome) => {
+                o.phase = OauthPhase::Settled;
+                o.last_outcome = Some(outcome.to_string());
+            }
+            Err(class) => {
+                o.phase = OauthPhase::Failed(class);
+                o.last_outcome = Some(format!("failed: {class}"));
+            }
+        });
+    }
+
+    /// An `oauth_discovery` command ended. A success clears a pending or
+    /// failed discovery; a failure never makes the agent not ready.
+    pub fn oauth_command_finished(&self, result: Result<&'static str, &'static str>) {
+        self.with_oauth(|o| match result {
+            Ok(outcome) => {
+                if o.phase != OauthPhase::Off {
+                    o.phase = OauthPhase::Settled;
+                }
+                o.last_outcome = Some(outcome.to_string());
+            }
+            Err(class) => o.last_outcome = Some(format!("failed: {class}")),
+        });
+    }
+
+    /// What the last selection found (origins and fixed words only).
+    pub fn set_oauth_found(&self, found: OauthFound) {
+        self.with_oauth(|o| o.found = Some(found));
+    }
+
+    fn with_oauth(&self, change: impl FnOnce(&mut OauthStatus)) {
+        change(&mut self.oauth.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
     // ---- reading (admin server side) -------------------------------------------
+
+    pub fn oauth_status(&self) -> OauthStatus {
+        self.oauth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 
     pub fn connected(&self) -> bool {
         self.counters.level(Counter::Connected) != 0
@@ -450,6 +504,7 @@ impl Telemetry {
         };
         HealthSnapshot {
             now_ms: self.now_ms(),
+            oauth: self.oauth_status().phase,
             draining: self.draining.load(Relaxed),
             first_poll_ok: self.first_poll_ok.load(Relaxed),
             auth_refused,
