@@ -452,8 +452,9 @@ fn serve_one(state: &StubState, out: &LineWriter, message: &Value) {
 // ---------------------------------------------------------------- HTTP
 
 /// Serves the same tools over Streamable HTTP on `addr` (e.g. `127.0.0.1:0`),
-/// every path. Prints `listening on http://IP:PORT` as the first stdout line,
-/// then serves until the process is stopped.
+/// every path (a GET under `/.well-known/` answers 404: no OAuth metadata).
+/// Prints `listening on http://IP:PORT` as the first stdout line, then
+/// serves until the process is stopped.
 pub fn run_http(addr: &str) -> io::Result<()> {
     let stub = bind_http(addr)?;
     {
@@ -525,6 +526,11 @@ fn header_value<'a>(request: &'a tiny_http::Request, name: &str) -> Option<&'a s
 
 fn serve_http(state: &StubState, mut request: tiny_http::Request) {
     match request.method() {
+        // It has no OAuth metadata: say so where discovery looks.
+        tiny_http::Method::Get if request.url().starts_with("/.well-known/") => {
+            let _ = request.respond(tiny_http::Response::empty(404));
+            return;
+        }
         tiny_http::Method::Post => {}
         tiny_http::Method::Delete => {
             let _ = request.respond(tiny_http::Response::empty(204));

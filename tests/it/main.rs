@@ -11,6 +11,7 @@ mod cli;
 mod harpoon;
 mod http;
 mod net;
+mod oauth;
 mod protocol;
 mod relay;
 mod stdio;

@@ -235,17 +235,21 @@ impl Clients {
     }
 }
 
-/// Operator headers (never `Accept`, which discovery sets), then `Accept`.
+/// Operator headers (never `Accept` or `Connection`, which discovery sets),
+/// then `Accept`, and `Connection: close`: discovery is rare, and a pooled
+/// connection the server has since closed would fail the next candidate.
 fn with_headers<B>(
     mut request: ureq::RequestBuilder<B>,
     headers: &[(String, Secret)],
 ) -> ureq::RequestBuilder<B> {
     for (name, value) in headers {
-        if !name.eq_ignore_ascii_case("accept") {
+        if !name.eq_ignore_ascii_case("accept") && !name.eq_ignore_ascii_case("connection") {
             request = request.header(name.as_str(), value.expose());
         }
     }
-    request.header("Accept", ACCEPT_JSON)
+    request
+        .header("Accept", ACCEPT_JSON)
+        .header("Connection", "close")
 }
 
 /// What a failed request counts as: `timeout`, `tls` or `connect`.
