@@ -86,6 +86,10 @@ pub fn readiness(s: &HealthSnapshot, channels: &[(String, BackendStatus)]) -> Re
             ));
         }
     }
+    if let Some(reason) = s.mcp_probe.not_ready_reason() {
+        mcp_server_reachable = false;
+        reasons.push(reason);
+    }
     if s.synthesized_streak >= SYNTHESIZED_STREAK_NOT_READY {
         mcp_server_reachable = false;
         reasons.push(format!(
@@ -146,6 +150,7 @@ mod tests {
             poll_heartbeat_ms: 999_000,
             poll_stall_limit_ms: 155_000,
             worker_due_ms: vec![1_010_000, 1_020_000],
+            mcp_probe: crate::telemetry::McpProbe::NotProbed,
         }
     }
 
