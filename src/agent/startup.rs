@@ -117,6 +117,10 @@ fn settle(main: &dyn Backend, wait: Duration, stopper: &Stopper) -> McpProbe {
                 if spent || stopper.sleep(delay) {
                     return McpProbe::WaitFailed;
                 }
+                log::debug!(
+                    "the MCP server of channel main refused the connection; probing again in {} ms",
+                    delay.as_millis()
+                );
             }
             ProbeOutcome::Failed(class) => return McpProbe::Failed(class),
         }
