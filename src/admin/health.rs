@@ -200,6 +200,36 @@ mod tests {
     }
 
     #[test]
+    fn c2_c3_the_startup_probe_is_a_readiness_reason() {
+        use crate::telemetry::{McpProbe, ProbeClass};
+        let mut s = healthy();
+        for (probe, reason) in [
+            (McpProbe::Pending, "mcp startup probe pending"),
+            (
+                McpProbe::Failed(ProbeClass::ConnectionRefused),
+                "mcp probe failed: connect",
+            ),
+            (
+                McpProbe::Failed(ProbeClass::HttpStatus),
+                "mcp probe failed: http_status",
+            ),
+            (
+                McpProbe::WaitFailed,
+                "mcp startup wait failed: connection refused",
+            ),
+        ] {
+            s.mcp_probe = probe;
+            let r = readiness(&s, &up());
+            assert!(!r.ready && r.polling && !r.mcp_server_reachable, "{r:?}");
+            assert_eq!(r.reasons, [reason]);
+        }
+        for probe in [McpProbe::Passed, McpProbe::NotProbed] {
+            s.mcp_probe = probe;
+            assert!(readiness(&s, &up()).ready);
+        }
+    }
+
+    #[test]
     fn stalled_loops_fail_liveness_unless_draining() {
         let mut s = healthy();
         s.poll_heartbeat_ms = s.now_ms - 156_000;

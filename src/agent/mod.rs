@@ -208,7 +208,14 @@ pub fn serve(
             .name("poll".into())
             .spawn(move || {
                 // No poll before the startup wait is over: no command is held.
-                if gate.wait(&stopper) {
+                // The loop still reports that it is alive while it waits.
+                let open = loop {
+                    telemetry.poll_heartbeat();
+                    if let Some(open) = gate.wait_up_to(&stopper, dispatch::HEARTBEAT_INTERVAL) {
+                        break open;
+                    }
+                };
+                if open {
                     poll::poll_loop(&control, &pool, &telemetry, settings, &stopper);
                 }
                 // The loop ends only when stopping: hand the pool back to drain.

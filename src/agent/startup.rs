@@ -51,19 +51,34 @@ impl StartupGate {
 
     /// Blocks until the gate opens (true) or `stopper` fires (false).
     pub fn wait(&self, stopper: &Stopper) -> bool {
+        loop {
+            match self.wait_up_to(stopper, Duration::from_secs(3600)) {
+                Some(open) => return open,
+                None => continue,
+            }
+        }
+    }
+
+    /// Like [`StartupGate::wait`] for at most `limit`: `None` when it is
+    /// still closed then (the poll thread reports that it is alive meanwhile).
+    pub fn wait_up_to(&self, stopper: &Stopper, limit: Duration) -> Option<bool> {
         const CHECK_STOP_EVERY: Duration = Duration::from_millis(100);
+        let until = Instant::now().checked_add(limit);
         let (lock, changed) = &*self.inner;
         let mut open = lock.lock().unwrap_or_else(PoisonError::into_inner);
         while !*open {
             if stopper.is_stopped() {
-                return false;
+                return Some(false);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return None;
             }
             open = changed
                 .wait_timeout(open, CHECK_STOP_EVERY)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        true
+        Some(true)
     }
 }
 
@@ -272,7 +287,12 @@ mod tests {
         gate.open();
         assert!(waiter.join().unwrap());
         let closed = StartupGate::default();
+        assert_eq!(closed.wait_up_to(&stopper, Duration::from_millis(50)), None);
         stopper.stop();
         assert!(!closed.wait(&stopper));
+        assert_eq!(
+            closed.wait_up_to(&stopper, Duration::from_secs(5)),
+            Some(false)
+        );
     }
 }

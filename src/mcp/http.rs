@@ -6,7 +6,9 @@ use crate::config::HeaderSet;
 use crate::contract::headers::{filter_response_headers, forwardable_request_headers};
 use crate::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use crate::mcp::sse::{SseError, SseLimits, SseReader};
-use crate::mcp::{probe, remaining, Backend, BackendStatus, McpCall, McpReply, ProbeOutcome};
+use crate::mcp::{
+    probe, remaining, Backend, BackendStatus, McpCall, McpReply, ProbeClass, ProbeOutcome,
+};
 use crate::telemetry::Telemetry;
 use serde_json::Value;
 use std::fmt;
@@ -231,7 +233,19 @@ impl Backend for HttpBackend {
 
     fn startup_probe(&self, budget: Duration) -> Option<ProbeOutcome> {
         let setup = self.probe.as_ref()?;
-        Some(probe::run(&self.agent, &self.uri, &setup.headers, budget))
+        let outcome = probe::run(&self.agent, &self.uri, &setup.headers, budget);
+        // The probe is a request like any other: it tells whether the server is reachable.
+        let reached = !matches!(
+            outcome,
+            ProbeOutcome::Failed(
+                ProbeClass::ConnectionRefused
+                    | ProbeClass::Connect
+                    | ProbeClass::Dns
+                    | ProbeClass::Tls
+            )
+        );
+        self.reached.store(reached, Relaxed);
+        Some(outcome)
     }
 
     fn has_startup_probe(&self) -> bool {
