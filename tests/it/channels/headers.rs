@@ -164,6 +164,8 @@ fn b1_b5_operator_headers_reach_only_their_scope() {
         assert_eq!(one(r, "x-discovery-only"), None);
     }
     assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+    // D3: an error answer never leads to a DELETE.
+    docs.assert_no_delete();
     assert_eq!(elsewhere.connections(), 0);
 
     // B3: variables named by env: values are not in the stdio child's environment.
