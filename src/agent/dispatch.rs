@@ -344,7 +344,7 @@ impl Deadline {
     /// deadline, or a short grace past it for the agent's own timeout.
     fn post_deadline(self, now: Instant) -> Instant {
         if self.own {
-            self.at.max(now + TIMEOUT_POST_BUDGET)
+            self.at.max(post_budget_from(now))
         } else {
             self.at
         }
@@ -496,8 +496,14 @@ fn own_timeout(command: &Command, when: &str, shared: &Shared) -> Answer {
         json,
         failure.resp_code(true),
         CommandOutcome::Synthesized,
-        Instant::now() + TIMEOUT_POST_BUDGET,
+        post_budget_from(Instant::now()),
     )
+}
+
+/// `now` + [`TIMEOUT_POST_BUDGET`], checked: a clock that cannot go that
+/// far gives `now`, and the answer is then not posted rather than a panic.
+fn post_budget_from(now: Instant) -> Instant {
+    now.checked_add(TIMEOUT_POST_BUDGET).unwrap_or(now)
 }
 
 /// A peer's channel name as a log line shows it: quoted, at most 64 characters.

@@ -232,7 +232,8 @@ pub fn serve(
         config.shutdown_grace.as_secs()
     );
     control.stop_polling();
-    let grace_deadline = Instant::now() + config.shutdown_grace;
+    let now = Instant::now();
+    let grace_deadline = now.checked_add(config.shutdown_grace).unwrap_or(now);
     let pool = poller.join().map_err(|_| AgentError::PollThreadFailed)?;
     let unfinished = pool.drain(grace_deadline);
     if unfinished > 0 {

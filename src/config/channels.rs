@@ -208,8 +208,19 @@ pub(crate) fn bindings(layers: &Layers<'_>, mut cx: Context<'_>) -> Result<Bindi
             entries.push(server_entry(&servers.origin, i, server)?);
         }
     }
+    let Some(first) = entries.first() else {
+        // Only an empty `mcp_servers` list gets here.
+        let origin = layer.mcp_servers.as_ref().map(|s| s.origin.clone());
+        return Err(match origin {
+            Some(origin) => invalid(&origin, "the list is empty", "list at least one server"),
+            None => ConfigError::Missing {
+                setting: "MCP server",
+                fix: "pass --mcp-server-url URL or --mcp-command CMD",
+            },
+        });
+    };
     if entries.len() > MAX_CONFIGURED_BINDINGS {
-        return Err(entries[0].error(
+        return Err(first.error(
             format!("more than {MAX_CONFIGURED_BINDINGS} MCP servers"),
             "configure fewer servers",
         ));
@@ -246,7 +257,7 @@ pub(crate) fn bindings(layers: &Layers<'_>, mut cx: Context<'_>) -> Result<Bindi
     });
     let disabled = disabled.into_iter().map(|b| b.channel).collect();
     if poll_channels.is_none() && !enabled.iter().any(|b| b.channel == "main") {
-        return Err(entries[0].error(
+        return Err(first.error(
             "no MCP server is bound to the channel main",
             "bind one (a plain entry, or channel=main), or list the channels to poll with --poll-channel",
         ));
@@ -256,7 +267,7 @@ pub(crate) fn bindings(layers: &Layers<'_>, mut cx: Context<'_>) -> Result<Bindi
             .as_ref()
             .is_none_or(|list| list.iter().any(|c| c == HARPOON_CHANNEL));
     if enabled.len() + usize::from(harpoon_declared) > MAX_DECLARED_CHANNELS {
-        return Err(entries[0].error(
+        return Err(first.error(
             format!("more than {MAX_DECLARED_CHANNELS} channels would be declared"),
             "serve at most 32 channels from one tunnel-client (--poll-channel can leave some out)",
         ));

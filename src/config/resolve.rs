@@ -748,6 +748,18 @@ mod tests {
                 ("K".into(), "v".into())
             ]
         );
+        // An empty list is refused by name.
+        let mut empty = profile.clone();
+        if let Some(servers) = empty.mcp_servers.as_mut() {
+            servers.value.clear();
+        }
+        let e = resolve3(&Layer::default(), &Env::default(), &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("profile key \"mcp_servers\"") && e.contains("empty"),
+            "{e}"
+        );
         // Beside mcp_command, or with both url and command: refused.
         let mut both = profile.clone();
         both.mcp_command = list(&["x"], prof("mcp_command"));
