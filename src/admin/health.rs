@@ -86,6 +86,10 @@ pub fn readiness(s: &HealthSnapshot, channels: &[(String, BackendStatus)]) -> Re
             ));
         }
     }
+    if let Some(reason) = s.mcp_probe.not_ready_reason() {
+        mcp_server_reachable = false;
+        reasons.push(reason);
+    }
     if s.synthesized_streak >= SYNTHESIZED_STREAK_NOT_READY {
         mcp_server_reachable = false;
         reasons.push(format!(
@@ -154,6 +158,7 @@ mod tests {
             poll_stall_limit_ms: 155_000,
             worker_due_ms: vec![1_010_000, 1_020_000],
             oauth: OauthPhase::Off,
+            mcp_probe: crate::telemetry::McpProbe::NotProbed,
         }
     }
 
@@ -220,6 +225,36 @@ mod tests {
             assert_eq!(r.reasons.first().map(String::as_str), reason);
             assert!(r.polling && r.mcp_server_reachable);
             assert!(liveness(&s).healthy);
+        }
+    }
+
+    #[test]
+    fn c2_c3_the_startup_probe_is_a_readiness_reason() {
+        use crate::telemetry::{McpProbe, ProbeClass};
+        let mut s = healthy();
+        for (probe, reason) in [
+            (McpProbe::Pending, "mcp startup probe pending"),
+            (
+                McpProbe::Failed(ProbeClass::ConnectionRefused),
+                "mcp probe failed: connect",
+            ),
+            (
+                McpProbe::Failed(ProbeClass::HttpStatus),
+                "mcp probe failed: http_status",
+            ),
+            (
+                McpProbe::WaitFailed,
+                "mcp startup wait failed: connection refused",
+            ),
+        ] {
+            s.mcp_probe = probe;
+            let r = readiness(&s, &up());
+            assert!(!r.ready && r.polling && !r.mcp_server_reachable, "{r:?}");
+            assert_eq!(r.reasons, [reason]);
+        }
+        for probe in [McpProbe::Passed, McpProbe::NotProbed] {
+            s.mcp_probe = probe;
+            assert!(readiness(&s, &up()).ready);
         }
     }
 

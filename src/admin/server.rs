@@ -7,6 +7,7 @@ use crate::config::AdminConfig;
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::{Backend, BackendStatus};
 use crate::telemetry::activity::redact_urls;
+use crate::telemetry::counters::{ChannelCounter, Reading};
 use crate::telemetry::histogram::{Percentiles, RECENT_WINDOW};
 use crate::telemetry::prometheus;
 use crate::telemetry::{Counter, OauthPhase, OauthStatus, Telemetry};
@@ -616,8 +617,14 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "live": {"healthy": live.healthy, "reasons": live.reasons},
         "channels": channels.iter().map(|(name, s)| json!({
             "name": name, "kind": s.kind, "up": s.up, "detail": s.detail,
+            "inflight": reading(t.channel_reading(name, ChannelCounter::ChannelInflight)),
+            "requests": {
+                "success": reading(t.channel_reading(name, ChannelCounter::ChannelRequestsSuccess)),
+                "error": reading(t.channel_reading(name, ChannelCounter::ChannelRequestsError)),
+            },
         })).collect::<Vec<_>>(),
         "oauth": oauth_json(&t.oauth_status()),
+        "mcp_probe": snapshot.mcp_probe.to_string(),
         "mcp_restarts": t.mcp_restarts(),
         "inflight": t.inflight(),
         "queue_depth": t.queue_depth(),
@@ -659,6 +666,14 @@ fn oauth_json(status: &OauthStatus) -> Value {
         })
     });
     json!({"phase": phase, "last_outcome": status.last_outcome, "found": found})
+}
+
+/// A counter table reading as a JSON number.
+fn reading(r: Reading) -> Value {
+    match r {
+        Reading::Count(n) => json!(n),
+        Reading::Level(n) => json!(n),
+    }
 }
 
 /// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

@@ -49,6 +49,7 @@ pub fn load_config(selection: &Selection, flags: &Layer, env: &Env) -> Result<Lo
         flags,
         env: &env_layer,
         profile: &profile_layer,
+        vars: env,
     })?;
     Ok(Loaded {
         config,

@@ -186,10 +186,7 @@ impl Command {
                 reason: "missing or non-string shard_token",
             });
         };
-        let channel = match value.get("channel") {
-            Some(Value::String(c)) if !c.is_empty() => c.clone(),
-            _ => MAIN_CHANNEL.to_string(),
-        };
+        let channel = decode_channel(value.get("channel"));
         let command_type = match value.get("command_type") {
             None | Some(Value::Null) => CommandType::JsonRpc,
             Some(Value::String(t)) => CommandType::parse(t),
@@ -229,6 +226,23 @@ impl Command {
             CommandKind::JsonRpc(v) => v.get("method").and_then(Value::as_str),
             _ => None,
         }
+    }
+}
+
+/// A command's channel: trimmed and lowercased (ASCII only, so that no
+/// other letter folds into a valid name); absent, null or empty is `main`.
+/// Anything else that is not a string keeps its JSON text, which is no
+/// configured channel, so it is answered "unsupported", never sent to `main`.
+fn decode_channel(value: Option<&Value>) -> String {
+    let text = match value {
+        None | Some(Value::Null) => return MAIN_CHANNEL.to_string(),
+        Some(Value::String(c)) => c.trim().to_ascii_lowercase(),
+        Some(other) => other.to_string(),
+    };
+    if text.is_empty() {
+        MAIN_CHANNEL.to_string()
+    } else {
+        text
     }
 }
 
@@ -431,6 +445,23 @@ mod tests {
         assert!(Command::decode(json!({"shard_token": "s"})).is_err());
         let e = Command::decode(json!({"request_id": "r"})).unwrap_err();
         assert_eq!(e.request_id.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn a7_channels_are_trimmed_and_lowercased_and_default_to_main() {
+        let channel = |c: Value| {
+            Command::decode(json!({"request_id": "r", "shard_token": "s", "channel": c}))
+                .unwrap()
+                .channel
+        };
+        assert_eq!(channel(json!(" Tools ")), "tools");
+        assert_eq!(channel(json!("")), "main");
+        assert_eq!(channel(json!("  ")), "main");
+        assert_eq!(channel(json!(null)), "main");
+        // The Kelvin sign would fold to "k" under Unicode lowercasing.
+        assert_eq!(channel(json!("\u{212A}")), "\u{212A}");
+        assert_eq!(channel(json!(7)), "7");
+        assert_eq!(channel(json!({"a": 1})), "{\"a\":1}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod support;
 
 mod admin;
+mod channels;
 mod cli;
 mod harpoon;
 mod http;

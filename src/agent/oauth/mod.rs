@@ -15,6 +15,7 @@ pub use algorithm::{discover, Outcome, Selected};
 pub use fetch::{Clients, OriginHeaders};
 
 use super::stop::Stopper;
+use crate::config::{Config, McpBinding, McpTarget};
 use crate::contract::{Command, Headers, MAIN_CHANNEL};
 use crate::mcp::harpoon::url::{Scheme, Url};
 use crate::mcp::harpoon::Discovered;
@@ -120,6 +121,30 @@ pub struct Reply {
 }
 
 impl Discovery {
+    /// Discovery for the configured `main`, when it is an HTTP server: its URL,
+    /// its trust and client certificate, and its MCP headers with the
+    /// discovery set on top (sent to `main`'s origin only). `None` for a
+    /// stdio `main` or none at all.
+    pub fn for_main(
+        config: &Config,
+        telemetry: Arc<Telemetry>,
+    ) -> Option<Result<Discovery, NetError>> {
+        let Some(McpBinding {
+            target: McpTarget::Http { url },
+            ..
+        }) = config.main()
+        else {
+            return None;
+        };
+        let headers = config
+            .discovery_headers()
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.to_string(), crate::secret::Secret::new(value)))
+            .collect();
+        Some(Discovery::new(url, &config.net, headers, telemetry))
+    }
+
     /// `main_url` is `main`'s MCP URL; `headers` (the MCP set with the discovery
     /// set over it) and the MCP client certificate go to its origin only.
     pub fn new(

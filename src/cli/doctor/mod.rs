@@ -91,6 +91,7 @@ pub fn checks(args: &DoctorArgs, env: &Env) -> Vec<Check> {
         flags: &args.run.flags,
         env: &env_layer,
         profile: &profile_layer,
+        vars: env,
     };
     let source = match &profile_path {
         Some(p) => format!("profile {}", p.display()),

@@ -4,23 +4,21 @@
 use super::report::{fail, pass, Check};
 use super::OAUTH;
 use crate::agent::oauth::{self, Class, Discovery, Outcome};
-use crate::config::{Config, McpTarget};
+use crate::config::Config;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub(super) fn check_oauth(config: &Config) -> Check {
-    let McpTarget::Http { url } = &config.mcp else {
-        return pass(
-            OAUTH,
-            "not advertised (a stdio MCP server has no OAuth metadata)",
-        );
-    };
     let telemetry = Arc::new(crate::telemetry::Telemetry::new());
-    // Operator header sets are not configurable yet: nothing beyond the
-    // client certificate is scoped to the MCP server's origin.
-    let discovery = match Discovery::new(url, &config.net, Vec::new(), telemetry) {
-        Ok(d) => d,
-        Err(e) => {
+    let discovery = match Discovery::for_main(config, telemetry) {
+        None => {
+            return pass(
+                OAUTH,
+                "not advertised (a stdio MCP server has no OAuth metadata)",
+            )
+        }
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
             return fail(
                 OAUTH,
                 e.to_string(),

@@ -236,8 +236,10 @@ fn status_json_carries_what_the_page_shows() {
     assert_eq!(s["ready"]["ready"], true);
     assert_eq!(
         s["channels"],
-        serde_json::json!([{"name": "main", "kind": "stdio", "up": true, "detail": "pid 4242"}])
+        serde_json::json!([{"name": "main", "kind": "stdio", "up": true, "detail": "pid 4242",
+            "inflight": 0, "requests": {"success": 0, "error": 0}}])
     );
+    assert_eq!(s["mcp_probe"], "not probed");
     assert_eq!(s["mcp_restarts"], 1);
     assert_eq!(s["inflight"], 0);
     assert_eq!(s["totals"]["answered"], 3);

@@ -103,7 +103,8 @@ impl Latch {
 #[test]
 fn o12_readiness_is_pending_until_the_startup_discovery_ends() {
     let site = Site::http();
-    site.on("POST", "/mcp", |_| status(400));
+    // 401 like an OAuth-protected server: the startup probe counts it as ready.
+    site.on("POST", "/mcp", |_| status(401));
     site.on("GET", "/mcp", |_| status(405));
     let latch = Arc::new(Latch::default());
     let held = Arc::clone(&latch);
@@ -131,7 +132,8 @@ fn o12_readiness_is_pending_until_the_startup_discovery_ends() {
 #[test]
 fn o12_a_failed_startup_is_not_ready_until_a_command_succeeds_and_commands_never_unready() {
     let site = Site::http();
-    site.on("POST", "/mcp", |_| status(400));
+    // 401 like an OAuth-protected server: the startup probe counts it as ready.
+    site.on("POST", "/mcp", |_| status(401));
     site.on("GET", "/mcp", |_| status(405));
     site.on("GET", PRMD_MCP, |_| raw(200, &[], b"not json"));
     let cp = MockControlPlane::start();
@@ -202,7 +204,8 @@ fn o12_a_stdio_main_never_runs_discovery() {
 #[test]
 fn o12_startup_waits_for_the_gate_then_retries_until_it_heals() {
     let site = Site::http();
-    site.on("POST", "/mcp", |_| status(400));
+    // 401 like an OAuth-protected server: the startup probe counts it as ready.
+    site.on("POST", "/mcp", |_| status(401));
     site.on("GET", "/mcp", |_| status(405));
     site.on("GET", PRMD_MCP, |_| status(403));
     let telemetry = Arc::new(Telemetry::new());
@@ -276,7 +279,8 @@ fn o12_startup_waits_for_the_gate_then_retries_until_it_heals() {
 #[test]
 fn o7_the_hook_gets_every_discovered_endpoint_and_an_issuer_mismatch_is_a_warning() {
     let site = Site::http();
-    site.on("POST", "/mcp", |_| status(400));
+    // 401 like an OAuth-protected server: the startup probe counts it as ready.
+    site.on("POST", "/mcp", |_| status(401));
     site.on("GET", "/mcp", |_| status(405));
     let issuer = format!("{}/realms/x", site.origin());
     let i = issuer.clone();
