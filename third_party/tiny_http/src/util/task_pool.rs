@@ -69,18 +69,26 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
-            self.add_thread(Some(code));
-        } else {
+        // A waiting thread stays counted in `waiting_tasks` until it has woken
+        // up and taken the lock again, so a thread already notified for an
+        // earlier queued task is still counted here. Queue the task only if
+        // there are more waiting threads than queued tasks; otherwise a burst
+        // of connections could leave one queued behind long-lived
+        // (keep-alive) tasks until one of them ends.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) > queue.len() {
             queue.push_back(code);
             self.sharing.condvar.notify_one();
+        } else {
+            self.add_thread(Some(code));
         }
     }
 
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // If no thread can be started (thread or memory limit), the task is
+        // dropped, which closes its connection, instead of panicking.
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -124,6 +132,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(e) = spawned {
+            log::error!("Could not start a thread for a new client: {}", e);
+        }
     }
 }
 
