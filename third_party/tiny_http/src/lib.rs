@@ -99,8 +99,8 @@ use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -189,6 +189,33 @@ pub struct SslConfig {
     pub private_key: Vec<u8>,
 }
 
+/// Bounds a server puts on its clients. The default bounds nothing, as
+/// tiny_http always did; a server facing untrusted clients should set all.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections open at once, counting those whose requests are
+    /// still being answered. A connection accepted beyond it is closed at
+    /// once, without a response.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: usize::MAX,
+        }
+    }
+}
+
+/// First pause of the accept loop after `accept` fails (for example out of
+/// file descriptors); it doubles up to `MAX_ACCEPT_BACKOFF`.
+const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long dropping a `Server` tries to connect to itself to wake its
+/// accept thread.
+const WAKE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
 impl Server {
     /// Shortcut for a simple server on a specific address.
     #[inline]
@@ -244,6 +271,15 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// Same as `from_listener`, with bounds on what clients may hold.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -289,14 +325,23 @@ impl Server {
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            let open_connections = Arc::new(AtomicUsize::new(0));
+            let mut backoff = MIN_ACCEPT_BACKOFF;
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        backoff = MIN_ACCEPT_BACKOFF;
+                        if open_connections.load(Relaxed) >= limits.max_connections {
+                            // dropping the socket closes it
+                            continue;
+                        }
+                        let open = util::OpenConnection::new(&open_connections);
+
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
+                        let halves = match ssl {
+                            None => RefinedTcpStream::new(sock, open),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
                                 // trying to apply SSL over the connection
@@ -306,13 +351,15 @@ impl Server {
                                     Err(_) => continue,
                                 };
 
-                                RefinedTcpStream::new(sock)
+                                RefinedTcpStream::new(sock, open)
                             }
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        halves.map(|(read_closable, write_closable)| {
+                            ClientConnection::new(write_closable, read_closable)
+                        })
                     }
                     Err(e) => Err(e),
                 };
@@ -340,9 +387,17 @@ impl Server {
                     }
 
                     Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        // Out of file descriptors, memory or buffers: these
+                        // pass, so pause and accept again rather than stop
+                        // serving for good. Only the first failure in a row
+                        // is logged as an error.
+                        if backoff == MIN_ACCEPT_BACKOFF {
+                            log::error!("Error accepting new client: {} (retrying)", e);
+                        } else {
+                            log::debug!("Error accepting new client: {} (retrying)", e);
+                        }
+                        thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
                     }
                 }
             }
@@ -422,9 +477,13 @@ impl Iterator for IncomingRequests<'_> {
 impl Drop for Server {
     fn drop(&mut self) {
         self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
+        // Connect briefly to ourselves to unblock the accept thread. Bounded:
+        // while the accept thread pauses after an error, a full backlog would
+        // make a plain connect retry for tens of seconds.
         let maybe_stream = match &self.listening_addr {
-            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
+            ListenAddr::IP(addr) => {
+                TcpStream::connect_timeout(addr, WAKE_CONNECT_TIMEOUT).map(Connection::from)
+            }
             #[cfg(unix)]
             ListenAddr::Unix(addr) => {
                 // TODO: use connect_addr when its stabilized.
