@@ -2,15 +2,16 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Instant;
 
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::Request;
+use crate::{Limits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -34,6 +35,11 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    limits: Limits,
+
+    // when the connection was accepted; `None` once its first request is read
+    accepted: Option<Instant>,
 }
 
 /// Error that can happen when reading a request.
@@ -41,6 +47,8 @@ pub struct ClientConnection {
 enum ReadError {
     WrongRequestLine,
     WrongHeader(HTTPVersion),
+    /// the request line and headers are longer than `Limits::max_head_bytes`
+    HeadTooLarge,
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
@@ -51,6 +59,7 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: Limits,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -65,6 +74,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits,
+            accepted: Some(Instant::now()),
         }
     }
 
@@ -76,23 +87,34 @@ impl ClientConnection {
     /// Reads the next line from self.next_header_source.
     ///
     /// Reads until `CRLF` is reached. The next read will start
-    ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    ///  at the first byte of the new line. Reads at most `budget` bytes
+    ///  (and deducts what it reads).
+    fn read_next_line(&mut self, budget: &mut usize) -> Result<AsciiString, ReadError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
         loop {
+            if *budget == 0 {
+                return Err(ReadError::HeadTooLarge);
+            }
+            *budget -= 1;
+
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                Some(b) => b.map_err(ReadError::ReadIoError)?,
+                None => {
+                    let err = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
+                    return Err(ReadError::ReadIoError(err));
+                }
             };
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                return AsciiString::from_ascii(buf).map_err(|_| {
+                    let err = IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII");
+                    ReadError::ReadIoError(err)
+                });
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -101,13 +123,56 @@ impl ClientConnection {
         }
     }
 
+    /// Waits for the previous request to be answered, then for the first
+    /// byte of the next one, and starts the clock on its head: the
+    /// connection's first request must be complete within
+    /// `Limits::head_timeout` of accept; a later one must start within
+    /// `keep_alive_timeout` of the previous answer, and its head be complete
+    /// within `head_timeout` of its first byte.
+    fn wait_for_request(&mut self) -> Result<(), ReadError> {
+        let limits = self.limits;
+        let closed = || ReadError::ReadIoError(ErrorKind::ConnectionAborted.into());
+
+        // One request at a time: the next head is read once the previous
+        // response is complete.
+        self.sink.wait_for_previous();
+
+        let reader = self.next_header_source.wait_turn().ok_or_else(closed)?;
+        let (idle_deadline, head_deadline) = match self.accepted.take() {
+            Some(accepted) => {
+                let deadline = limits.head_timeout.map(|t| accepted + t);
+                (deadline, deadline)
+            }
+            None => (limits.keep_alive_timeout.map(|t| Instant::now() + t), None),
+        };
+        reader
+            .get_mut()
+            .set_read_deadline(idle_deadline)
+            .map_err(ReadError::ReadIoError)?;
+        match reader.fill_buf() {
+            Ok([]) => return Err(closed()),
+            Ok(_) => {}
+            // an idle connection is closed without a response
+            Err(_) => return Err(closed()),
+        }
+        let head_deadline =
+            head_deadline.or_else(|| limits.head_timeout.map(|t| Instant::now() + t));
+        reader
+            .get_mut()
+            .set_read_deadline(head_deadline)
+            .map_err(ReadError::ReadIoError)
+    }
+
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        self.wait_for_request()?;
+        let mut budget = self.limits.max_head_bytes;
+
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self.read_next_line(&mut budget)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -118,7 +183,7 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line(&mut budget)?;
 
                     if line.is_empty() {
                         break;
@@ -143,6 +208,14 @@ impl ClientConnection {
         let mut data_source = self.source.next().unwrap();
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
+        // the head is complete: its deadline does not apply to the body
+        if let Some(reader) = data_source.wait_turn() {
+            reader
+                .get_mut()
+                .set_read_deadline(None)
+                .map_err(ReadError::ReadIoError)?;
+        }
+
         // building the next reader
         let request = crate::request::new_request(
             self.secure,
@@ -150,7 +223,8 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // getpeername fails once the peer is gone: no address then
+            self.remote_addr.as_ref().ok().and_then(|addr| *addr),
             data_source,
             writer,
         )
@@ -201,6 +275,15 @@ impl Iterator for ClientConnection {
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
+                }
+
+                Err(ReadError::HeadTooLarge) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(431));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None; // the rest of the head is not read: close
                 }
 
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {

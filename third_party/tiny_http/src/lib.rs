@@ -197,12 +197,25 @@ pub struct Limits {
     /// still being answered. A connection accepted beyond it is closed at
     /// once, without a response.
     pub max_connections: usize,
+    /// Most bytes of a request line and headers together; a longer head is
+    /// answered 431 and its connection closed.
+    pub max_head_bytes: usize,
+    /// Time a new connection has to send its first request line and
+    /// headers, and a later request to send them once its first byte came.
+    /// Past it the connection is closed (with 408 if the head was started).
+    pub head_timeout: Option<Duration>,
+    /// How long a connection may sit idle between requests before it is
+    /// closed (without a response).
+    pub keep_alive_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: usize::MAX,
+            max_head_bytes: usize::MAX,
+            head_timeout: None,
+            keep_alive_timeout: None,
         }
     }
 }
@@ -358,7 +371,7 @@ impl Server {
                         };
 
                         halves.map(|(read_closable, write_closable)| {
-                            ClientConnection::new(write_closable, read_closable)
+                            ClientConnection::new(write_closable, read_closable, limits)
                         })
                     }
                     Err(e) => Err(e),

@@ -4,6 +4,7 @@ use std::error::Error;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// A wrapper around an owned Rustls connection and corresponding stream.
@@ -28,6 +29,14 @@ impl RustlsStream {
             .expect("Failed to lock SSL stream mutex")
             .sock
             .shutdown(how)
+    }
+
+    pub(crate) fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .expect("Failed to lock SSL stream mutex")
+            .sock
+            .set_read_timeout(timeout)
     }
 }
 

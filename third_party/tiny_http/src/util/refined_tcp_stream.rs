@@ -1,8 +1,9 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -46,6 +47,14 @@ impl Stream {
             Stream::Http(tcp_stream) => tcp_stream.peer_addr(),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.peer_addr(),
+        }
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> IoResult<()> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(timeout),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(ssl_stream) => ssl_stream.set_read_timeout(timeout),
         }
     }
 
@@ -108,6 +117,8 @@ pub struct RefinedTcpStream {
     close_read: bool,
     close_write: bool,
     _open: Arc<OpenConnection>,
+    // reads after this instant fail with `TimedOut`
+    read_deadline: Option<Instant>,
 }
 
 impl RefinedTcpStream {
@@ -127,6 +138,7 @@ impl RefinedTcpStream {
             close_read: true,
             close_write: false,
             _open: Arc::clone(&open),
+            read_deadline: None,
         };
 
         let write = RefinedTcpStream {
@@ -134,6 +146,7 @@ impl RefinedTcpStream {
             close_read: false,
             close_write: true,
             _open: open,
+            read_deadline: None,
         };
 
         Ok((read, write))
@@ -147,6 +160,16 @@ impl RefinedTcpStream {
 
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
+    }
+
+    /// Makes every later read fail with `TimedOut` once `deadline` has
+    /// passed, however slowly the peer trickles bytes; `None` lifts it.
+    pub(crate) fn set_read_deadline(&mut self, deadline: Option<Instant>) -> IoResult<()> {
+        if deadline.is_none() && self.read_deadline.is_some() {
+            self.stream.set_read_timeout(None)?;
+        }
+        self.read_deadline = deadline;
+        Ok(())
     }
 }
 
@@ -164,7 +187,25 @@ impl Drop for RefinedTcpStream {
 
 impl Read for RefinedTcpStream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        loop {
+            if let Some(deadline) = self.read_deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ErrorKind::TimedOut.into());
+                }
+                self.stream.set_read_timeout(Some(left))?;
+            }
+            match self.stream.read(buf) {
+                // a read with a timeout is not restarted after a signal
+                // (on Linux even SIGSTOP/SIGCONT): read again
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // what a socket read timeout looks like on Unix
+                Err(e) if e.kind() == ErrorKind::WouldBlock && self.read_deadline.is_some() => {
+                    return Err(ErrorKind::TimedOut.into())
+                }
+                result => return result,
+            }
+        }
     }
 }
 

@@ -71,6 +71,31 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
             next_trigger: None,
         }
     }
+
+    /// Blocks until the last writer handed out has been dropped, i.e. until
+    /// the previous response is complete.
+    pub fn wait_for_previous(&mut self) {
+        if let Some(trigger) = self.next_trigger.take() {
+            trigger.recv().ok();
+        }
+    }
+}
+
+impl<R: Read + Send> SequentialReader<R> {
+    /// Blocks until the previous reader has been dropped, then gives access
+    /// to the underlying reader. `None` if the previous reader was lost.
+    pub fn wait_turn(&mut self) -> Option<&mut R> {
+        if let SequentialReaderInner::Waiting(ref recv) = self.inner {
+            self.inner = match recv.recv() {
+                Ok(reader) => SequentialReaderInner::MyTurn(reader),
+                Err(_) => SequentialReaderInner::Empty,
+            };
+        }
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => Some(reader),
+            _ => None,
+        }
+    }
 }
 
 impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
