@@ -1,11 +1,13 @@
 use ascii::AsciiString;
 
+use std::convert::TryFrom;
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read};
+use std::io::{self, BufRead, BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::mpsc::{channel, Receiver};
 use std::time::Instant;
 
 use crate::common::{HTTPVersion, Method};
@@ -40,6 +42,30 @@ pub struct ClientConnection {
 
     // when the connection was accepted; `None` once its first request is read
     accepted: Option<Instant>,
+
+    // where the previous request hands back its unread body
+    previous_body: Option<Receiver<Option<Box<dyn Read + Send + 'static>>>>,
+}
+
+/// A request body as read off the socket: fails past `left` bytes.
+struct WireCap<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for WireCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
+        if self.left == 0 {
+            let err = IoError::new(ErrorKind::InvalidData, "request body over the size limit");
+            return Err(err);
+        }
+        let len = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..len])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
 }
 
 /// Error that can happen when reading a request.
@@ -76,6 +102,7 @@ impl ClientConnection {
             secure,
             limits,
             accepted: Some(Instant::now()),
+            previous_body: None,
         }
     }
 
@@ -134,8 +161,17 @@ impl ClientConnection {
         let closed = || ReadError::ReadIoError(ErrorKind::ConnectionAborted.into());
 
         // One request at a time: the next head is read once the previous
-        // response is complete.
+        // response is complete and the rest of its body has been read.
         self.sink.wait_for_previous();
+        if let Some(previous_body) = self.previous_body.take() {
+            let drained = match previous_body.recv() {
+                Ok(Some(mut body)) => io::copy(&mut body, &mut io::sink()).is_ok(),
+                _ => false,
+            };
+            if !drained {
+                return Err(closed());
+            }
+        }
 
         let reader = self.next_header_source.wait_turn().ok_or_else(closed)?;
         let (idle_deadline, head_deadline) = match self.accepted.take() {
@@ -208,13 +244,18 @@ impl ClientConnection {
         let mut data_source = self.source.next().unwrap();
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
-        // the head is complete: its deadline does not apply to the body
+        // the head is complete: the body has its own deadline
         if let Some(reader) = data_source.wait_turn() {
+            let deadline = self.limits.body_timeout.map(|t| Instant::now() + t);
             reader
                 .get_mut()
-                .set_read_deadline(None)
+                .set_read_deadline(deadline)
                 .map_err(ReadError::ReadIoError)?;
         }
+        let data_source = WireCap {
+            inner: data_source,
+            left: self.limits.max_body_bytes,
+        };
 
         // building the next reader
         let request = crate::request::new_request(
@@ -232,14 +273,36 @@ impl ClientConnection {
             use crate::request;
             match e {
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
+                request::RequestCreationError::InvalidContentLength => {
+                    ReadError::WrongHeader(version)
+                }
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version)
                 }
             }
         })?;
 
+        // a declared body longer than the limit can be neither read nor
+        // drained: this request is the connection's last
+        if request
+            .body_length()
+            .map_or(false, |len| len as u64 > self.limits.max_body_bytes)
+        {
+            self.no_more_requests = true;
+        }
+        let (body_return, previous_body) = channel();
+        self.previous_body = Some(previous_body);
+
         // return the request
-        Ok(request)
+        Ok(request.with_body_return(body_return))
+    }
+}
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        // Dropping `next_header_source` waits for the last request's body
+        // reader to be dropped: it must not be waiting in this channel.
+        self.previous_body.take();
     }
 }
 

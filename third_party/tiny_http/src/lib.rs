@@ -207,6 +207,16 @@ pub struct Limits {
     /// How long a connection may sit idle between requests before it is
     /// closed (without a response).
     pub keep_alive_timeout: Option<Duration>,
+    /// Most bytes of one request body read off the socket, chunked framing
+    /// included: reading past it fails, and a body whose unread rest (drained
+    /// by the connection so that it can carry the next request) would pass
+    /// it closes the connection instead.
+    pub max_body_bytes: u64,
+    /// Time, from the end of its head, in which a request's body must have
+    /// been read (by the handler or the drain); later reads fail.
+    pub body_timeout: Option<Duration>,
+    /// Longest one write to a client may block.
+    pub write_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -216,6 +226,9 @@ impl Default for Limits {
             max_head_bytes: usize::MAX,
             head_timeout: None,
             keep_alive_timeout: None,
+            max_body_bytes: u64::MAX,
+            body_timeout: None,
+            write_timeout: None,
         }
     }
 }
@@ -351,6 +364,12 @@ impl Server {
                             continue;
                         }
                         let open = util::OpenConnection::new(&open_connections);
+                        if limits.write_timeout.is_some() {
+                            if let Err(e) = sock.set_write_timeout(limits.write_timeout) {
+                                log::debug!("Could not set a write timeout: {}", e);
+                                continue;
+                            }
+                        }
 
                         use util::RefinedTcpStream;
                         let halves = match ssl {

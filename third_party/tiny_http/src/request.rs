@@ -74,6 +74,11 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // If Some, the unread body is handed back there when the request is
+    // dropped (`None` if it cannot be drained), so that the connection's
+    // thread, not the handler's, reads what the handler left
+    body_return: Option<Sender<Option<Box<dyn Read + Send + 'static>>>>,
 }
 
 struct NotifyOnDrop<R> {
@@ -108,6 +113,9 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// The `Content-Length` header is not a number.
+    InvalidContentLength,
 }
 
 impl From<IoError> for RequestCreationError {
@@ -152,10 +160,18 @@ where
         // header must be ignored (RFC2616 #4.4)
         None
     } else {
-        headers
+        // a length that does not parse must not be taken for "no body": the
+        // body would then be read as the next request
+        match headers
             .iter()
             .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
+        {
+            Some(h) => Some(
+                FromStr::from_str(h.value.as_str())
+                    .map_err(|_| RequestCreationError::InvalidContentLength)?,
+            ),
+            None => None,
+        }
     };
 
     // true if the client sent a `Expect: 100-continue` header
@@ -212,7 +228,7 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let data_reader = EqualReader::new(source_data, content_length);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
     } else if transfer_encoding.is_some() {
@@ -238,6 +254,7 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        body_return: None,
     })
 }
 
@@ -473,6 +490,14 @@ impl Request {
         self.notify_when_responded = Some(sender);
         self
     }
+
+    pub(crate) fn with_body_return(
+        mut self,
+        sender: Sender<Option<Box<dyn Read + Send + 'static>>>,
+    ) -> Self {
+        self.body_return = Some(sender);
+        self
+    }
 }
 
 impl fmt::Debug for Request {
@@ -493,6 +518,15 @@ impl Drop for Request {
             if let Some(sender) = self.notify_when_responded.take() {
                 sender.send(()).unwrap();
             }
+        }
+        if let Some(sender) = self.body_return.take() {
+            // a client still waiting for `100 Continue` has not sent its body
+            let body = if self.must_send_continue {
+                None
+            } else {
+                self.data_reader.take()
+            };
+            sender.send(body).ok();
         }
     }
 }
