@@ -211,10 +211,25 @@ impl Read for RefinedTcpStream {
 
 impl Write for RefinedTcpStream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        self.stream.write(buf)
+        let result = self.stream.write(buf);
+        self.close_on_error(result)
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        self.stream.flush()
+        let result = self.stream.flush();
+        self.close_on_error(result)
+    }
+}
+
+impl RefinedTcpStream {
+    /// A response cut short by a failed (or timed out) write leaves the
+    /// client unable to find where the next one starts: close the connection.
+    fn close_on_error<T>(&mut self, result: IoResult<T>) -> IoResult<T> {
+        if let Err(e) = &result {
+            if e.kind() != ErrorKind::Interrupted {
+                self.stream.shutdown(Shutdown::Both).ok();
+            }
+        }
+        result
     }
 }
