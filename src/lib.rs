@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod httpd;
 pub mod mcp;
 pub mod net;
 pub mod random;

@@ -170,19 +170,6 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
 
     header(
         w,
-        "tunnel_client_admin_abandoned_connections_total",
-        "counter",
-        "Admin requests with a body, refused with their connection left open (the server stops at 64).",
-    );
-    sample(
-        w,
-        "tunnel_client_admin_abandoned_connections_total",
-        &[],
-        c.admin_abandoned_connections,
-    );
-
-    header(
-        w,
         "tunnel_client_mcp_up",
         "gauge",
         "1 when the channel's MCP server is up.",

@@ -184,7 +184,6 @@ pub struct Counters {
     pub control_plane_errors_5xx: u64,
     pub control_plane_errors_other: u64,
     pub control_plane_errors_network: u64,
-    pub admin_abandoned_connections: u64,
     pub request_duration: HistogramSnapshot,
     pub poll_duration: HistogramSnapshot,
 }
@@ -231,7 +230,6 @@ pub struct Telemetry {
     cp_errors_5xx: AtomicU64,
     cp_errors_other: AtomicU64,
     cp_errors_network: AtomicU64,
-    admin_abandoned: AtomicU64,
     request_duration: Histogram,
     poll_duration: Histogram,
     recent_total: RecentWindow,
@@ -291,7 +289,6 @@ impl Telemetry {
             cp_errors_5xx: AtomicU64::new(0),
             cp_errors_other: AtomicU64::new(0),
             cp_errors_network: AtomicU64::new(0),
-            admin_abandoned: AtomicU64::new(0),
             request_duration: Histogram::new(),
             poll_duration: Histogram::new(),
             recent_total: RecentWindow::new(),
@@ -571,11 +568,6 @@ impl Telemetry {
         self.errors.record(at, message);
     }
 
-    /// The admin server left a connection open rather than read its body.
-    pub fn admin_connection_abandoned(&self) {
-        self.admin_abandoned.fetch_add(1, Relaxed);
-    }
-
     /// Metadata from `GET /v1/tunnels/{id}`, for the status page.
     pub fn set_metadata(&self, metadata: TunnelMetadata) {
         if let Ok(mut slot) = self.metadata.lock() {
@@ -677,7 +669,6 @@ impl Telemetry {
             control_plane_errors_5xx: self.cp_errors_5xx.load(Relaxed),
             control_plane_errors_other: self.cp_errors_other.load(Relaxed),
             control_plane_errors_network: self.cp_errors_network.load(Relaxed),
-            admin_abandoned_connections: self.admin_abandoned.load(Relaxed),
             request_duration: self.request_duration.snapshot(),
             poll_duration: self.poll_duration.snapshot(),
         }
