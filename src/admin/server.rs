@@ -289,6 +289,7 @@ fn limits() -> crate::httpd::Limits {
         max_body_bytes: MAX_DRAINED_BODY_BYTES,
         body_timeout: Some(BODY_TIMEOUT),
         write_timeout: Some(WRITE_TIMEOUT),
+        pipelining: false,
     }
 }
 

@@ -5,8 +5,9 @@
 //! `third_party/tiny_http`, see its PATCHES.md): a connection cap (beyond it a
 //! new connection is closed at once), deadlines for request heads, idle
 //! keep-alive connections and bodies, a cap on head bytes (431) and on body
-//! bytes read off the socket, a write timeout, and one request at a time per
-//! connection. Each server picks its own values, next to its code.
+//! bytes read off the socket, a write timeout, and (no pipelining) one
+//! request at a time per connection. Each server picks its own values, next
+//! to its code.
 
 use std::io;
 use std::net::TcpListener;

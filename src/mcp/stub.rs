@@ -488,6 +488,7 @@ fn http_limits() -> crate::httpd::Limits {
         max_body_bytes: MAX_HTTP_BODY.saturating_mul(2),
         body_timeout: Some(HTTP_BODY_TIMEOUT),
         write_timeout: Some(HTTP_WRITE_TIMEOUT),
+        pipelining: false,
     }
 }
 

@@ -119,6 +119,9 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         max_body_bytes: (config.max_body_bytes as u64).saturating_mul(2),
         body_timeout: Some(BODY_TIMEOUT),
         write_timeout: Some(WRITE_TIMEOUT),
+        // One request at a time per connection: a client cannot queue up
+        // requests (memory, request threads) behind a slow answer.
+        pipelining: false,
     };
     log::debug!("serving at most {} connections", limits.max_connections);
     let server =

@@ -150,19 +150,22 @@ impl ClientConnection {
         }
     }
 
-    /// Waits for the previous request to be answered, then for the first
-    /// byte of the next one, and starts the clock on its head: the
-    /// connection's first request must be complete within
-    /// `Limits::head_timeout` of accept; a later one must start within
-    /// `keep_alive_timeout` of the previous answer, and its head be complete
-    /// within `head_timeout` of its first byte.
+    /// Waits for the previous request to be answered (without pipelining)
+    /// and its body drained, then for the first byte of the next one, and
+    /// starts the clock on its head: the connection's first request must be
+    /// complete within `Limits::head_timeout` of accept; a later one must
+    /// start within `keep_alive_timeout` of that wait, and its head be
+    /// complete within `head_timeout` of its first byte.
     fn wait_for_request(&mut self) -> Result<(), ReadError> {
         let limits = self.limits;
         let closed = || ReadError::ReadIoError(ErrorKind::ConnectionAborted.into());
 
-        // One request at a time: the next head is read once the previous
-        // response is complete and the rest of its body has been read.
-        self.sink.wait_for_previous();
+        // Without pipelining, the next head is read once the previous
+        // response is complete. Either way, the rest of the previous body
+        // must be read first.
+        if !limits.pipelining {
+            self.sink.wait_for_previous();
+        }
         if let Some(previous_body) = self.previous_body.take() {
             let drained = match previous_body.recv() {
                 Ok(Some(mut body)) => io::copy(&mut body, &mut io::sink()).is_ok(),
@@ -289,6 +292,11 @@ impl ClientConnection {
             .map_or(false, |len| len as u64 > self.limits.max_body_bytes)
         {
             self.no_more_requests = true;
+        }
+        // a body on the socket must be read (by the handler, or drained)
+        // before the next request
+        if !request.body_on_socket() {
+            return Ok(request);
         }
         let (body_return, previous_body) = channel();
         self.previous_body = Some(previous_body);

@@ -217,6 +217,11 @@ pub struct Limits {
     pub body_timeout: Option<Duration>,
     /// Longest one write to a client may block.
     pub write_timeout: Option<Duration>,
+    /// Whether a connection may read its next request before the previous
+    /// one is answered (HTTP/1.1 pipelining, as tiny_http always did). Off,
+    /// a connection holds at most one request at a time, and the keep-alive
+    /// clock starts at the answer.
+    pub pipelining: bool,
 }
 
 impl Default for Limits {
@@ -229,6 +234,7 @@ impl Default for Limits {
             max_body_bytes: u64::MAX,
             body_timeout: None,
             write_timeout: None,
+            pipelining: true,
         }
     }
 }

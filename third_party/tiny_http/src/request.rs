@@ -75,10 +75,12 @@ pub struct Request {
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
 
-    // If Some, the unread body is handed back there when the request is
-    // dropped (`None` if it cannot be drained), so that the connection's
-    // thread, not the handler's, reads what the handler left
+    // If Some, where the body is handed back to the connection (see
+    // `ReturnedBody`); used here only to say that it cannot be drained
     body_return: Option<Sender<Option<Box<dyn Read + Send + 'static>>>>,
+
+    // true if reading the body reads the socket (not buffered, not empty)
+    body_on_socket: bool,
 }
 
 struct NotifyOnDrop<R> {
@@ -99,6 +101,42 @@ impl<R: Write> Write for NotifyOnDrop<R> {
         self.inner.flush()
     }
 }
+/// A body whose bytes are on the socket. It is handed back to the connection
+/// once read to the end, or when dropped with a rest unread, so that the
+/// connection's thread (not the handler's) reads the rest and then the next
+/// request.
+struct ReturnedBody {
+    inner: Option<Box<dyn Read + Send + 'static>>,
+    back: Option<Sender<Option<Box<dyn Read + Send + 'static>>>>,
+}
+
+impl ReturnedBody {
+    fn give_back(&mut self) {
+        if let Some(back) = self.back.take() {
+            back.send(self.inner.take()).ok();
+        }
+    }
+}
+
+impl Read for ReturnedBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = match self.inner.as_mut() {
+            Some(inner) => inner.read(buf)?,
+            None => return Ok(0),
+        };
+        if read == 0 && !buf.is_empty() {
+            self.give_back();
+        }
+        Ok(read)
+    }
+}
+
+impl Drop for ReturnedBody {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
 impl<R> Drop for NotifyOnDrop<R> {
     fn drop(&mut self) {
         self.sender.send(()).unwrap();
@@ -199,6 +237,14 @@ where
         }
     };
 
+    // mirrors the choice of reader below
+    let body_on_socket = connection_upgrade
+        || match content_length {
+            Some(0) => false,
+            Some(length) => length > 1024 || expects_continue,
+            None => transfer_encoding.is_some(),
+        };
+
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
     let reader = if connection_upgrade {
@@ -255,6 +301,7 @@ where
         must_send_continue: expects_continue,
         notify_when_responded: None,
         body_return: None,
+        body_on_socket,
     })
 }
 
@@ -491,10 +538,20 @@ impl Request {
         self
     }
 
+    pub(crate) fn body_on_socket(&self) -> bool {
+        self.body_on_socket
+    }
+
     pub(crate) fn with_body_return(
         mut self,
         sender: Sender<Option<Box<dyn Read + Send + 'static>>>,
     ) -> Self {
+        if let Some(inner) = self.data_reader.take() {
+            self.data_reader = Some(Box::new(ReturnedBody {
+                inner: Some(inner),
+                back: Some(sender.clone()),
+            }));
+        }
         self.body_return = Some(sender);
         self
     }
@@ -520,13 +577,11 @@ impl Drop for Request {
             }
         }
         if let Some(sender) = self.body_return.take() {
-            // a client still waiting for `100 Continue` has not sent its body
-            let body = if self.must_send_continue {
-                None
-            } else {
-                self.data_reader.take()
-            };
-            sender.send(body).ok();
+            // a client still waiting for `100 Continue` has not sent its
+            // body: the connection cannot go on (this message comes first)
+            if self.must_send_continue {
+                sender.send(None).ok();
+            }
         }
     }
 }
