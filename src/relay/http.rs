@@ -1,7 +1,7 @@
 //! HTTP plumbing over tiny_http: bounded body reads, one-write responses, SSE
 //! streams, bearer checks. Must never log or echo bodies or header values.
 //!
-//! What tiny_http 0.12 does underneath (read from its source) and why this
+//! What tiny_http (0.12 with our patch, third_party/tiny_http) does underneath and why this
 //! module looks the way it does:
 //!
 //! - Each connection's writer is a `BufWriter::with_capacity(1024, socket)`.
