@@ -57,6 +57,7 @@ pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// drained (so the connection stays usable) up to this size, within
 /// [`BODY_TIMEOUT`]; a longer or slower one closes the connection.
 pub const MAX_DRAINED_BODY_BYTES: u64 = 64 * 1024;
+/// Time from the end of a head in which its body must have been drained.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest one write to a client may block; a client that stops reading
