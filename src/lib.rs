@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod httpd;
 pub mod mcp;
 pub mod net;
 pub mod random;

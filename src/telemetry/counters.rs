@@ -174,10 +174,6 @@ counter_table! {
         "Requests from a stdio MCP server to the client, refused because the tunnel cannot carry them." {
         StdioServerRequestsRefused [],
     }
-    family "tunnel_client_admin_abandoned_connections_total", Counter, labels [],
-        "Admin requests with a body, refused with their connection left open (the server stops at 64)." {
-        AdminAbandonedConnections [],
-    }
 }
 
 counter_table! {

@@ -434,11 +434,6 @@ impl Telemetry {
         self.errors.record(at, message);
     }
 
-    /// The admin server left a connection open rather than read its body.
-    pub fn admin_connection_abandoned(&self) {
-        self.counters.increment(Counter::AdminAbandonedConnections);
-    }
-
     /// Metadata from `GET /v1/tunnels/{id}`, for the status page.
     pub fn set_metadata(&self, metadata: TunnelMetadata) {
         if let Ok(mut slot) = self.metadata.lock() {

@@ -15,4 +15,5 @@ mod net;
 mod oauth;
 mod protocol;
 mod relay;
+mod servers;
 mod stdio;
