@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;

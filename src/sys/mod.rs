@@ -1,6 +1,8 @@
 //! The only `unsafe` in the crate: POSIX signals and process groups, which std
 //! cannot reach. Everything else in the crate is safe Rust.
 
+pub mod notify;
+
 use std::io;
 
 /// The termination signals the agent and relay drain on.
