@@ -112,7 +112,7 @@ vendor: .cargo/config.toml
 .cargo/config.toml: Cargo.lock
 	mkdir -p .cargo
 	{ echo "# Written by make vendor: crates come from vendor/ (make unvendor removes it)."; \
-	  $(CARGO) vendor --locked --versioned-dirs --quiet vendor; } > .cargo/config.toml.tmp
+	  $(CARGO) vendor --locked --versioned-dirs vendor; } > .cargo/config.toml.tmp
 	mv .cargo/config.toml.tmp .cargo/config.toml
 
 unvendor:
