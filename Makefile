@@ -189,7 +189,7 @@ container-check: container-rootfs $(TOOLS_DIR)/py/.installed
 	sh tests/packaging/container-check.sh target/container/rootfs $(TOOLS_DIR)/py/bin/hadolint $(RELEASE_DIR)
 
 k8s-check: $(TOOLS_DIR)/py/.installed $(TOOLS_DIR)/node/.installed
-	$(TOOLS_DIR)/py/bin/python packaging/kubernetes/validate.py --node-modules $(TOOLS_DIR)/node/node_modules packaging/kubernetes/*.yaml
+	sh tests/packaging/k8s-check.sh $(TOOLS_DIR)/py/bin/python $(TOOLS_DIR)/node/node_modules
 
 systemd-check: deb
 	sh tests/packaging/systemd-check.sh target/deb
