@@ -18,6 +18,12 @@ OWN_PACKAGE = "tunnel-client"
 # License files we copy verbatim; the Apache-2.0 text is referenced instead.
 LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|UNLICENSE|NOTICE)", re.IGNORECASE)
 APACHE_FILE = re.compile(r"APACHE", re.IGNORECASE)
+# The Apache-2.0 terms embedded in other license files (BoringSSL's, third-party notices).
+APACHE_TERMS = re.compile(
+    r"^[ \t]*Apache License\s*\n[ \t]*Version 2\.0, January 2004.*?END OF TERMS AND CONDITIONS[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+APACHE_REFERENCE = "[The Apache License 2.0: /usr/share/common-licenses/Apache-2.0]"
 
 
 def packages():
@@ -176,7 +182,8 @@ def cmd_copyright(vendor):
                 if APACHE_FILE.search(name):
                     continue
                 with open(full, encoding="utf-8", errors="replace") as f:
-                    texts.append(f"{name}:\n\n{f.read()}")
+                    text = APACHE_TERMS.sub(APACHE_REFERENCE, f.read())
+                texts.append(f"{name}:\n\n{text}")
         out.append(f"Files: {files}")
         out.append("Copyright: " + "\n ".join(holders))
         out.append(f"License: {expr}")
