@@ -36,8 +36,9 @@ PATH_MAPS := $(CARGO_HOME_DIR)=/cargo \
 RELEASE_RUSTFLAGS := $(strip $(RUSTFLAGS) $(foreach map,$(PATH_MAPS),--remap-path-prefix=$(map)))
 RELEASE_CFLAGS := $(strip $(CFLAGS) $(foreach map,$(PATH_MAPS),-ffile-prefix-map=$(map)))
 # Tarballs, packages and the SBOM carry the commit's time, not the build's.
+# Handed to those steps only: the cc crate rebuilds ring whenever it changes.
 SOURCE_DATE_EPOCH ?= $(shell cat .source_date_epoch 2>/dev/null || git log -1 --format=%ct 2>/dev/null || echo 0)
-export SOURCE_DATE_EPOCH
+EPOCH := SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH)
 
 # Packaging tools, pinned (packaging/tools/): Python ones in a venv under
 # target/, cargo-cyclonedx under CARGO_HOME so later clones reuse it.
@@ -121,7 +122,7 @@ unvendor:
 # The committed tree (HEAD) plus vendor/, .cargo/config.toml, the commit id
 # (.cargo_vcs_info.json) and its time: everything an offline build needs.
 dist-src: vendor
-	sh packaging/dist-src.sh $(DIST_NAME) $(SOURCE_DATE_EPOCH)
+	$(EPOCH) sh packaging/dist-src.sh $(DIST_NAME) $(SOURCE_DATE_EPOCH)
 
 # Builds and tests from the dist-src tarball with an empty CARGO_HOME and no
 # network at all (a fresh network namespace where unshare(1) can make one).
@@ -137,7 +138,7 @@ repro-check: build dist-src
 
 sbom: $(CARGO_TOOLS_ROOT)/bin/cargo-cyclonedx
 	mkdir -p target/sbom
-	$(CARGO_TOOLS_ROOT)/bin/cargo-cyclonedx cyclonedx --format json --spec-version 1.5 \
+	$(EPOCH) $(CARGO_TOOLS_ROOT)/bin/cargo-cyclonedx cyclonedx --format json --spec-version 1.5 \
 		--license-strict --override-filename $(DIST_NAME).cdx
 	mv $(DIST_NAME).cdx.json target/sbom/
 	python3 packaging/sbom-summary.py target/sbom/$(DIST_NAME).cdx.json
@@ -168,14 +169,14 @@ tools: $(TOOLS_DIR)/py/.installed $(TOOLS_DIR)/node/.installed $(CARGO_TOOLS_ROO
 
 # tunnel-client_<version>-1_<arch>.deb from the release binaries (dpkg-deb).
 deb: build vendor
-	sh packaging/debian/build-deb.sh $(VERSION) $(RELEASE_DIR) target/deb
+	$(EPOCH) sh packaging/debian/build-deb.sh $(VERSION) $(RELEASE_DIR) target/deb
 
 deb-test: deb
 	sh tests/packaging/deb-test.sh target/deb
 
 # The RPM, built by rpmbuild from the dist-src tarball, offline.
 rpm: dist-src
-	sh packaging/rpm/build-rpm.sh $(DIST_TARBALL) target/rpm
+	$(EPOCH) sh packaging/rpm/build-rpm.sh $(DIST_TARBALL) target/rpm
 
 rpm-test: rpm
 	sh tests/packaging/rpm-test.sh target/rpm
