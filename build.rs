@@ -46,15 +46,16 @@ fn commit_from_git(root: &Path) -> Option<String> {
     if top.canonicalize().ok()? != root.canonicalize().ok()? {
         return None;
     }
-    // Rebuild when HEAD moves (worktrees keep HEAD outside ./.git).
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(root, &["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={}", root.join(p).display());
-        }
-    }
-    if let Some(branch) = git(root, &["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(root, &["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={}", root.join(p).display());
+    // Rebuild when HEAD moves (worktrees keep HEAD outside ./.git). Only
+    // files that exist: cargo treats a missing one as always changed.
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watched.extend(git(root, &["symbolic-ref", "-q", "HEAD"]));
+    for path in watched {
+        if let Some(p) = git(root, &["rev-parse", "--git-path", &path]) {
+            let p = root.join(p);
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
         }
     }
     abbreviate(&git(root, &["rev-parse", "HEAD"])?)

@@ -31,7 +31,7 @@ grep -q 'CMD \["/usr/bin/tunnel-client", "health"\]' "$dockerfile" || fail "HEAL
 grep -q "^ARG VERSION=$version\$" "$dockerfile" || fail "ARG VERSION is not $version (Cargo.toml)"
 grep -q 'org.opencontainers.image.version="${VERSION}"' "$dockerfile" || fail "no version label"
 grep -q 'org.opencontainers.image.source=' "$dockerfile" || fail "no source label"
-! grep -qiE '\b(curl|wget)\b' "$dockerfile" || fail "the Dockerfile uses curl or wget"
+! grep -v '^ *#' "$dockerfile" | grep -qiE '\b(curl|wget)\b' || fail "the Dockerfile uses curl or wget"
 echo "Dockerfile: multi-stage, offline build, scratch, USER 65532, STOPSIGNAL, HEALTHCHECK, labels $version"
 
 echo "== final stage root filesystem ($rootfs)"
