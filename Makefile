@@ -48,7 +48,7 @@ CYCLONEDX_VERSION := 0.5.9
 DIST_NAME := tunnel-client-$(VERSION)
 DIST_TARBALL := target/dist/$(DIST_NAME).tar.gz
 
-.PHONY: all build test lint demo bench test-ui dist install uninstall clean \
+.PHONY: all build test lint demo bench test-ui dist install uninstall install-test clean \
 	vendor unvendor dist-src offline-check repro-check sbom licenses \
 	deb deb-test rpm rpm-test container-rootfs container-check k8s-check \
 	systemd-check packaging-check tools
@@ -99,6 +99,9 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/tunnel-client $(DESTDIR)$(ZSHCOMPDIR)/_tunnel-client \
 		$(DESTDIR)$(FISHCOMPDIR)/tunnel-client.fish \
 		$(DESTDIR)$(UNITDIR)/tunnel-client@.service $(DESTDIR)$(SYSUSERSDIR)/tunnel-client.conf
+
+install-test: build
+	sh tests/packaging/install-test.sh
 
 clean:
 	$(CARGO) clean
@@ -195,4 +198,4 @@ k8s-check: $(TOOLS_DIR)/py/.installed $(TOOLS_DIR)/node/.installed
 systemd-check: deb
 	sh tests/packaging/systemd-check.sh target/deb
 
-packaging-check: licenses offline-check repro-check sbom deb-test rpm-test container-check k8s-check systemd-check
+packaging-check: install-test licenses offline-check repro-check sbom deb-test rpm-test container-check k8s-check systemd-check

@@ -108,6 +108,7 @@ answer=$(post -d '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name"
 echo "$answer" | grep -q 'from the staged root' || fail "the call through the staged agent failed: $answer"
 echo "tools/call echo through the agent in the staged root: ok"
 admin=$(cat "$url_file")
+admin=${admin%/}
 curl -fsS --max-time 5 "$admin/healthz" | grep -q '"status":"healthy"' || fail "/healthz"
 curl -fsS --max-time 5 "$admin/readyz" | grep -q '"status":"ready"' || fail "/readyz"
 echo "/healthz and /readyz: ok ($admin)"

@@ -9,12 +9,14 @@ need rpm rpm
 need rpm2cpio rpm
 need cpio cpio
 out=$1
-pkg=$(ls "$out"/tunnel-client-*.rpm)
+pkg=$(ls "$(cd "$out" && pwd)"/tunnel-client-*.rpm)
 [ "$(echo "$pkg" | wc -l)" = 1 ] || fail "expected one RPM in $out, found: $pkg"
 
 echo "== rpm -qlvp $(basename "$pkg")"
-rpm -qlvp "$pkg" | tee "$out/contents.txt"
-awk '{ print $1, $3, $4, $9 }' "$out/contents.txt" > "$out/contents.actual"
+rpm -qlvp "$pkg"
+# mode, owner, group (in full) and path: sizes and dates are not the contract
+rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]' "$pkg" \
+    > "$out/contents.actual"
 diff -u "$ROOT/tests/packaging/rpm-contents.txt" "$out/contents.actual" \
     || fail "the RPM's files differ from tests/packaging/rpm-contents.txt"
 
