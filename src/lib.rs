@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agent;
 pub mod backoff;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
