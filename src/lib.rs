@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod atomic_file;
 pub mod backoff;
 pub mod build_info;
 pub mod cli;

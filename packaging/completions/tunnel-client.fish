@@ -1,12 +1,13 @@
 # fish completion for tunnel-client (also printed by `tunnel-client completions fish`)
 
-set -l commands run init doctor profiles help dev completions
+set -l commands run init doctor health profiles help dev completions
 set -l samples sample_mcp_stdio_local sample_mcp_http sample_mcp_enterprise_proxy sample_harpoon
 
 complete -c tunnel-client -f
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a run -d 'run the agent'
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a init -d 'write a profile from a sample'
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'check a configuration end to end'
+complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a health -d 'probe a running agent (for health checks)'
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a profiles -d 'list profiles and samples'
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a help -d 'help and topics'
 complete -c tunnel-client -n "not __fish_seen_subcommand_from $commands" -a dev -d 'developer tools (mcp-stub)'
@@ -36,6 +37,7 @@ complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l mcp-cli
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l mcp-ca-bundle -r -F -d 'roots trusted for the MCP server alone'
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l admin-address -x -a 'off 127.0.0.1:8090' -d 'admin server address; off disables it'
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l admin-url-file -r -F -d 'write the admin base URL here (mode 0600)'
+complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l pid-file -r -F -d 'write the agent\'s pid here (mode 0644), removed at exit; refused while another tunnel-client named there runs'
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l allow-remote-ui -d 'serve /ui and /api to non-loopback peers'
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l max-concurrency -x -d 'commands forwarded at once'
 complete -c tunnel-client -n "__fish_seen_subcommand_from run doctor" -l request-timeout -x -d 'per-command timeout when the command carries none'
@@ -53,6 +55,13 @@ complete -c tunnel-client -n "__fish_seen_subcommand_from init" -l profile-dir -
 complete -c tunnel-client -n "__fish_seen_subcommand_from init" -l force -d 'overwrite an existing profile'
 complete -c tunnel-client -n "__fish_seen_subcommand_from doctor" -l explain -d 'under each failure, say what it means and the fix'
 complete -c tunnel-client -n "__fish_seen_subcommand_from doctor" -l json -d 'print the report as one JSON document'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l url -x -d 'the agent\'s admin server (plain http; one of --url, --url-file, --port)'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l url-file -r -F -d 'read the admin URL from the file `run --admin-url-file` writes'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l port -x -d 'the admin server at 127.0.0.1:N'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l pid-file -r -F -d 'also require the process named in this file (`run --pid-file`) to be running'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l require-ready -d 'fail unless /readyz says ready too (default: /healthz alone decides)'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l json -d 'print the result as one JSON object'
+complete -c tunnel-client -n "__fish_seen_subcommand_from health" -l timeout -x -d 'give up after this many seconds'
 complete -c tunnel-client -n "__fish_seen_subcommand_from profiles" -l profile-dir -r -a '(__fish_complete_directories)' -d 'directory to list'
 complete -c tunnel-client -n "__fish_seen_subcommand_from dev" -l http -x -d 'serve the stub as a Streamable HTTP MCP server on ADDR (port 0 allowed)'
 
@@ -60,6 +69,6 @@ complete -c tunnel-client -n "__fish_seen_subcommand_from dev" -l http -x -d 'se
 complete -c tunnel-client -n "__fish_seen_subcommand_from profiles; and not __fish_seen_subcommand_from list samples" -a 'list samples'
 complete -c tunnel-client -n "__fish_seen_subcommand_from samples; and not __fish_seen_subcommand_from show" -a 'list show'
 complete -c tunnel-client -n "__fish_seen_subcommand_from show" -a "$samples"
-complete -c tunnel-client -n "__fish_seen_subcommand_from help" -a 'quickstart samples doctor troubleshooting security channels run init doctor profiles help dev completions'
+complete -c tunnel-client -n "__fish_seen_subcommand_from help" -a 'quickstart samples doctor troubleshooting security channels run init doctor health profiles help dev completions'
 complete -c tunnel-client -n "__fish_seen_subcommand_from dev" -a 'mcp-stub'
 complete -c tunnel-client -n "__fish_seen_subcommand_from completions" -a 'bash zsh fish'

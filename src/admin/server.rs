@@ -21,10 +21,8 @@ use crate::telemetry::prometheus;
 use crate::telemetry::{Counter, OauthPhase, OauthStatus, Telemetry};
 use serde_json::{json, Value};
 use std::fmt;
-use std::fs::{self, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -737,39 +735,9 @@ pub fn is_local_host_header(host: Option<&str>) -> bool {
     })
 }
 
-/// Writes `url` to `path` atomically: a temporary file in the same directory,
-/// mode 0600, then a rename over `path`.
+/// Writes `url` to `path` atomically, mode 0600 (it tells where the admin server is).
 fn write_url_file(path: &Path, url: &str) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // `mode` applies only when the file is created; a leftover keeps its own.
-        file.set_permissions(Permissions::from_mode(0o600))?;
-        file.write_all(format!("{url}\n").as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    let result = write();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic_file::write(path, format!("{url}\n").as_bytes(), 0o600)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Why the agent stopped without an operator's signal (exit status 1), each
 //! reason wrapping the typed error it came from. Never holds a secret.
 
+use super::pidfile::PidFileError;
 use crate::admin::server::AdminError;
 use crate::mcp::http::HttpError;
 use crate::mcp::stdio::StdioError;
@@ -16,6 +17,16 @@ pub enum AgentError {
     Startup(StartupError),
     /// The poll thread ended by panicking.
     PollThreadFailed,
+    /// `--pid-file` names another running tunnel-client, or cannot be written.
+    PidFile(PidFileError),
+}
+
+impl AgentError {
+    /// True for a configuration conflict the operator must resolve (exit
+    /// status 2): another tunnel-client already runs with the same pid file.
+    pub fn is_configuration_conflict(&self) -> bool {
+        matches!(self, AgentError::PidFile(PidFileError::Running { .. }))
+    }
 }
 
 impl fmt::Display for AgentError {
@@ -23,6 +34,7 @@ impl fmt::Display for AgentError {
         match self {
             AgentError::Startup(e) => write!(f, "could not start: {e}"),
             AgentError::PollThreadFailed => write!(f, "stopped: the poll thread failed"),
+            AgentError::PidFile(e) => write!(f, "could not start: {e}"),
         }
     }
 }
@@ -32,6 +44,7 @@ impl Error for AgentError {
         match self {
             AgentError::Startup(e) => Some(e),
             AgentError::PollThreadFailed => None,
+            AgentError::PidFile(e) => Some(e),
         }
     }
 }

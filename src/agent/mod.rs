@@ -20,6 +20,7 @@ pub mod control;
 pub mod dispatch;
 mod error;
 pub mod oauth;
+pub mod pidfile;
 pub mod poll;
 pub mod respond;
 pub mod startup;
@@ -48,6 +49,12 @@ const BACKEND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
 /// caller must have blocked the termination signals before any thread started.
 pub fn run(config: Config) -> Result<(), AgentError> {
+    // First, so that a second agent on the same pid file starts nothing.
+    // Dropped (the file removed) when `run` returns, however it returns.
+    let _pid_file = match &config.pid_file {
+        Some(path) => Some(pidfile::PidFile::claim(path).map_err(AgentError::PidFile)?),
+        None => None,
+    };
     let telemetry = Arc::new(Telemetry::new());
     if config.harpoon.is_some() {
         // Parsed and validated so profiles stay portable, but not served yet:

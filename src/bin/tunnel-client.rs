@@ -47,6 +47,10 @@ fn run(run_args: RunArgs) -> u8 {
     }
     match tunnel::agent::run(config) {
         Ok(()) => EXIT_OK,
+        Err(e) if e.is_configuration_conflict() => {
+            eprintln!("tunnel-client: {e}");
+            EXIT_USAGE
+        }
         Err(e) => {
             eprintln!("tunnel-client: {e}");
             EXIT_FAILURE

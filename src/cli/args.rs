@@ -1,6 +1,7 @@
 //! The command line: words → [`Command`], with one explicit lexopt loop per
 //! command. Only parses; reads no file and no environment variable.
 
+use super::health::{AdminTarget, AdminUrl, HealthArgs, MAX_TIMEOUT_SECS};
 use crate::config::settings::{find_flag, Complete, Setting, SETTINGS};
 use crate::config::Layer;
 use lexopt::prelude::*;
@@ -141,6 +142,58 @@ pub const DEV_FLAGS: &[Setting] = &[own(
     Complete::Nothing,
 )];
 
+/// Flags of `health`.
+pub const HEALTH_FLAGS: &[Setting] = &[
+    Setting {
+        default: "http://127.0.0.1:8090",
+        ..own(
+            &["--url"],
+            "URL",
+            "the agent's admin server (plain http; one of --url, --url-file, --port)",
+            Complete::Nothing,
+        )
+    },
+    own(
+        &["--url-file"],
+        "PATH",
+        "read the admin URL from the file `run --admin-url-file` writes",
+        Complete::File,
+    ),
+    own(
+        &["--port"],
+        "N",
+        "the admin server at 127.0.0.1:N",
+        Complete::Nothing,
+    ),
+    own(
+        &["--pid-file"],
+        "PATH",
+        "also require the process named in this file (`run --pid-file`) to be running",
+        Complete::File,
+    ),
+    own(
+        &["--require-ready"],
+        "",
+        "fail unless /readyz says ready too (default: /healthz alone decides)",
+        Complete::Nothing,
+    ),
+    own(
+        &["--json"],
+        "",
+        "print the result as one JSON object",
+        Complete::Nothing,
+    ),
+    Setting {
+        default: "3",
+        ..own(
+            &["--timeout"],
+            "SECS",
+            "give up after this many seconds",
+            Complete::Nothing,
+        )
+    },
+];
+
 /// One command: its name, a line about it, and its flags in help order.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandSpec {
@@ -168,6 +221,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "doctor",
         summary: "check a configuration end to end",
         flags: &[DOCTOR_FLAGS, SELECT_FLAGS, SETTINGS],
+    },
+    CommandSpec {
+        name: "health",
+        summary: "probe a running agent (for health checks)",
+        flags: &[HEALTH_FLAGS],
     },
     CommandSpec {
         name: "profiles",
@@ -263,6 +321,8 @@ pub enum Command {
     Help(Option<String>),
     /// `COMMAND --help` (the command's name, e.g. "run", "profiles").
     CommandHelp(&'static str),
+    /// `health`: probe a running agent.
+    Health(HealthArgs),
     /// `dev mcp-stub`, on stdio or (with `--http ADDR`) as a Streamable HTTP server.
     DevMcpStub {
         http: Option<String>,
@@ -298,7 +358,13 @@ fn usage(problem: impl Into<String>, help: &str) -> UsageError {
 /// The flags a mistyped flag is compared with: those of run, doctor and
 /// init (dev's own flag is for developers and never suggested).
 fn all_flag_names() -> Vec<&'static str> {
-    let rows = [SELECT_FLAGS, SETTINGS, DOCTOR_FLAGS, INIT_FLAGS];
+    let rows = [
+        SELECT_FLAGS,
+        SETTINGS,
+        DOCTOR_FLAGS,
+        INIT_FLAGS,
+        HEALTH_FLAGS,
+    ];
     let mut names: Vec<&'static str> = Vec::new();
     for name in rows.iter().flat_map(|t| t.iter()).flat_map(|row| row.flags) {
         if !names.contains(name) {
@@ -365,6 +431,7 @@ where
         }
         "doctor" => parse_doctor(&mut parser),
         "init" => parse_init(&mut parser),
+        "health" => parse_health(&mut parser),
         "profiles" => parse_profiles(&mut parser),
         "help" => parse_help(&mut parser),
         "dev" => parse_dev(&mut parser),
@@ -500,6 +567,81 @@ fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         *slot = Some(text(v, "an init flag", HELP)?);
     }
     Ok(Command::Init(init))
+}
+
+fn parse_health(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    const HELP: &str = "tunnel-client health --help";
+    let mut health = HealthArgs::default();
+    // The flags naming the admin server, in the order given: one at most.
+    let mut targets: Vec<&str> = Vec::new();
+    let value = |parser: &mut lexopt::Parser, flag: &str| -> Result<String, UsageError> {
+        let v = parser.value().map_err(|e| lexopt_error(e, HELP))?;
+        let v = text(v, flag, HELP)?;
+        match v.trim().is_empty() {
+            true => Err(usage(format!("{flag} needs a non-empty value"), HELP)),
+            false => Ok(v),
+        }
+    };
+    while let Some(arg) = parser.next().map_err(|e| lexopt_error(e, HELP))? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Command::CommandHelp("health")),
+            Long("url") => {
+                let url = value(parser, "--url")?;
+                let url =
+                    AdminUrl::parse(&url).map_err(|why| usage(format!("--url: {why}"), HELP))?;
+                health.target = AdminTarget::Url(url);
+                targets.push("--url");
+            }
+            Long("url-file") => {
+                health.target = AdminTarget::UrlFile(PathBuf::from(value(parser, "--url-file")?));
+                targets.push("--url-file");
+            }
+            Long("port") => {
+                let port = value(parser, "--port")?;
+                let port = match port.trim().parse::<u16>() {
+                    Ok(port) if port > 0 => port,
+                    _ => {
+                        return Err(usage(
+                            format!("--port: \"{port}\" is not a port number 1-65535"),
+                            HELP,
+                        ))
+                    }
+                };
+                health.target = AdminTarget::Url(AdminUrl::loopback(port));
+                targets.push("--port");
+            }
+            Long("pid-file") => health.pid_file = Some(PathBuf::from(value(parser, "--pid-file")?)),
+            Long("require-ready") => health.require_ready = true,
+            Long("json") => health.json = true,
+            Long("timeout") => {
+                let secs = value(parser, "--timeout")?;
+                health.timeout = match secs.trim().parse::<u64>() {
+                    Ok(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => {
+                        std::time::Duration::from_secs(secs)
+                    }
+                    _ => {
+                        return Err(usage(
+                            format!(
+                                "--timeout: \"{secs}\" is not a whole number of seconds 1-{MAX_TIMEOUT_SECS}"
+                            ),
+                            HELP,
+                        ))
+                    }
+                };
+            }
+            other => return Err(lexopt_error(other.unexpected(), HELP)),
+        }
+    }
+    if targets.len() > 1 {
+        return Err(usage(
+            format!(
+                "{} name the admin server twice; give one of --url, --url-file and --port",
+                targets.join(" and ")
+            ),
+            HELP,
+        ));
+    }
+    Ok(Command::Health(health))
 }
 
 fn parse_profiles(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {

@@ -1,7 +1,7 @@
 //! `help`, `help TOPIC` and `COMMAND --help`. Flag help is generated from the
 //! settings table and the command flag tables, so it cannot drift from what the parser accepts.
 
-use super::args::{COMMANDS, DOCTOR_FLAGS, INIT_FLAGS, PROFILES_FLAGS, SELECT_FLAGS};
+use super::args::{COMMANDS, DOCTOR_FLAGS, HEALTH_FLAGS, INIT_FLAGS, PROFILES_FLAGS, SELECT_FLAGS};
 use crate::config::settings::{Setting, SETTINGS};
 
 pub const MAIN: &str = include_str!("help/main.txt");
@@ -124,6 +124,12 @@ pub fn command(name: &str) -> String {
             out.push_str("Usage: tunnel-client init --sample NAME --profile NAME --tunnel-id ID\n         (--mcp-command CMD | --mcp-server-url URL) [--profile-dir DIR] [--force]\n\nFlags:\n");
             flag_lines(&mut out, INIT_FLAGS);
             out.push_str("\nSamples: sample_mcp_stdio_local, sample_mcp_http, sample_mcp_enterprise_proxy, sample_harpoon.\nThe API key is never written: the profile refers to it with \"env:CONTROL_PLANE_API_KEY\".\n");
+        }
+        "health" => {
+            out.push_str("Probe a running agent for a container or supervisor health check: the process\nnamed by --pid-file (if given) must run, the admin server's /healthz must say healthy\nand, with --require-ready, /readyz must say ready. Plain HTTP to the admin server:\nno curl, shell, DNS (for an IP address) or proxy is used, and no file is written.\n\n");
+            out.push_str("Usage: tunnel-client health [--url URL | --url-file PATH | --port N] [--pid-file PATH]\n                           [--require-ready] [--json] [--timeout SECS]\n\nFlags:\n");
+            flag_lines(&mut out, HEALTH_FLAGS);
+            out.push_str("\nOutput: one line on stdout when healthy; otherwise one line on stderr,\n\"tunnel-client health: unhealthy: REASON\" or \"... not ready: REASON\".\nWith --json, one JSON object on stdout either way: ok, healthy, ready, reason, url,\nhealthz_status, readyz_status, tunnel_id, connected, version, pid.\n\nExit status: 0 healthy (and ready with --require-ready), 1 not, 2 usage error.\nExample (Dockerfile): HEALTHCHECK CMD [\"/usr/bin/tunnel-client\", \"health\", \"--port\", \"8090\"]\n");
         }
         "profiles" => {
             out.push_str("List profiles and the sample profiles.\n\n");

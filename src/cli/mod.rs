@@ -4,6 +4,7 @@
 pub mod args;
 pub mod completions;
 pub mod doctor;
+pub mod health;
 pub mod help;
 pub mod init;
 pub mod logging;
@@ -129,6 +130,7 @@ pub fn execute(command: args::Command) -> u8 {
                 }
             }
         }
+        Command::Health(health_args) => health::run(&health_args),
         Command::Doctor(doctor_args) => doctor::run(&doctor_args, &Env::from_process()),
         Command::DevMcpStub { http } => match match http {
             Some(addr) => crate::mcp::stub::run_http(&addr),

@@ -80,6 +80,7 @@ pub struct Layer {
     pub admin_address: Option<Sourced<String>>,
     pub admin_enabled: Option<Sourced<bool>>,
     pub admin_url_file: Option<Sourced<PathBuf>>,
+    pub pid_file: Option<Sourced<PathBuf>>,
     pub allow_remote_ui: Option<Sourced<bool>>,
     pub max_concurrency: Option<Sourced<String>>,
     pub request_timeout: Option<Sourced<String>>,

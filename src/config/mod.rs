@@ -209,6 +209,8 @@ pub struct Config {
     pub mcp_startup_wait: Duration,
     pub net: NetConfig,
     pub admin: AdminConfig,
+    /// `--pid-file`: where `run` writes its pid (removed at exit).
+    pub pid_file: Option<PathBuf>,
     pub max_concurrency: usize,
     pub request_timeout: Duration,
     pub poll_timeout: Duration,
@@ -244,6 +246,7 @@ impl Config {
             mcp_startup_wait: Duration::ZERO,
             net: NetConfig::default(),
             admin: AdminConfig::default(),
+            pid_file: None,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             poll_timeout: DEFAULT_POLL_TIMEOUT,

@@ -139,6 +139,7 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         mcp_startup_wait,
         net,
         admin,
+        pid_file: layers.pick(|l| &l.pid_file).map(|s| s.value),
         max_concurrency,
         request_timeout,
         poll_timeout,

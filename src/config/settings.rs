@@ -425,6 +425,15 @@ pub const SETTINGS: &[Setting] = &[
         ..Setting::EMPTY
     },
     Setting {
+        flags: &["--pid-file"],
+        value: "PATH",
+        key: "pid_file",
+        help: "write the agent's pid here (mode 0644), removed at exit; refused while another tunnel-client named there runs",
+        complete: Complete::File,
+        kind: Kind::Path(|l| &mut l.pid_file),
+        ..Setting::EMPTY
+    },
+    Setting {
         flags: &["--allow-remote-ui"],
         key: "allow_remote_ui",
         default: "false",

@@ -16,4 +16,5 @@ mod oauth;
 mod protocol;
 mod relay;
 mod servers;
+mod service;
 mod stdio;
