@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod pidfile;
 pub mod poll;
 pub mod respond;
+pub mod service;
 pub mod startup;
 pub mod stop;
 
@@ -37,6 +38,7 @@ use dispatch::{Channels, DispatchSettings, Pool};
 use log::{error, info, warn};
 use poll::PollSettings;
 use respond::Responder;
+use service::ServiceLink;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stop::Stopper;
@@ -69,10 +71,12 @@ pub fn run(config: Config) -> Result<(), AgentError> {
             "channel {channel} is configured but not in --poll-channel: not started, not declared"
         );
     }
+    // Started by a service manager (systemd Type=notify): READY, WATCHDOG, STOPPING.
+    let link = ServiceLink::from_env(&telemetry);
     let channels = build_channels(&config, &telemetry)?;
     let stopper = Stopper::new();
     let result = spawn_signal_watcher(stopper.clone())
-        .and_then(|()| serve(&config, channels.clone(), telemetry, &stopper));
+        .and_then(|()| serve_with(&config, channels.clone(), telemetry, &stopper, link));
     if result.is_err() {
         // A startup failure after a child started must not leave it behind.
         for (_, backend) in &channels {
@@ -127,6 +131,19 @@ pub fn serve(
     channels: Channels,
     telemetry: Arc<Telemetry>,
     stopper: &Stopper,
+) -> Result<(), AgentError> {
+    serve_with(config, channels, telemetry, stopper, None)
+}
+
+/// [`serve`], telling the service manager through `link` (if any) when the
+/// first poll succeeded and when draining starts; `link` pings the watchdog
+/// meanwhile.
+fn serve_with(
+    config: &Config,
+    channels: Channels,
+    telemetry: Arc<Telemetry>,
+    stopper: &Stopper,
+    link: Option<ServiceLink>,
 ) -> Result<(), AgentError> {
     let server_info = server_info(&channels);
     let agent = || {
@@ -237,6 +254,9 @@ pub fn serve(
 
     stopper.wait();
     telemetry.set_draining();
+    if let Some(link) = &link {
+        link.stopping();
+    }
     info!(
         "stopping: no new commands; finishing those in flight (grace {} s)",
         config.shutdown_grace.as_secs()
@@ -256,6 +276,9 @@ pub fn serve(
     }
     if let Some(admin) = admin.as_mut() {
         admin.shutdown();
+    }
+    if let Some(link) = link {
+        link.finish();
     }
     info!("stopped");
     Ok(())

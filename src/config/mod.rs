@@ -115,7 +115,8 @@ pub struct StdioConfig {
     /// Extra variables (`mcp_env`).
     pub extra_env: Vec<(String, String)>,
     /// Variables removed from the inherited environment: the control-plane key
-    /// variables and every variable an `env:` reference names.
+    /// variables, the service manager's notify variables (a child must not
+    /// answer for the agent), and every variable an `env:` reference names.
     pub removed_env: Vec<String>,
     pub mode: StdioMode,
     pub hang_after: Duration,
@@ -127,10 +128,11 @@ impl Default for StdioConfig {
     fn default() -> Self {
         StdioConfig {
             extra_env: Vec::new(),
-            removed_env: vec![
-                "CONTROL_PLANE_API_KEY".to_string(),
-                "OPENAI_API_KEY".to_string(),
-            ],
+            removed_env: API_KEY_VARS
+                .iter()
+                .chain(crate::sys::notify::NOTIFY_ENV.iter())
+                .map(|name| name.to_string())
+                .collect(),
             mode: StdioMode::Shared,
             hang_after: DEFAULT_STDIO_HANG,
             session_idle: DEFAULT_STDIO_SESSION_IDLE,

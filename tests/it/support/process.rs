@@ -24,10 +24,7 @@ pub fn agent(control_plane_url: &str, args: &[&str]) -> Process {
 
 /// [`agent`] with extra environment variables.
 pub fn agent_with_env(control_plane_url: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
-    let given = args
-        .iter()
-        .any(|a| *a == "--mcp-server-url" || *a == "--mcp-command");
-    launch_agent(control_plane_url, args, env, !given)
+    launch_agent(control_plane_url, args, env, !names_mcp_server(args))
 }
 
 /// [`agent_with_env`] that adds no MCP server flag: the servers come from
@@ -40,12 +37,49 @@ pub fn agent_without_mcp_flags(
     launch_agent(control_plane_url, args, env, false)
 }
 
+/// [`agent_with_env`] started the way systemd starts a service: through
+/// `sh -c '... exec tunnel-client run ...'` with `WATCHDOG_PID` set to the
+/// shell's pid, which `exec` hands on to the agent.
+pub fn agent_with_watchdog_pid(
+    control_plane_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Process {
+    let agent = agent_command(control_plane_url, args, env, !names_mcp_server(args));
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" "$@""#)
+        .arg(agent.get_program())
+        .args(agent.get_args());
+    for (name, value) in agent.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    Process::spawn(cmd)
+}
+
+fn names_mcp_server(args: &[&str]) -> bool {
+    args.iter()
+        .any(|a| *a == "--mcp-server-url" || *a == "--mcp-command")
+}
+
 fn launch_agent(
     control_plane_url: &str,
     args: &[&str],
     env: &[(&str, &str)],
     with_stub: bool,
 ) -> Process {
+    Process::spawn(agent_command(control_plane_url, args, env, with_stub))
+}
+
+fn agent_command(
+    control_plane_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    with_stub: bool,
+) -> Command {
     let mut cmd = Command::new(CLIENT);
     cmd.arg("run")
         .args(["--tunnel-id", TUNNEL_ID])
@@ -65,7 +99,7 @@ fn launch_agent(
         .env_remove("MCP_COMMAND")
         .env("CONTROL_PLANE_API_KEY", API_KEY)
         .envs(env.iter().copied());
-    Process::spawn(cmd)
+    cmd
 }
 
 /// `tunnel-relay` with `args`; its key and token variables come only from `env`.
