@@ -27,7 +27,10 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -n 1)
 grep -q '^RUN make build OFFLINE=1' "$dockerfile" || fail "the build stage does not build offline from vendor/"
 grep -q '^USER 65532:65532$' "$dockerfile" || fail "the image does not run as uid 65532"
 grep -q '^STOPSIGNAL SIGTERM$' "$dockerfile" || fail "STOPSIGNAL SIGTERM is missing"
-grep -q 'CMD \["/usr/bin/tunnel-client", "health"\]' "$dockerfile" || fail "HEALTHCHECK does not use tunnel-client health"
+# The HEALTHCHECK's arguments, run for real against the staged agent below.
+healthcheck=$(sed -n 's|^ *CMD \["/usr/bin/tunnel-client", \("health".*\)\]$|\1|p' "$dockerfile" | tr -d '",')
+[ -n "$healthcheck" ] || fail "HEALTHCHECK does not run /usr/bin/tunnel-client health"
+echo "$healthcheck" | grep -q -- '--port 8090' || fail "HEALTHCHECK does not probe the EXPOSEd admin port 8090"
 grep -q "^ARG VERSION=$version\$" "$dockerfile" || fail "ARG VERSION is not $version (Cargo.toml)"
 grep -q 'org.opencontainers.image.version="${VERSION}"' "$dockerfile" || fail "no version label"
 grep -q 'org.opencontainers.image.source=' "$dockerfile" || fail "no source label"
@@ -112,15 +115,29 @@ admin=${admin%/}
 curl -fsS --max-time 5 "$admin/healthz" | grep -q '"status":"healthy"' || fail "/healthz"
 curl -fsS --max-time 5 "$admin/readyz" | grep -q '"status":"ready"' || fail "/readyz"
 echo "/healthz and /readyz: ok ($admin)"
-# The image's HEALTHCHECK, once `tunnel-client health` exists.
-if chroot "$rootfs" /usr/bin/tunnel-client health --help >/dev/null 2>&1; then
-    chroot --userspec=65532:65532 "$rootfs" /usr/bin/tunnel-client health --admin-address "${admin#http://}" \
-        || fail "tunnel-client health failed against a healthy agent"
-    echo "HEALTHCHECK command: ok"
-else
-    echo "note: tunnel-client health is not implemented yet; HEALTHCHECK not exercised"
-fi
+# The image's HEALTHCHECK command, its port swapped for the one the agent got,
+# in the staged root (no shell, no curl, no DNS) as 65532 and as another uid.
+port=${admin##*:}
+# shellcheck disable=SC2086 # the HEALTHCHECK's words, split on purpose
+set -- $(echo "$healthcheck" | sed "s/--port 8090/--port $port/")
+for user in 65532:65532 4242:4242; do
+    chroot --userspec=$user "$rootfs" /usr/bin/tunnel-client "$@" >"$work/health.out" 2>"$work/health.err" \
+        || fail "HEALTHCHECK ($*) failed against a healthy agent as $user: $(cat "$work/health.err")"
+    grep -q '^healthy, ready (' "$work/health.out" || fail "HEALTHCHECK printed: $(cat "$work/health.out")"
+done
+echo "HEALTHCHECK ($*): ok: $(cat "$work/health.out")"
+chroot --userspec=65532:65532 "$rootfs" /usr/bin/tunnel-client health --url "$admin" --require-ready --json \
+    >"$work/health.json" || fail "health --require-ready --json failed: $(cat "$work/health.json")"
+grep -q '"ok":true' "$work/health.json" && grep -q '"ready":true' "$work/health.json" \
+    || fail "health --json: $(cat "$work/health.json")"
+echo "health --url --require-ready --json: ok"
 status=0
 kill -TERM "$agent_pid"; wait "$agent_pid" || status=$?; agent_pid=""
 [ $status = 0 ] || fail "the agent exited $status on SIGTERM: $(cat "$work/agent.err")"
+status=0
+chroot --userspec=65532:65532 "$rootfs" /usr/bin/tunnel-client "$@" 2>"$work/health.err" || status=$?
+[ $status = 1 ] || fail "HEALTHCHECK exited $status, not 1, once the agent stopped"
+grep -q '^tunnel-client health: unhealthy: cannot reach the admin server' "$work/health.err" \
+    || fail "HEALTHCHECK of a stopped agent said: $(cat "$work/health.err")"
+echo "HEALTHCHECK of a stopped agent: exit 1: $(cat "$work/health.err")"
 echo "container-check: OK"
