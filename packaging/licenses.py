@@ -15,6 +15,8 @@ import subprocess
 import sys
 
 OWN_PACKAGE = "tunnel-client"
+# The source tree: path dependencies are named relative to it.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # License files we copy verbatim; the Apache-2.0 text is referenced instead.
 LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|UNLICENSE|NOTICE)", re.IGNORECASE)
 APACHE_FILE = re.compile(r"APACHE", re.IGNORECASE)
@@ -169,11 +171,17 @@ def cmd_copyright(vendor):
             files = "*"
             texts = []
         else:
-            directory = os.path.join(vendor, f"{p['name']}-{p['version']}")
+            if p.get("source") is None:
+                # A path dependency (a patched crate under third_party/): it
+                # ships in the source tree itself, not in vendor/.
+                directory = os.path.dirname(p["manifest_path"])
+                files = os.path.relpath(directory, ROOT) + "/*"
+            else:
+                directory = os.path.join(vendor, f"{p['name']}-{p['version']}")
+                files = f"vendor/{p['name']}-{p['version']}/*"
             if not os.path.isdir(directory):
                 print(f"copyright: {directory} is missing; run make vendor", file=sys.stderr)
                 return 1
-            files = f"vendor/{p['name']}-{p['version']}/*"
             texts = []
             for name in sorted(os.listdir(directory)):
                 full = os.path.join(directory, name)
