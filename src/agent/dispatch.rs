@@ -4,6 +4,7 @@
 use super::respond::{Delivery, NotifyState, Responder};
 use super::stop::Stopper;
 use crate::contract::failure::internal_error;
+use crate::contract::timeout::{command_deadline, CommandDeadline};
 use crate::contract::{
     Command, CommandKind, CommandType, FailureSource, Headers, RespType, TransportErrorKind,
     TunnelFailure,
@@ -198,11 +199,14 @@ fn serve(worker: usize, job: Job, shared: &Shared) {
     let picked_at = Instant::now();
     let command = &job.command;
     let queue_wait = picked_at.saturating_duration_since(job.received_at);
-    let has_response_timeout = command.response_timeout.is_some();
-    let deadline = job.received_at
-        + command
-            .response_timeout
-            .unwrap_or(shared.settings.request_timeout);
+    let CommandDeadline {
+        at: deadline,
+        from_command: has_response_timeout,
+    } = command_deadline(
+        job.received_at,
+        command.response_timeout,
+        shared.settings.request_timeout,
+    );
     let method = match &command.kind {
         CommandKind::SessionTermination => CommandType::SessionTermination.to_string(),
         _ => command.method().unwrap_or("").to_string(),
@@ -294,17 +298,13 @@ fn forward(
 
     let reply = match (&command.kind, backend) {
         (CommandKind::Unknown(_), _) => return None,
-        (CommandKind::Malformed(why), _) => {
+        (CommandKind::Malformed { reason, id }, _) => {
             report!(
                 shared.telemetry, request_id = command.request_id;
-                "command {} is malformed ({why}); answering with an error",
+                "command {} is malformed ({reason}); answering with an error",
                 command.request_id
             );
-            let json = internal_error(
-                &Value::Null,
-                &format!("tunnel command is malformed: {why}"),
-                None,
-            );
+            let json = internal_error(id, &format!("tunnel command is malformed: {reason}"), None);
             return Some(answer(
                 RespType::JsonrpcResponse,
                 Some(json),
@@ -449,7 +449,8 @@ fn forward(
                 Headers::new(),
                 CommandOutcome::Synthesized,
             );
-            late.post_deadline = Instant::now() + TIMEOUT_POST_BUDGET;
+            let now = Instant::now();
+            late.post_deadline = now.checked_add(TIMEOUT_POST_BUDGET).unwrap_or(now);
             Some(late)
         }
         McpReply::Response { .. } | McpReply::Accepted { .. } => None,
