@@ -42,10 +42,17 @@ pub use error::{AgentError, StartupError};
 
 /// Longest wait for a stdio child to stop after the grace period.
 const BACKEND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait at exit for what the MCP servers left behind to die.
+const ORPHAN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
 /// caller must have blocked the termination signals before any thread started.
 pub fn run(config: Config) -> Result<(), AgentError> {
+    // A stdio server's descendant that leaves its process group (setsid) and
+    // outlives it is re-parented to us, and so can still be ended with it.
+    if let Err(e) = crate::sys::become_child_subreaper() {
+        warn!("cannot become the child subreaper ({e}): a stdio server's daemonized descendants may outlive it");
+    }
     let telemetry = Arc::new(Telemetry::new());
     if config.harpoon.is_some() {
         // Parsed and validated so profiles stay portable, but not served yet:
@@ -63,6 +70,7 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     if result.is_err() {
         // A startup failure after the child started must not leave it behind.
         backend.shutdown(BACKEND_STOP_TIMEOUT);
+        crate::mcp::stdio::lineage::end_all_orphans(ORPHAN_STOP_TIMEOUT);
     }
     result
 }
@@ -177,6 +185,10 @@ pub fn serve(
     }
     for backend in backends {
         backend.shutdown(BACKEND_STOP_TIMEOUT);
+    }
+    let orphans = crate::mcp::stdio::lineage::end_all_orphans(ORPHAN_STOP_TIMEOUT);
+    if orphans > 0 {
+        warn!("ended {orphans} process(es) the MCP server left behind");
     }
     if let Some(admin) = admin.as_mut() {
         admin.shutdown();

@@ -40,7 +40,13 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Conf
 /// Reads and checks a profile file into a [`Layer`].
 pub fn load(path: &Path, env: &Env) -> Result<Layer, ConfigError> {
     let bytes = read_bounded(path, MAX_PROFILE_BYTES, "the profile")?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    parse(&bytes, path, env)
+}
+
+/// Checks the bytes of a profile (`path` names it in errors and anchors
+/// `file:` references) into a [`Layer`].
+pub fn parse(bytes: &[u8], path: &Path, env: &Env) -> Result<Layer, ConfigError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
         let problem = match text.find(" at line ") {
             Some(i) => text[..i].to_string(),

@@ -9,6 +9,7 @@ mod support;
 mod admin;
 mod cli;
 mod harpoon;
+mod hostile;
 mod http;
 mod net;
 mod protocol;

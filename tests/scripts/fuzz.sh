@@ -1,0 +1,36 @@
+#!/bin/sh
+# `make fuzz`: runs every fuzz target under fuzz/ for FUZZ_SECONDS seconds, one
+# at a time, and prints one line per target (executions, corpus, findings).
+# Needs only the Rust toolchain: cargo-fuzz is installed pinned into
+# target/tools, and RUSTC_BOOTSTRAP=1 lets the stable compiler take the
+# sanitizer flags libFuzzer needs. Crashers land in fuzz/artifacts/TARGET/.
+set -eu
+cd "$(dirname "$0")/../.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+CARGO_FUZZ_VERSION=0.13.2
+TOOLS=$PWD/target/tools
+LOGS=$PWD/target/fuzz-logs
+export PATH="$TOOLS/bin:$PATH" RUSTC_BOOTSTRAP=1
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" --root "$TOOLS"
+fi
+TARGETS=${FUZZ_TARGETS:-$(cargo fuzz list --fuzz-dir fuzz)}
+mkdir -p "$LOGS"
+cargo fuzz build -O --fuzz-dir fuzz
+failed=0
+printf '%-18s %8s %12s %8s %s\n' target seconds execs corpus findings
+for target in $TARGETS; do
+    mkdir -p "fuzz/corpus/$target"
+    log="$LOGS/$target.log"
+    if cargo fuzz run -O --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -rss_limit_mb=2048 >"$log" 2>&1; then
+        findings=none
+    else
+        findings="CRASH (see $log and fuzz/artifacts/$target/)"
+        failed=1
+    fi
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    corpus=$(ls "fuzz/corpus/$target" | wc -l)
+    printf '%-18s %8s %12s %8s %s\n' "$target" "$FUZZ_SECONDS" "${execs:-?}" "$corpus" "$findings"
+done
+exit $failed
