@@ -2,5 +2,6 @@
 //! once seen on real builds, replayed through the built binaries.
 
 mod control_plane;
+mod numbers;
 mod processes;
 mod relay;
