@@ -5,7 +5,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 RELEASE_DIR := target/release
 
-.PHONY: all build test lint demo bench test-ui dist install clean completions
+.PHONY: all build test lint demo bench soak fuzz test-ui dist install clean completions
 
 all: build
 
@@ -24,6 +24,17 @@ demo: build
 
 bench: build dist
 	$(CARGO) test --release --locked --test bench -- --bench
+
+# The tunnel under load (SOAK_SECONDS, default 600; or SOAK_CALLS=1000000):
+# fails when memory grows after warm-up or threads/fds drift; CSV in target/soak/.
+soak: build
+	$(CARGO) test --release --locked --test soak -- --soak
+
+# Every fuzz target under fuzz/ for FUZZ_SECONDS seconds each (cargo-fuzz,
+# installed pinned into target/tools; fuzz/ has its own Cargo.lock).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/scripts/fuzz.sh
 
 test-ui: build
 	sh tests/ui/run.sh $(RELEASE_DIR)

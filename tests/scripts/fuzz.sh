@@ -30,7 +30,7 @@ for target in $TARGETS; do
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
     log="$LOGS/$target.log"
     if "$BIN/$target" -artifact_prefix="fuzz/artifacts/$target/" -max_total_time="$FUZZ_SECONDS" \
-        -print_final_stats=1 -rss_limit_mb=2048 "fuzz/corpus/$target" >"$log" 2>&1; then
+        -print_final_stats=1 -print_funcs=0 -rss_limit_mb=2048 "fuzz/corpus/$target" >"$log" 2>&1; then
         findings=none
     else
         findings="CRASH (see $log and fuzz/artifacts/$target/)"
