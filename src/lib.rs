@@ -4,10 +4,12 @@
 pub mod admin;
 pub mod agent;
 pub mod backoff;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod httpd;
 pub mod mcp;
 pub mod net;
 pub mod random;

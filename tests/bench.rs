@@ -164,9 +164,9 @@ fn throughput(url: &str, callers: usize) -> f64 {
 }
 
 /// 1 caller, then 32 callers twice: the first 32-caller run opens 32 new
-/// connections at once, which can hit tiny_http's accept-pool race (a
-/// connection queued behind busy keep-alive connections waits until one
-/// closes); the second run shows the steady state. Both are printed.
+/// connections at once (the burst that used to starve behind keep-alive
+/// connections in tiny_http's pool); the second run shows the steady state.
+/// Both are printed.
 fn throughput_rows(rows: &mut Vec<(String, String, String)>, url: &str, what: &str) {
     let one = throughput(url, 1);
     rows.push((

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         flags: &empty,
         env: &empty,
         profile: &layer,
+        vars: &env,
     };
     if let Err(e) = resolve(&layers) {
         assert!(!e.to_string().contains("sk-fuzz-SECRET"));

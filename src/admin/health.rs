@@ -2,7 +2,7 @@
 //! from the telemetry. Liveness never depends on the control plane or the MCP server.
 
 use crate::mcp::BackendStatus;
-use crate::telemetry::{HealthSnapshot, PollFailure};
+use crate::telemetry::{HealthSnapshot, OauthPhase, PollFailure};
 use std::time::Duration;
 
 /// A failing control plane makes the agent not ready only after this long, so
@@ -86,12 +86,23 @@ pub fn readiness(s: &HealthSnapshot, channels: &[(String, BackendStatus)]) -> Re
             ));
         }
     }
+    if let Some(reason) = s.mcp_probe.not_ready_reason() {
+        mcp_server_reachable = false;
+        reasons.push(reason);
+    }
     if s.synthesized_streak >= SYNTHESIZED_STREAK_NOT_READY {
         mcp_server_reachable = false;
         reasons.push(format!(
             "the last {} commands all failed on the way to the MCP server (it is reachable but not answering)",
             s.synthesized_streak
         ));
+    }
+
+    // Only the startup discovery and its retries set this; commands never do.
+    match s.oauth {
+        OauthPhase::Pending => reasons.push("oauth discovery pending".to_string()),
+        OauthPhase::Failed(class) => reasons.push(format!("oauth discovery failed: {class}")),
+        OauthPhase::Off | OauthPhase::Settled => {}
     }
 
     Readiness {
@@ -146,6 +157,8 @@ mod tests {
             poll_heartbeat_ms: 999_000,
             poll_stall_limit_ms: 155_000,
             worker_due_ms: vec![1_010_000, 1_020_000],
+            oauth: OauthPhase::Off,
+            mcp_probe: crate::telemetry::McpProbe::NotProbed,
         }
     }
 
@@ -192,6 +205,57 @@ mod tests {
         let r = readiness(&s, &up());
         assert_eq!(r.reasons.len(), 1);
         assert!(r.reasons[0].contains("refused the API key (HTTP 401)"));
+    }
+
+    #[test]
+    fn oauth_discovery_pending_or_failed_is_not_ready_o12() {
+        let mut s = healthy();
+        for (phase, reason) in [
+            (OauthPhase::Pending, Some("oauth discovery pending")),
+            (
+                OauthPhase::Failed("timeout"),
+                Some("oauth discovery failed: timeout"),
+            ),
+            (OauthPhase::Settled, None),
+            (OauthPhase::Off, None),
+        ] {
+            s.oauth = phase;
+            let r = readiness(&s, &up());
+            assert_eq!(r.ready, reason.is_none(), "{phase:?}");
+            assert_eq!(r.reasons.first().map(String::as_str), reason);
+            assert!(r.polling && r.mcp_server_reachable);
+            assert!(liveness(&s).healthy);
+        }
+    }
+
+    #[test]
+    fn c2_c3_the_startup_probe_is_a_readiness_reason() {
+        use crate::telemetry::{McpProbe, ProbeClass};
+        let mut s = healthy();
+        for (probe, reason) in [
+            (McpProbe::Pending, "mcp startup probe pending"),
+            (
+                McpProbe::Failed(ProbeClass::ConnectionRefused),
+                "mcp probe failed: connect",
+            ),
+            (
+                McpProbe::Failed(ProbeClass::HttpStatus),
+                "mcp probe failed: http_status",
+            ),
+            (
+                McpProbe::WaitFailed,
+                "mcp startup wait failed: connection refused",
+            ),
+        ] {
+            s.mcp_probe = probe;
+            let r = readiness(&s, &up());
+            assert!(!r.ready && r.polling && !r.mcp_server_reachable, "{r:?}");
+            assert_eq!(r.reasons, [reason]);
+        }
+        for probe in [McpProbe::Passed, McpProbe::NotProbed] {
+            s.mcp_probe = probe;
+            assert!(readiness(&s, &up()).ready);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::BackendStatus;
-use crate::telemetry::counters::FAMILIES;
+use crate::telemetry::counters::{CHANNEL_FAMILIES, FAMILIES};
 use crate::telemetry::prometheus::{header, histogram, sample, Type};
 use crate::telemetry::Telemetry;
 use std::fmt::Write;
@@ -46,6 +46,28 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
         for series in family.series {
             let labels = series.labels(family.label_names);
             sample(w, family.name, &labels, telemetry.reading(series.counter));
+        }
+    }
+
+    // One series per configured channel: the label values come from the
+    // validated configuration only.
+    let names: &[String] = telemetry
+        .channel_values()
+        .map(|values| values.names())
+        .unwrap_or_default();
+    for family in CHANNEL_FAMILIES {
+        header(w, family.name, family.kind.prometheus_type(), family.help);
+        for name in names {
+            for series in family.series {
+                let mut labels = vec![("channel", name.as_str())];
+                labels.extend(series.labels(family.label_names));
+                sample(
+                    w,
+                    family.name,
+                    &labels,
+                    telemetry.channel_reading(name, series.counter),
+                );
+            }
         }
     }
 

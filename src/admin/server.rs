@@ -1,5 +1,13 @@
-//! The admin HTTP server: one tiny_http thread answering health, metrics, the
-//! status page and its JSON. It never reads request bodies and never blocks the tunnel path.
+//! The admin HTTP server: a few tiny_http threads answering health, metrics,
+//! the status page and its JSON. It never reads request bodies, never stops
+//! because of what a client sent, and never blocks the tunnel path.
+//!
+//! What a client can hold is bounded inside tiny_http (see `crate::httpd`):
+//! [`MAX_CONNECTIONS`] connections (beyond, a new one is closed at once), a
+//! head of [`MAX_HEAD_BYTES`] within [`HEAD_TIMEOUT`], idle at most
+//! [`KEEP_ALIVE_TIMEOUT`]; an unread body is drained by tiny_http's
+//! connection thread (up to [`MAX_DRAINED_BODY_BYTES`] within
+//! [`BODY_TIMEOUT`]) or the connection is closed, never by our threads.
 
 use crate::admin::health::{self, Liveness, Readiness};
 use crate::admin::metrics;
@@ -7,9 +15,10 @@ use crate::config::AdminConfig;
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::{Backend, BackendStatus};
 use crate::telemetry::activity::redact_urls;
+use crate::telemetry::counters::{ChannelCounter, Reading};
 use crate::telemetry::histogram::{Percentiles, RECENT_WINDOW};
 use crate::telemetry::prometheus;
-use crate::telemetry::{Counter, Telemetry};
+use crate::telemetry::{Counter, OauthPhase, OauthStatus, Telemetry};
 use serde_json::{json, Value};
 use std::fmt;
 use std::fs::{self, OpenOptions, Permissions};
@@ -29,20 +38,41 @@ pub const STATUS_PAGE: &str = include_str!("status.html");
 /// already read the request head by then: this bounds what we process.)
 pub const MAX_URL_BYTES: usize = 2048;
 
-/// tiny_http reads a body of up to this many bytes into memory itself. A
-/// longer one (or any body sent with `Expect: 100-continue`) stays on the
-/// socket behind a reader whose drop allocates and reads the whole *declared*
-/// length: `Content-Length: 999999999999` would abort the process. We never
-/// let such a request drop (see [`answer`]).
-const TINY_HTTP_BUFFERED_BODY: usize = 1024;
+/// Most connections open at once (a few operators, probes and scrapers), and
+/// never more than a quarter of the agent's open-files limit allows: the
+/// tunnel needs descriptors too.
+pub const MAX_CONNECTIONS: usize = 64;
 
-/// Connections with an unread body the server may leave open (one socket and
-/// one tiny_http thread each) before it stops itself to protect the agent's
-/// file descriptors; the tunnel keeps running.
-pub const MAX_ABANDONED_CONNECTIONS: u64 = 64;
+/// Most bytes of a request line and headers (431 beyond). Browsers send
+/// every cookie set for `localhost`, which can be several KiB.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
-/// Pause before rebuilding the server after tiny_http's accept loop died
-/// (e.g. out of file descriptors), so a persistent error cannot spin.
+/// Time for a request line and headers: from accept for a new connection,
+/// from the first byte for a later request.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle time between requests before a connection is closed (the page
+/// refreshes every few seconds over one connection).
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests carry no body here: one that does is answered 413 and its body
+/// drained (so the connection stays usable) up to this size, within
+/// [`BODY_TIMEOUT`]; a longer or slower one closes the connection.
+pub const MAX_DRAINED_BODY_BYTES: u64 = 64 * 1024;
+/// Time from the end of a head in which its body must have been drained.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest one write to a client may block; a client that stops reading
+/// loses its connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Threads answering requests: a slow client never holds up `/healthz`
+/// alone.
+pub const WORKERS: usize = 2;
+
+/// Pause before rebuilding the server if tiny_http ever reports an error
+/// (its accept loop itself retries and does not stop), so a persistent
+/// error cannot spin.
 pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why the admin server could not start. Each message says what to do.
@@ -121,17 +151,15 @@ struct Context {
 /// A running admin server. Dropping it stops it (same as [`AdminServer::shutdown`]).
 pub struct AdminServer {
     local_addr: SocketAddr,
-    /// `None` once the thread has given up (see [`MAX_ABANDONED_CONNECTIONS`]).
+    /// The current server; replaced if it ever fails, `None` once stopped.
     server: Arc<Mutex<Option<Arc<tiny_http::Server>>>>,
     stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    /// See `net::pool_kick`: tiny_http's pool can starve new connections.
-    kicker: Option<crate::net::pool_kick::PoolKicker>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl AdminServer {
     /// Binds `cfg.address` (port 0 picks a free port), writes `cfg.url_file`
-    /// (atomically, mode 0600) and serves on one thread. `Ok(None)` when the
+    /// (atomically, mode 0600) and serves on [`WORKERS`] threads. `Ok(None)` when the
     /// address is `off`. `channels` are the MCP backends by channel name, for
     /// readiness and the page; their `status()` is called per request and must
     /// not block.
@@ -149,40 +177,43 @@ impl AdminServer {
             address: address.to_string(),
             error,
         })?;
-        // A second handle lets the thread rebuild the server if tiny_http's
-        // accept loop ever dies.
+        // A second handle lets a thread rebuild the server if it ever fails.
         let spare = listener.try_clone().map_err(|error| AdminError::Listen {
             address: address.to_string(),
             error,
         })?;
-        let server = serve_on(listener, address)?;
+        let server =
+            crate::httpd::serve(listener, limits()).map_err(|error| AdminError::Listen {
+                address: address.to_string(),
+                error,
+            })?;
         let server = Arc::new(Mutex::new(Some(Arc::new(server))));
         let stopping = Arc::new(AtomicBool::new(false));
-        let context = Context {
-            tunnel_id: tunnel_id.to_string(),
-            telemetry,
-            channels,
-            allow_remote_ui: cfg.allow_remote_ui,
-        };
-        let thread = {
-            let server = Arc::clone(&server);
-            let stopping = Arc::clone(&stopping);
-            std::thread::Builder::new()
-                .name("admin".to_string())
-                .spawn(move || run(&server, &stopping, &spare, &context))
-                .map_err(AdminError::Thread)?
-        };
-        let admin = AdminServer {
+        let shared = Arc::new(Shared {
+            context: Context {
+                tunnel_id: tunnel_id.to_string(),
+                telemetry,
+                channels,
+                allow_remote_ui: cfg.allow_remote_ui,
+            },
+            spare,
+        });
+        let mut admin = AdminServer {
             local_addr,
             server,
             stopping,
-            thread: Some(thread),
-            kicker: crate::net::pool_kick::PoolKicker::start(
-                local_addr,
-                crate::net::pool_kick::QUIET,
-            )
-            .ok(),
+            threads: Vec::with_capacity(WORKERS),
         };
+        for n in 0..WORKERS {
+            let server = Arc::clone(&admin.server);
+            let stopping = Arc::clone(&admin.stopping);
+            let shared = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name(format!("admin-{n}"))
+                .spawn(move || run(&server, &stopping, &shared))
+                .map_err(AdminError::Thread)?;
+            admin.threads.push(thread);
+        }
         if let Some(path) = &cfg.url_file {
             write_url_file(path, &admin.url()).map_err(|error| AdminError::UrlFile {
                 path: path.clone(),
@@ -209,24 +240,25 @@ impl AdminServer {
         format!("http://{}/", SocketAddr::new(ip, self.local_addr.port()))
     }
 
-    /// Stops answering and joins the server thread. Idempotent.
+    /// Stops answering and joins the server threads; the listening socket
+    /// closes once the last handle on the server is dropped. Idempotent.
     pub fn shutdown(&mut self) {
-        self.kicker.take();
         self.stopping.store(true, Ordering::SeqCst);
-        if let Some(server) = &*self.server.lock().unwrap_or_else(PoisonError::into_inner) {
-            server.unblock();
-        }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the admin server thread panicked");
-            }
-        }
-        // Dropping the last handle stops tiny_http's accept thread, which
-        // closes the listening socket.
-        self.server
+        let server = self
+            .server
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        if let Some(server) = &server {
+            for _ in &self.threads {
+                server.unblock();
+            }
+        }
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                log::error!("an admin server thread panicked");
+            }
+        }
     }
 }
 
@@ -260,56 +292,38 @@ fn bind(address: &str) -> Result<TcpListener, AdminError> {
         })
 }
 
-fn serve_on(listener: TcpListener, address: &str) -> Result<tiny_http::Server, AdminError> {
-    tiny_http::Server::from_listener(listener, None).map_err(|error| AdminError::Listen {
-        address: address.to_string(),
-        error: io::Error::other(error.to_string()),
-    })
+/// The bounds the admin server puts on its clients.
+fn limits() -> crate::httpd::Limits {
+    // Three quarters of the descriptors stay with the tunnel.
+    let reserved_fds = crate::httpd::open_files_limit().map_or(0, |limit| limit - limit / 4);
+    crate::httpd::Limits {
+        max_connections: crate::httpd::connection_cap(MAX_CONNECTIONS, reserved_fds),
+        max_head_bytes: MAX_HEAD_BYTES,
+        head_timeout: Some(HEAD_TIMEOUT),
+        keep_alive_timeout: Some(KEEP_ALIVE_TIMEOUT),
+        max_body_bytes: MAX_DRAINED_BODY_BYTES,
+        body_timeout: Some(BODY_TIMEOUT),
+        write_timeout: Some(WRITE_TIMEOUT),
+        pipelining: false,
+    }
 }
 
-/// The server thread: answer requests one at a time until told to stop.
-fn run(
-    slot: &Mutex<Option<Arc<tiny_http::Server>>>,
-    stopping: &AtomicBool,
-    spare: &TcpListener,
-    context: &Context,
-) {
-    let mut abandoned = 0u64;
+/// What the worker threads share besides the server.
+struct Shared {
+    context: Context,
+    /// Another handle on the listening socket, to rebuild the server on.
+    spare: TcpListener,
+}
+
+/// A worker thread: answers requests until told to stop.
+fn run(slot: &Mutex<Option<Arc<tiny_http::Server>>>, stopping: &AtomicBool, shared: &Shared) {
     loop {
         let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(server) = current else { return };
         match server.recv() {
-            Ok(request) => {
-                if answer(request, context) == Answered::Abandoned {
-                    abandoned += 1;
-                    context.telemetry.admin_connection_abandoned();
-                    if abandoned >= MAX_ABANDONED_CONNECTIONS {
-                        log::error!(
-                            "admin server stopped: {abandoned} requests carried bodies it cannot refuse safely; \
-                             the tunnel keeps running; restrict who can reach --admin-address and restart the agent to get it back"
-                        );
-                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                        return;
-                    }
-                }
-            }
+            Ok(request) => answer(request, &shared.context),
             Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(error) => {
-                // Only `shutdown` unblocks us, so this is tiny_http's accept
-                // loop dying: build a new server on the same socket.
-                log::error!("admin server stopped accepting connections ({error}); restarting it");
-                std::thread::sleep(ACCEPT_RETRY_PAUSE);
-                let rebuilt = spare.try_clone().map_err(|e| e.to_string()).and_then(|l| {
-                    tiny_http::Server::from_listener(l, None).map_err(|e| e.to_string())
-                });
-                match rebuilt {
-                    Ok(fresh) => {
-                        *slot.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(Arc::new(fresh));
-                    }
-                    Err(e) => log::error!("admin server could not restart: {e}"),
-                }
-            }
+            Err(error) => rebuild(slot, &server, &shared.spare, &error),
         }
         if stopping.load(Ordering::SeqCst) {
             return;
@@ -317,45 +331,63 @@ fn run(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answered {
-    Normally,
-    /// Answered, but the connection was left open on purpose.
-    Abandoned,
-}
-
-/// True when tiny_http left a body on the socket that dropping the request
-/// would try to read in full (mirrors tiny_http 0.12's `new_request`).
-fn body_left_on_socket(request: &tiny_http::Request) -> bool {
-    let header = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str().to_ascii_lowercase())
-    };
-    if header("Transfer-Encoding").is_some()
-        || header("Connection").is_some_and(|v| v.contains("upgrade"))
+/// Replaces `failed` by a new server on the same socket, unless another
+/// worker already did, and wakes the workers still waiting on it.
+fn rebuild(
+    slot: &Mutex<Option<Arc<tiny_http::Server>>>,
+    failed: &Arc<tiny_http::Server>,
+    spare: &TcpListener,
+    error: &io::Error,
+) {
+    let mut current = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if !current
+        .as_ref()
+        .is_some_and(|server| Arc::ptr_eq(server, failed))
     {
-        return false; // chunked or raw readers are dropped without draining
+        return;
     }
-    match request.body_length() {
-        None | Some(0) => false,
-        Some(length) => length > TINY_HTTP_BUFFERED_BODY || header("Expect").is_some(),
+    log::error!("admin server stopped accepting connections ({error}); restarting it");
+    std::thread::sleep(ACCEPT_RETRY_PAUSE);
+    let fresh = spare
+        .try_clone()
+        .and_then(|listener| crate::httpd::serve(listener, limits()));
+    match fresh {
+        Ok(fresh) => {
+            *current = Some(Arc::new(fresh));
+            for _ in 1..WORKERS {
+                failed.unblock();
+            }
+        }
+        Err(e) => log::error!("admin server could not restart: {e}"),
     }
 }
 
-fn answer(request: tiny_http::Request, context: &Context) -> Answered {
-    if body_left_on_socket(&request) {
-        // Refuse, then keep the connection's reader alive forever instead of
-        // letting tiny_http drain (and allocate) the declared length.
+/// True for a GET or HEAD that declares a body (the admin server takes none;
+/// other methods get 405 anyway).
+fn carries_body(request: &tiny_http::Request) -> bool {
+    let chunked = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("Transfer-Encoding"));
+    let readable = matches!(
+        request.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    );
+    readable && (chunked || request.body_length().is_some_and(|length| length > 0))
+}
+
+fn answer(request: tiny_http::Request, context: &Context) {
+    if carries_body(&request) {
+        // tiny_http drains the body in the connection's own thread, or
+        // closes the connection: nothing here waits for it.
         let response = tiny_http::Response::from_string(
             "request bodies are not accepted by the admin server\n",
         )
         .with_status_code(413);
-        std::mem::forget(request.upgrade("close", response));
-        log::warn!("admin server: refused a request with a body; its connection stays open");
-        return Answered::Abandoned;
+        if let Err(error) = request.respond(response) {
+            log::debug!("admin server: could not answer a request: {error}");
+        }
+        return;
     }
     let host = request
         .headers()
@@ -378,7 +410,6 @@ fn answer(request: tiny_http::Request, context: &Context) -> Answered {
     if let Err(error) = request.respond(response) {
         log::debug!("admin server: could not answer a request: {error}");
     }
-    Answered::Normally
 }
 
 /// The parts of a request the router looks at.
@@ -616,7 +647,14 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "live": {"healthy": live.healthy, "reasons": live.reasons},
         "channels": channels.iter().map(|(name, s)| json!({
             "name": name, "kind": s.kind, "up": s.up, "detail": s.detail,
+            "inflight": reading(t.channel_reading(name, ChannelCounter::ChannelInflight)),
+            "requests": {
+                "success": reading(t.channel_reading(name, ChannelCounter::ChannelRequestsSuccess)),
+                "error": reading(t.channel_reading(name, ChannelCounter::ChannelRequestsError)),
+            },
         })).collect::<Vec<_>>(),
+        "oauth": oauth_json(&t.oauth_status()),
+        "mcp_probe": snapshot.mcp_probe.to_string(),
         "mcp_restarts": t.mcp_restarts(),
         "inflight": t.inflight(),
         "queue_depth": t.queue_depth(),
@@ -638,6 +676,34 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
         "errors": errors,
         "activity": activity,
     })
+}
+
+/// `main`'s OAuth discovery: phase, last outcome, and the origins the last
+/// selection found (never paths, bodies or header values).
+fn oauth_json(status: &OauthStatus) -> Value {
+    let phase = match status.phase {
+        OauthPhase::Off => "off",
+        OauthPhase::Pending => "pending",
+        OauthPhase::Settled => "ready",
+        OauthPhase::Failed(_) => "failed",
+    };
+    let found = status.found.as_ref().map(|f| {
+        json!({
+            "metadata_origin": f.metadata_origin,
+            "authorization_server": f.authorization_server,
+            "authorization_server_metadata": f.authorization_server_metadata,
+            "warnings": f.warnings,
+        })
+    });
+    json!({"phase": phase, "last_outcome": status.last_outcome, "found": found})
+}
+
+/// A counter table reading as a JSON number.
+fn reading(r: Reading) -> Value {
+    match r {
+        Reading::Count(n) => json!(n),
+        Reading::Level(n) => json!(n),
+    }
 }
 
 /// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

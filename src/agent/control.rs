@@ -1,12 +1,14 @@
 //! The control-plane HTTP client: metadata, long-poll and response POSTs with
 //! the contract's headers. It reports what happened; retry policy lives above.
 
+use crate::config::HeaderSet;
 use crate::contract::{self, header, PollBody, ServerInfo, ShardToken, TunnelMetadata};
 use crate::net::{describe_error, ConnectFailure, Hop, NetConfig};
 use crate::secret::Secret;
 use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
+use ureq::http::{HeaderName, HeaderValue};
 
 /// Extra time the poll request may take beyond the requested `timeout_ms`.
 pub const POLL_GRACE: Duration = Duration::from_secs(5);
@@ -116,41 +118,81 @@ pub struct PolledCommands {
     pub commands: PollBody,
 }
 
+/// Who the agent is to the control plane, and what it asks for.
+pub struct ControlSettings<'a> {
+    /// Host root plus optional prefix, without trailing slash.
+    pub base_url: &'a str,
+    pub tunnel_id: &'a str,
+    pub api_key: &'a Secret,
+    /// `OpenAI-Organization` on every request.
+    pub organization_id: Option<&'a str>,
+    /// The operator's control-plane headers, on every request.
+    pub extra_headers: &'a HeaderSet,
+    /// The poll allowlist (names already valid and ascending); `None`: no filter.
+    pub poll_channels: Option<&'a [String]>,
+    pub server_info: &'a ServerInfo,
+    pub net: &'a NetConfig,
+}
+
 /// The client. Cheap to share: agents are connection pools.
 pub struct ControlPlane {
     poll_agent: ureq::Agent,
     post_agent: ureq::Agent,
     tunnel_url: String,
+    /// `{tunnel_url}/poll?` plus one `channel=NAME&` per allowlisted channel.
+    poll_prefix: String,
     bearer: Secret,
     instance_id: String,
     server_info: Option<String>,
+    /// `OpenAI-Organization` and the operator's headers, parsed once.
+    extra: Vec<(HeaderName, HeaderValue)>,
     /// For describing failures in words (which proxy, which trust).
     base_url: String,
     net: NetConfig,
 }
 
 impl ControlPlane {
-    /// `base_url` is the host root plus optional prefix, without trailing slash.
     /// The poll agent is separate so that shutting it down (to abort a
     /// long-poll) never cuts an in-flight response POST.
-    pub fn new(
-        poll_agent: ureq::Agent,
-        post_agent: ureq::Agent,
-        base_url: &str,
-        tunnel_id: &str,
-        api_key: &Secret,
-        server_info: &ServerInfo,
-        net: &NetConfig,
-    ) -> Self {
+    pub fn new(poll_agent: ureq::Agent, post_agent: ureq::Agent, s: &ControlSettings<'_>) -> Self {
+        let tunnel_url = format!(
+            "{}/v1/tunnels/{}",
+            s.base_url,
+            encode_path_segment(s.tunnel_id)
+        );
+        let mut poll_prefix = format!("{tunnel_url}/poll?");
+        for channel in s.poll_channels.unwrap_or_default() {
+            // Channel names are [a-z0-9_-]: nothing to encode.
+            poll_prefix.push_str("channel=");
+            poll_prefix.push_str(channel);
+            poll_prefix.push('&');
+        }
+        // Values were checked at startup (tokens, no control characters), so
+        // parsing cannot fail; a value ureq would refuse is left out, not sent broken.
+        let organization = s
+            .organization_id
+            .map(|id| (header::OPENAI_ORGANIZATION, id));
+        let extra = organization
+            .into_iter()
+            .chain(s.extra_headers.iter())
+            .filter_map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let mut value = HeaderValue::from_str(value).ok()?;
+                value.set_sensitive(true);
+                Some((name, value))
+            })
+            .collect();
         ControlPlane {
             poll_agent,
             post_agent,
-            tunnel_url: format!("{base_url}/v1/tunnels/{}", encode_path_segment(tunnel_id)),
-            bearer: Secret::new(format!("Bearer {}", api_key.expose())),
+            poll_prefix,
+            tunnel_url,
+            bearer: Secret::new(format!("Bearer {}", s.api_key.expose())),
             instance_id: crate::random::hex(16),
-            server_info: server_info.header_value(),
-            base_url: base_url.to_string(),
-            net: net.clone(),
+            server_info: s.server_info.header_value(),
+            extra,
+            base_url: s.base_url.to_string(),
+            net: s.net.clone(),
         }
     }
 
@@ -164,7 +206,10 @@ impl ControlPlane {
         self.poll_agent.clone().shutdown();
     }
 
-    fn headers<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    fn headers<B>(&self, mut req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        for (name, value) in &self.extra {
+            req = req.header(name, value.clone());
+        }
         let req = req
             .header(header::AUTHORIZATION, self.bearer.expose())
             .header(header::CLIENT_NAME, contract::CLIENT_NAME)
@@ -203,8 +248,8 @@ impl ControlPlane {
         let timeout_ms = timeout.as_millis().max(1);
         let req = self
             .headers(self.poll_agent.get(format!(
-                "{}/poll?limit={limit}&timeout_ms={timeout_ms}",
-                self.tunnel_url
+                "{}limit={limit}&timeout_ms={timeout_ms}",
+                self.poll_prefix
             )))
             .config()
             .timeout_global(Some(timeout + POLL_GRACE))

@@ -19,17 +19,19 @@ macro_rules! report {
 pub mod control;
 pub mod dispatch;
 mod error;
+pub mod oauth;
 pub mod poll;
 pub mod respond;
+pub mod startup;
 pub mod stop;
 
 use crate::admin::server::AdminServer;
-use crate::config::{Config, McpTarget};
+use crate::config::{Config, McpBinding, McpTarget, StdioConfig};
 use crate::contract::{ChannelDecl, ServerInfo, MAIN_CHANNEL};
 use crate::mcp::Backend;
 use crate::net::{self, Hop};
 use crate::telemetry::{Telemetry, WatchdogLimits};
-use control::ControlPlane;
+use control::{ControlPlane, ControlSettings};
 use dispatch::{Channels, DispatchSettings, Pool};
 use log::{error, info, warn};
 use poll::PollSettings;
@@ -62,17 +64,60 @@ pub fn run(config: Config) -> Result<(), AgentError> {
              commands for it are answered \"unsupported channel\""
         );
     }
-    let backend = build_backend(&config, Arc::clone(&telemetry))?;
-    let channels: Channels = vec![(MAIN_CHANNEL.to_string(), Arc::clone(&backend))];
+    for channel in &config.disabled_channels {
+        info!(
+            "channel {channel} is configured but not in --poll-channel: not started, not declared"
+        );
+    }
+    let channels = build_channels(&config, &telemetry)?;
     let stopper = Stopper::new();
     let result = spawn_signal_watcher(stopper.clone())
-        .and_then(|()| serve(&config, channels, telemetry, &stopper));
+        .and_then(|()| serve(&config, channels.clone(), telemetry, &stopper));
     if result.is_err() {
-        // A startup failure after the child started must not leave it behind.
-        backend.shutdown(BACKEND_STOP_TIMEOUT);
+        // A startup failure after a child started must not leave it behind.
+        for (_, backend) in &channels {
+            backend.shutdown(BACKEND_STOP_TIMEOUT);
+        }
         crate::mcp::stdio::lineage::end_all_orphans(ORPHAN_STOP_TIMEOUT);
     }
     result
+}
+
+/// The enabled channels' backends, in the order the control plane is told
+/// about them: HTTP bindings, then stdio ones (each as configured), then
+/// `harpoon` when it serves. A stdio child that crash-loops restarts on its
+/// own supervisor thread and never holds up another channel's start.
+pub fn build_channels(config: &Config, telemetry: &Arc<Telemetry>) -> Result<Channels, AgentError> {
+    let mut channels: Channels = Vec::with_capacity(config.bindings.len() + 1);
+    for binding in &config.bindings {
+        match build_backend(binding, config, Arc::clone(telemetry)) {
+            Ok(backend) => channels.push((binding.channel.clone(), backend)),
+            Err(e) => {
+                for (_, started) in &channels {
+                    started.shutdown(BACKEND_STOP_TIMEOUT);
+                }
+                return Err(e);
+            }
+        }
+    }
+    // The harpoon channel, once served, is pushed here, last:
+    // `if config.serves_harpoon() { channels.push((HARPOON_CHANNEL.into(), backend)) }`
+    // (its `proc_affinity` is true, so it is declared as in-process).
+    Ok(channels)
+}
+
+/// The `X-Tunnel-MCP-Server-Info` declaration: one entry per channel, in order.
+fn server_info(channels: &Channels) -> ServerInfo {
+    ServerInfo {
+        version: 1,
+        channels: channels
+            .iter()
+            .map(|(name, b)| ChannelDecl {
+                name: name.clone(),
+                proc_affinity: b.proc_affinity(),
+            })
+            .collect(),
+    }
 }
 
 /// Serves `channels` until `stopper` fires, then drains in the contract's
@@ -84,16 +129,7 @@ pub fn serve(
     telemetry: Arc<Telemetry>,
     stopper: &Stopper,
 ) -> Result<(), AgentError> {
-    let server_info = ServerInfo {
-        version: 1,
-        channels: channels
-            .iter()
-            .map(|(name, b)| ChannelDecl {
-                name: name.clone(),
-                proc_affinity: b.proc_affinity(),
-            })
-            .collect(),
-    };
+    let server_info = server_info(&channels);
     let agent = || {
         net::build_agent(Hop::ControlPlane, &config.control_plane_url, &config.net)
             .map_err(StartupError::ControlPlaneClient)
@@ -101,18 +137,24 @@ pub fn serve(
     let control = Arc::new(ControlPlane::new(
         agent()?,
         agent()?,
-        &config.control_plane_url,
-        &config.tunnel_id,
-        &config.api_key,
-        &server_info,
-        &config.net,
+        &ControlSettings {
+            base_url: &config.control_plane_url,
+            tunnel_id: &config.tunnel_id,
+            api_key: &config.api_key,
+            organization_id: config.organization_id.as_deref(),
+            extra_headers: &config.control_plane_headers,
+            poll_channels: config.poll_channels.as_deref(),
+            server_info: &server_info,
+            net: &config.net,
+        },
     ));
     telemetry.set_watchdog(WatchdogLimits::for_agent(
         config.poll_timeout,
         config.request_timeout,
     ));
     telemetry.set_request_timing(config.enable_request_timing);
-    telemetry.expect_workers(config.max_concurrency);
+    let names: Vec<String> = channels.iter().map(|(name, _)| name.clone()).collect();
+    telemetry.set_channels(&names);
     let mut admin = AdminServer::start(
         &config.admin,
         &config.tunnel_id,
@@ -125,6 +167,19 @@ pub fn serve(
         Arc::clone(&telemetry),
         stopper.clone(),
     )?;
+    let main = channels
+        .iter()
+        .find(|(name, _)| name == MAIN_CHANNEL)
+        .map(|(_, b)| Arc::clone(b));
+    // OAuth startup discovery waits on this gate too (no discovery before the wait is over).
+    let gate = startup::begin(
+        main,
+        config.mcp_startup_wait,
+        Arc::clone(&telemetry),
+        stopper.clone(),
+    )?;
+
+    let oauth = start_oauth_discovery(config, &channels, &telemetry, &gate, stopper)?;
 
     let backends: Vec<Arc<dyn Backend>> = channels.iter().map(|(_, b)| Arc::clone(b)).collect();
     let kinds: Vec<String> = channels
@@ -139,12 +194,13 @@ pub fn serve(
         Arc::clone(&telemetry),
         DispatchSettings {
             request_timeout: config.request_timeout,
+            oauth,
         },
     )
     .map_err(StartupError::thread("worker threads"))?;
 
     info!(
-        "tunnel-client {} serving tunnel {} (instance {}, {} workers, channels {})",
+        "tunnel-client {} serving tunnel {} (instance {}, {} workers per channel, channels {})",
         crate::contract::CLIENT_VERSION,
         config.tunnel_id,
         control.instance_id(),
@@ -162,7 +218,17 @@ pub fn serve(
         std::thread::Builder::new()
             .name("poll".into())
             .spawn(move || {
-                poll::poll_loop(&control, &pool, &telemetry, settings, &stopper);
+                // No poll before the startup wait is over: no command is held.
+                // The loop still reports that it is alive while it waits.
+                let open = loop {
+                    telemetry.poll_heartbeat();
+                    if let Some(open) = gate.wait_up_to(&stopper, dispatch::HEARTBEAT_INTERVAL) {
+                        break open;
+                    }
+                };
+                if open {
+                    poll::poll_loop(&control, &pool, &telemetry, settings, &stopper);
+                }
                 // The loop ends only when stopping: hand the pool back to drain.
                 stopper.stop();
                 pool
@@ -177,12 +243,15 @@ pub fn serve(
         config.shutdown_grace.as_secs()
     );
     control.stop_polling();
-    let grace_deadline = Instant::now() + config.shutdown_grace;
+    let now = Instant::now();
+    let grace_deadline = now.checked_add(config.shutdown_grace).unwrap_or(now);
     let pool = poller.join().map_err(|_| AgentError::PollThreadFailed)?;
     let unfinished = pool.drain(grace_deadline);
     if unfinished > 0 {
         warn!("{unfinished} command(s) still unfinished after the shutdown grace; exiting anyway");
     }
+    // Stopping a backend never sends a DELETE: MCP sessions end only when a
+    // caller asks (session_termination).
     for backend in backends {
         backend.shutdown(BACKEND_STOP_TIMEOUT);
     }
@@ -209,6 +278,35 @@ fn spawn_signal_watcher(stopper: Stopper) -> Result<(), AgentError> {
         })
         .map(|_| ())
         .map_err(|e| StartupError::thread("the signal thread")(e).into())
+}
+
+/// How `oauth_discovery` sees `main`, and for an enabled HTTP `main` the
+/// discovery thread: startup discovery once the startup wait is over, then
+/// retries until it heals and the authorization-server lookups.
+fn start_oauth_discovery(
+    config: &Config,
+    channels: &Channels,
+    telemetry: &Arc<Telemetry>,
+    gate: &startup::StartupGate,
+    stopper: &Stopper,
+) -> Result<oauth::MainBinding, AgentError> {
+    if !channels.iter().any(|(name, _)| name == MAIN_CHANNEL) {
+        return Ok(oauth::MainBinding::Disabled);
+    }
+    let discovery = match oauth::Discovery::for_main(config, Arc::clone(telemetry)) {
+        None => return Ok(oauth::MainBinding::Stdio),
+        Some(discovery) => discovery.map_err(StartupError::McpClient)?,
+    };
+    let discovery = Arc::new(discovery);
+    let gate = gate.clone();
+    oauth::spawn(
+        Arc::clone(&discovery),
+        Box::new(move |stopper: &Stopper| gate.wait(stopper)),
+        oauth::RETRY_INTERVAL,
+        stopper.clone(),
+    )
+    .map_err(StartupError::thread("the oauth thread"))?;
+    Ok(oauth::MainBinding::Http(discovery))
 }
 
 /// Fetches the tunnel's name for the status page; failures only cost the name.
@@ -242,23 +340,41 @@ fn spawn_metadata_fetch(
         .map_err(|e| StartupError::thread("a thread")(e).into())
 }
 
-/// Builds the `main` channel's MCP backend from the configuration (stdio child
-/// or HTTP forwarder). Used by `run` and by `doctor`'s MCP check.
+/// Builds one channel's MCP backend (stdio child or HTTP forwarder) from
+/// its binding. Used by `run` and by `doctor`'s MCP check.
 pub fn build_backend(
+    binding: &McpBinding,
     config: &Config,
     telemetry: Arc<Telemetry>,
 ) -> Result<Arc<dyn Backend>, AgentError> {
-    match &config.mcp {
+    match &binding.target {
         McpTarget::Stdio { argv } => {
-            let backend = crate::mcp::stdio::StdioBackend::start(argv, &config.stdio, telemetry)
-                .map_err(StartupError::Stdio)?;
+            let cfg = StdioConfig {
+                extra_env: binding.env.clone(),
+                ..config.stdio.clone()
+            };
+            let label = if binding.channel == MAIN_CHANNEL {
+                "stdio MCP server".to_string()
+            } else {
+                format!("stdio MCP server of channel {}", binding.channel)
+            };
+            let backend =
+                crate::mcp::stdio::StdioBackend::start_named(argv, &cfg, telemetry, label)
+                    .map_err(StartupError::Stdio)?;
             Ok(Arc::new(backend))
         }
         McpTarget::Http { url } => {
             let agent =
                 net::build_agent(Hop::Mcp, url, &config.net).map_err(StartupError::McpClient)?;
-            let backend =
-                crate::mcp::http::HttpBackend::new(url, agent).map_err(StartupError::McpUrl)?;
+            let mut backend = crate::mcp::http::HttpBackend::new(url, agent)
+                .and_then(|b| b.with_headers(&binding.headers))
+                .map_err(StartupError::McpUrl)?;
+            if binding.channel == MAIN_CHANNEL {
+                let probe = config.discovery_headers();
+                backend = backend
+                    .with_probe(probe.headers(), telemetry)
+                    .map_err(StartupError::McpUrl)?;
+            }
             Ok(Arc::new(backend))
         }
     }

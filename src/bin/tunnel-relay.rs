@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {
-            println!("tunnel-relay {}", tunnel::contract::CLIENT_VERSION);
+            println!("{}", tunnel::build_info::version_line("tunnel-relay"));
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -655,7 +655,7 @@ mod tests {
         );
         assert_eq!(r.flags.admin_address.unwrap().value, "off");
         assert!(!r.flags.admin_enabled.unwrap().value);
-        assert_eq!(r.flags.mcp_command.unwrap().value, "a 'b c'");
+        assert_eq!(r.flags.mcp_command.unwrap().value, ["a 'b c'"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("doctor", include_str!("help/doctor.txt")),
     ("troubleshooting", include_str!("help/troubleshooting.txt")),
     ("security", include_str!("help/security.txt")),
+    ("channels", include_str!("help/channels.txt")),
 ];
 
 /// `help TOPIC` (a command name works too).

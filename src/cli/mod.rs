@@ -49,6 +49,7 @@ pub fn load_config(selection: &Selection, flags: &Layer, env: &Env) -> Result<Lo
         flags,
         env: &env_layer,
         profile: &profile_layer,
+        vars: env,
     })?;
     Ok(Loaded {
         config,
@@ -56,20 +57,9 @@ pub fn load_config(selection: &Selection, flags: &Layer, env: &Env) -> Result<Lo
     })
 }
 
-/// `--version`: version, git commit when built from a checkout, target triple.
+/// `--version`: version, commit, target triple and TLS provider.
 pub fn version_text() -> String {
-    let commit = option_env!("TUNNEL_CLIENT_GIT_COMMIT").filter(|c| !c.is_empty());
-    let target = option_env!("TUNNEL_CLIENT_TARGET").unwrap_or("unknown target");
-    match commit {
-        Some(c) => format!(
-            "tunnel-client {} (commit {c}, {target})",
-            crate::contract::CLIENT_VERSION
-        ),
-        None => format!(
-            "tunnel-client {} ({target})",
-            crate::contract::CLIENT_VERSION
-        ),
-    }
+    crate::build_info::version_line("tunnel-client")
 }
 
 /// Runs every command except `run` (which the binary owns: signals, logger,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use super::channels::RawServer;
 use super::harpoon::RawHarpoonTarget;
 use super::settings::{Kind, ProxyPart, Setting, Split, SETTINGS};
 
@@ -52,8 +53,18 @@ impl<T> Sourced<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
     pub tunnel_id: Option<Sourced<String>>,
-    pub mcp_server_url: Option<Sourced<String>>,
-    pub mcp_command: Option<Sourced<String>>,
+    /// Plain or qualified entries (`channel=NAME,url=URL`), one per use.
+    pub mcp_server_url: Option<Sourced<Vec<String>>>,
+    pub mcp_command: Option<Sourced<Vec<String>>>,
+    /// The profile's `mcp_servers` list.
+    pub mcp_servers: Option<Sourced<Vec<RawServer>>>,
+    pub poll_channels: Option<Sourced<Vec<String>>>,
+    pub organization_id: Option<Sourced<String>>,
+    pub control_plane_extra_headers: Option<Sourced<Vec<(String, String)>>>,
+    pub mcp_extra_headers: Option<Sourced<Vec<(String, String)>>>,
+    pub mcp_discovery_extra_headers: Option<Sourced<Vec<(String, String)>>>,
+    /// A duration (`60s`, `500ms`, `2m`) or whole seconds, kept as text.
+    pub mcp_startup_wait: Option<Sourced<String>>,
     pub control_plane_url: Option<Sourced<String>>,
     pub api_key: Option<Sourced<Secret>>,
     pub control_plane_cert: Option<Sourced<PathBuf>>,
@@ -240,11 +251,13 @@ fn sourced<T>(value: Option<T>, origin: Option<Origin>) -> Option<Sourced<T>> {
     Some(Sourced::new(value?, origin?))
 }
 
-/// The layers in precedence order: flags, environment, profile.
+/// The layers in precedence order: flags, environment, profile; and the
+/// environment itself, for `env:` references in header values.
 pub struct Layers<'a> {
     pub flags: &'a Layer,
     pub env: &'a Layer,
     pub profile: &'a Layer,
+    pub vars: &'a Env,
 }
 
 impl Layers<'_> {

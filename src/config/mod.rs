@@ -13,8 +13,10 @@
 //! ([`error`]) names the flag, variable or profile key (and file) it is
 //! about, and says how to fix it.
 
+pub mod channels;
 pub mod error;
 pub mod harpoon;
+pub mod headers;
 pub mod layer;
 pub mod net;
 pub mod profile;
@@ -24,8 +26,10 @@ pub mod shell_words;
 pub mod suggest;
 pub mod url;
 
+pub use channels::{is_channel_name, McpBinding, HARPOON_CHANNEL};
 pub use error::{io_problem, ConfigError};
 pub use harpoon::RawHarpoonTarget;
+pub use headers::{HeaderSet, ScopedHeaders};
 pub use layer::{Env, Layer, Layers, Origin, Sourced};
 pub use net::proxy_settings;
 pub use resolve::resolve;
@@ -33,6 +37,7 @@ pub use shell_words::split_command;
 pub use suggest::closest;
 pub use url::check_url_for_mcp;
 
+use crate::contract::MAIN_CHANNEL;
 use crate::net::NetConfig;
 use crate::secret::Secret;
 use std::path::PathBuf;
@@ -66,6 +71,8 @@ pub const MAX_STDIO_HANG_SECS: u64 = 86_400;
 pub const MAX_STDIO_SESSION_IDLE_SECS: u64 = 86_400;
 /// Most per-session stdio children.
 pub const MAX_STDIO_MAX_SESSIONS: u64 = 1024;
+/// Longest `--mcp-startup-wait` (an hour; orchestrators give up long before).
+pub const MAX_MCP_STARTUP_WAIT_SECS: u64 = 3_600;
 /// Most `mcp_env` variables.
 pub const MAX_MCP_ENV_VARS: usize = 256;
 /// Most harpoon targets.
@@ -85,7 +92,7 @@ pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trac
 /// Variables that hold the control-plane key; never passed to a stdio child.
 pub const API_KEY_VARS: &[&str] = &["CONTROL_PLANE_API_KEY", "OPENAI_API_KEY"];
 
-/// Where the `main` channel's MCP server is.
+/// Where a channel's MCP server is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum McpTarget {
     /// A Streamable HTTP endpoint (`http://` or `https://`).
@@ -183,7 +190,23 @@ pub struct Config {
     /// Host root plus optional path prefix, without a trailing slash.
     pub control_plane_url: String,
     pub api_key: Secret,
-    pub mcp: McpTarget,
+    /// `OpenAI-Organization` on every control-plane request (trimmed, never empty).
+    pub organization_id: Option<String>,
+    /// Extra headers on every control-plane request, and nowhere else.
+    pub control_plane_headers: HeaderSet,
+    /// The enabled MCP servers, one per channel, in the order the
+    /// control plane is told: HTTP ones, then stdio ones, each as configured.
+    pub bindings: Vec<McpBinding>,
+    /// Channels configured but left out of the poll allowlist: not started,
+    /// not declared, answered "unsupported channel".
+    pub disabled_channels: Vec<String>,
+    /// `--poll-channel`, ascending; `None`: poll without a channel filter.
+    pub poll_channels: Option<Vec<String>>,
+    /// `--mcp-discovery-extra-headers` alone; what is sent is [`Config::discovery_headers`].
+    pub mcp_discovery_headers: HeaderSet,
+    /// `--mcp-startup-wait`: how long polling waits for an HTTP `main` that
+    /// refuses connections; zero: no wait.
+    pub mcp_startup_wait: Duration,
     pub net: NetConfig,
     pub admin: AdminConfig,
     pub max_concurrency: usize,
@@ -207,7 +230,18 @@ impl Config {
             tunnel_id: tunnel_id.to_string(),
             control_plane_url: DEFAULT_CONTROL_PLANE_URL.to_string(),
             api_key,
-            mcp,
+            organization_id: None,
+            control_plane_headers: HeaderSet::default(),
+            bindings: vec![McpBinding {
+                channel: MAIN_CHANNEL.to_string(),
+                target: mcp,
+                env: Vec::new(),
+                headers: HeaderSet::default(),
+            }],
+            disabled_channels: Vec::new(),
+            poll_channels: None,
+            mcp_discovery_headers: HeaderSet::default(),
+            mcp_startup_wait: Duration::ZERO,
             net: NetConfig::default(),
             admin: AdminConfig::default(),
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
@@ -221,6 +255,36 @@ impl Config {
             stdio: StdioConfig::default(),
             harpoon: None,
         }
+    }
+
+    /// The binding of `main`, when it is enabled.
+    pub fn main(&self) -> Option<&McpBinding> {
+        self.bindings.iter().find(|b| b.channel == MAIN_CHANNEL)
+    }
+
+    /// What `main`'s startup probe and OAuth discovery send: `main`'s MCP
+    /// headers with the discovery set on top, for any path of `main`'s origin
+    /// and nowhere else. Empty when `main` is not an enabled HTTP server.
+    /// Command headers, where a request has them, are applied after these and win.
+    pub fn discovery_headers(&self) -> ScopedHeaders {
+        match self.main() {
+            Some(McpBinding {
+                target: McpTarget::Http { url },
+                headers,
+                ..
+            }) => ScopedHeaders::new(url, headers.overlaid(&self.mcp_discovery_headers)),
+            _ => ScopedHeaders::default(),
+        }
+    }
+
+    /// True when the harpoon channel is configured and not left out of the
+    /// poll allowlist: it is declared last and served in-process.
+    pub fn serves_harpoon(&self) -> bool {
+        self.harpoon.is_some()
+            && self
+                .poll_channels
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|c| c == HARPOON_CHANNEL))
     }
 }
 

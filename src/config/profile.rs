@@ -415,6 +415,7 @@ mod tests {
                             flags: &empty,
                             env: &empty,
                             profile: &layer,
+                            vars: &env,
                         })
                         .expect_err(&format!("{key} = {value} was accepted"))
                     }

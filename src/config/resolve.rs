@@ -1,11 +1,12 @@
 //! Precedence and validation: flags > environment > profile > defaults, per
 //! setting, into one [`Config`]. The only place a raw value is judged; never echoes a secret.
 
+use super::channels;
 use super::error::{invalid, ConfigError};
 use super::harpoon::harpoon_config;
+use super::headers::{resolve_set, HeaderUse};
 use super::layer::{Layers, Sourced};
 use super::net::net_config;
-use super::shell_words::split_command;
 use super::url::{check_url, UrlUse};
 use super::*;
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use std::time::Duration;
 /// Applies flags > environment > profile > defaults and validates everything.
 pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
     let tunnel_id = tunnel_id(layers.pick(|l| &l.tunnel_id))?;
-    let mcp = mcp_target(layers)?;
     let control_plane_url = control_plane_url(layers.pick(|l| &l.control_plane_url))?;
     let api_key = match layers.pick(|l| &l.api_key) {
         Some(key) if key.value.is_empty() => {
@@ -83,17 +83,60 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
     let enable_request_timing = layers
         .pick(|l| &l.enable_request_timing)
         .is_some_and(|s| s.value);
-    let stdio = stdio_config(layers)?;
+    let mut stdio = stdio_config(layers)?;
     let harpoon = harpoon_config(
         layers.pick(|l| &l.harpoon_enabled),
         layers.pick(|l| &l.harpoon_targets),
     )?;
+    let organization_id = organization_id(layers.pick(|l| &l.organization_id))?;
+    let mut referenced_env = Vec::new();
+    let control_plane_headers = header_set(
+        layers,
+        |l| &l.control_plane_extra_headers,
+        HeaderUse::ControlPlane,
+        &mut referenced_env,
+    )?;
+    let mcp_headers = header_set(
+        layers,
+        |l| &l.mcp_extra_headers,
+        HeaderUse::Mcp,
+        &mut referenced_env,
+    )?;
+    let mcp_discovery_headers = header_set(
+        layers,
+        |l| &l.mcp_discovery_extra_headers,
+        HeaderUse::Discovery,
+        &mut referenced_env,
+    )?;
+    let bindings = channels::bindings(
+        layers,
+        channels::Context {
+            mcp_env: &stdio.extra_env,
+            mcp_headers: &mcp_headers,
+            harpoon_enabled: harpoon.is_some(),
+            vars: layers.vars,
+            referenced_env: &mut referenced_env,
+        },
+    )?;
+    // A variable an `env:` header value names is a secret: no child sees it.
+    for name in referenced_env {
+        if !stdio.removed_env.contains(&name) {
+            stdio.removed_env.push(name);
+        }
+    }
+    let mcp_startup_wait = startup_wait(layers.pick(|l| &l.mcp_startup_wait))?;
 
     Ok(Config {
         tunnel_id,
         control_plane_url,
         api_key,
-        mcp,
+        organization_id,
+        control_plane_headers,
+        bindings: bindings.enabled,
+        disabled_channels: bindings.disabled,
+        poll_channels: bindings.poll_channels,
+        mcp_discovery_headers,
+        mcp_startup_wait,
         net,
         admin,
         max_concurrency,
@@ -130,40 +173,63 @@ fn tunnel_id(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
     ))
 }
 
-/// Exactly one of URL / command, taken from the highest layer that sets either.
-fn mcp_target(layers: &Layers<'_>) -> Result<McpTarget, ConfigError> {
-    for layer in [layers.flags, layers.env, layers.profile] {
-        match (&layer.mcp_server_url, &layer.mcp_command) {
-            (Some(url), Some(cmd)) => {
-                return Err(ConfigError::Conflict {
-                    first: url.origin.clone(),
-                    second: cmd.origin.clone(),
-                    fix: "give either an MCP server URL or an MCP command, not both",
-                })
-            }
-            (Some(url), None) => {
-                check_url(&url.origin, &url.value, UrlUse::McpServer)?;
-                return Ok(McpTarget::Http {
-                    url: url.value.clone(),
-                });
-            }
-            (None, Some(cmd)) => {
-                let argv = split_command(&cmd.value).map_err(|problem| {
-                    invalid(
-                        &cmd.origin,
-                        problem,
-                        "quote arguments with '...' or \"...\" and close every quote",
-                    )
-                })?;
-                return Ok(McpTarget::Stdio { argv });
-            }
-            (None, None) => {}
+/// Trimmed; empty means unset. Never echoed (a header value).
+fn organization_id(value: Option<Sourced<String>>) -> Result<Option<String>, ConfigError> {
+    let Some(id) = value else { return Ok(None) };
+    let trimmed = id.value.trim();
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(
+            &id.origin,
+            "the organization id contains a control character",
+            "give the id as one line of text (org-...)",
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
+}
+
+/// One extra header set after precedence, values resolved.
+fn header_set(
+    layers: &Layers<'_>,
+    field: impl Fn(&Layer) -> &Option<Sourced<Vec<(String, String)>>>,
+    usage: HeaderUse,
+    referenced_env: &mut Vec<String>,
+) -> Result<HeaderSet, ConfigError> {
+    let Some(raw) = layers.pick(field) else {
+        return Ok(HeaderSet::default());
+    };
+    let resolved = resolve_set(&raw, usage, layers.vars)?;
+    for name in resolved.referenced_env {
+        if !referenced_env.contains(&name) {
+            referenced_env.push(name);
         }
     }
-    Err(ConfigError::Missing {
-        setting: "MCP server",
-        fix: "pass --mcp-server-url URL or --mcp-command CMD (try --mcp-command 'tunnel-client dev mcp-stub' for a first test)",
-    })
+    Ok(resolved.set)
+}
+
+/// `--mcp-startup-wait`: `60s`, `500ms`, `2m` (the `response_timeout` units)
+/// or whole seconds; a profile gives whole seconds.
+fn startup_wait(value: Option<Sourced<String>>) -> Result<Duration, ConfigError> {
+    let Some(v) = value else {
+        return Ok(Duration::ZERO);
+    };
+    let text = v.value.trim();
+    let parsed = match text.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => crate::contract::timeout::parse_duration(text),
+    };
+    match parsed {
+        Some(d) if d <= Duration::from_secs(MAX_MCP_STARTUP_WAIT_SECS) => Ok(d),
+        Some(_) => Err(invalid(
+            &v.origin,
+            format!("\"{text}\" is longer than {MAX_MCP_STARTUP_WAIT_SECS} seconds"),
+            "use a shorter wait",
+        )),
+        None => Err(invalid(
+            &v.origin,
+            format!("\"{text}\" is not a duration"),
+            "use whole seconds or a number with a unit: 500ms, 60s, 2m",
+        )),
+    }
 }
 
 fn control_plane_url(value: Option<Sourced<String>>) -> Result<String, ConfigError> {
@@ -280,33 +346,7 @@ fn check_socket_address(a: &Sourced<String>) -> Result<(), ConfigError> {
 fn stdio_config(layers: &Layers<'_>) -> Result<StdioConfig, ConfigError> {
     let mut stdio = StdioConfig::default();
     if let Some(env) = layers.pick(|l| &l.mcp_env) {
-        if env.value.len() > MAX_MCP_ENV_VARS {
-            return Err(invalid(
-                &env.origin,
-                format!("more than {MAX_MCP_ENV_VARS} variables"),
-                "pass fewer variables",
-            ));
-        }
-        for (name, _) in &env.value {
-            let ok = !name.is_empty()
-                && !name.contains('=')
-                && !name.contains('\0')
-                && !name.starts_with(|c: char| c.is_ascii_digit());
-            if !ok {
-                return Err(invalid(
-                    &env.origin,
-                    format!("\"{name}\" is not a variable name"),
-                    "use names like MY_SETTING",
-                ));
-            }
-            if API_KEY_VARS.contains(&name.as_str()) {
-                return Err(invalid(
-                    &env.origin,
-                    format!("{name} would hand the control-plane key to the MCP server"),
-                    "remove it; the MCP server must not receive the control-plane key",
-                ));
-            }
-        }
+        channels::check_env_vars(&env.origin, &env.value)?;
         stdio.extra_env = env.value;
     }
     for layer in [layers.flags, layers.env, layers.profile] {
@@ -353,6 +393,7 @@ fn stdio_config(layers: &Layers<'_>) -> Result<StdioConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::channels::RawServer;
     use crate::config::testing::*;
 
     #[test]
@@ -499,8 +540,8 @@ mod tests {
                     profile.https_proxy = p.and_then(|v| s(v, prof("proxy.https_proxy")));
                 }
                 "mcp" => {
-                    flags.mcp_server_url = f.and_then(|v| s(v, flag("--mcp-server-url")));
-                    profile.mcp_command = p.and_then(|v| s(v, prof("mcp_command")));
+                    flags.mcp_server_url = f.and_then(|v| list(&[v], flag("--mcp-server-url")));
+                    profile.mcp_command = p.and_then(|v| list(&[v], prof("mcp_command")));
                 }
                 "api_key" => {
                     profile.api_key = p.map(|v| Sourced::new(Secret::new(v), prof("api_key")));
@@ -515,7 +556,7 @@ mod tests {
                 "log_level" => c.log_level.clone(),
                 "max_concurrency" => c.max_concurrency.to_string(),
                 "https_proxy" => c.net.proxy.https_proxy.clone().unwrap_or_default(),
-                "mcp" => match &c.mcp {
+                "mcp" => match &c.bindings[0].target {
                     McpTarget::Http { url } => url.clone(),
                     McpTarget::Stdio { argv } => argv.join(" "),
                 },
@@ -539,12 +580,18 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.stdio, StdioConfig::default());
         assert!(c.harpoon.is_none());
+        assert_eq!(c.bindings.len(), 1);
+        assert_eq!(c.bindings[0].channel, "main");
         assert_eq!(
-            c.mcp,
+            c.bindings[0].target,
             McpTarget::Stdio {
                 argv: vec!["tunnel-client".into(), "dev".into(), "mcp-stub".into()]
             }
         );
+        assert_eq!(c.poll_channels, None);
+        assert_eq!(c.organization_id, None);
+        assert!(c.control_plane_headers.is_empty());
+        assert_eq!(c.mcp_startup_wait, Duration::ZERO);
     }
 
     #[test]
@@ -562,15 +609,298 @@ mod tests {
         assert_eq!(c.admin.address.as_deref(), Some("127.0.0.1:0"));
     }
 
+    fn flags_only(flags: Layer) -> Result<Config, String> {
+        resolve3(&flags, &Env::default(), &base_profile()).map_err(|e| e.to_string())
+    }
+
+    fn channels(c: &Config) -> Vec<&str> {
+        c.bindings.iter().map(|b| b.channel.as_str()).collect()
+    }
+
     #[test]
-    fn both_targets_in_one_layer_conflict() {
+    fn a2_a6_several_servers_in_declaration_order() {
+        let c = flags_only(Layer {
+            mcp_command: list(
+                &["channel=tools,command=t --stdio", "m-cmd"],
+                flag("--mcp-command"),
+            ),
+            mcp_server_url: list(
+                &[
+                    "channel=b,url=http://b:1/mcp",
+                    "channel=a,url=http://a:1/mcp",
+                ],
+                flag("--mcp-server-url"),
+            ),
+            ..Layer::default()
+        })
+        .unwrap();
+        // HTTP first, then stdio, each in configuration order.
+        assert_eq!(channels(&c), ["b", "a", "tools", "main"]);
+        assert!(c.bindings[0].is_http() && !c.bindings[2].is_http());
+    }
+
+    #[test]
+    fn a3_the_whole_set_comes_from_the_highest_layer() {
+        // The flags bind only tools: the environment's main does not count.
         let flags = Layer {
-            mcp_server_url: s("http://x", flag("--mcp-server-url")),
-            mcp_command: s("y", flag("--mcp-command")),
+            mcp_command: list(&["channel=tools,command=t"], flag("--mcp-command")),
             ..Layer::default()
         };
-        let e = resolve3(&flags, &Env::default(), &base_profile()).unwrap_err();
+        let env = Env::from_pairs([("MCP_SERVER_URL", "http://m/mcp")]);
+        let e = resolve3(&flags, &env, &base_profile())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no MCP server is bound to the channel main"),
+            "{e}"
+        );
+        // One entry per line in the variable.
+        let env = Env::from_pairs([(
+            "MCP_SERVER_URL",
+            "http://m/mcp\nchannel=tools,url=http://t/mcp\n",
+        )]);
+        let c = resolve3(&Layer::default(), &env, &base_profile()).unwrap();
+        assert_eq!(channels(&c), ["main", "tools"]);
+    }
+
+    #[test]
+    fn a4_bad_bindings_are_refused_naming_the_entry() {
+        let cases: &[(&[&str], &[&str], &str)] = &[
+            (
+                &["http://a", "http://b"],
+                &[],
+                "entry 2: the channel main is bound twice",
+            ),
+            (&["http://a"], &["cmd"], "the channel main is bound twice"),
+            (
+                &["channel=Tools,url=http://t"],
+                &[],
+                "\"Tools\" is not a channel name",
+            ),
+            (&["channel=harpoon,url=http://t"], &[], "reserved"),
+            (&["channel=t,url=http://t,x=1"], &[], "unknown key \"x\""),
+            (&["channel=t"], &[], "url is missing"),
+            (
+                &["channel=t,url=ftp://x/y"],
+                &[],
+                "scheme \"ftp\" is not supported",
+            ),
+            (&[], &["channel=t,command="], "command is missing"),
+        ];
+        for (urls, commands, needle) in cases {
+            let mut flags = Layer::default();
+            if !urls.is_empty() {
+                flags.mcp_server_url = list(urls, flag("--mcp-server-url"));
+            }
+            if !commands.is_empty() {
+                flags.mcp_command = list(commands, flag("--mcp-command"));
+            }
+            let e = flags_only(flags).unwrap_err();
+            assert!(e.contains(needle), "{urls:?} {commands:?}: {e}");
+        }
+        let many: Vec<String> = (0..33)
+            .map(|i| format!("channel=c{i},url=http://h/{i}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut flags = Layer {
+            mcp_server_url: list(&many, flag("--mcp-server-url")),
+            mcp_command: list(&["m"], flag("--mcp-command")),
+            ..Layer::default()
+        };
+        let e = flags_only(flags.clone()).unwrap_err();
+        assert!(e.contains("more than 32 channels"), "{e}");
+        // Left out by the allowlist, they are not declared.
+        flags.poll_channels = list(&["main", "c1"], flag("--poll-channel"));
+        let c = flags_only(flags).unwrap();
+        assert_eq!(channels(&c), ["c1", "main"]);
+        assert_eq!(c.disabled_channels.len(), 32);
+    }
+
+    #[test]
+    fn a2_mcp_servers_in_a_profile() {
+        let mut profile = base_profile();
+        profile.mcp_command = None;
+        profile.mcp_env = Some(Sourced::new(
+            vec![("SHARED".into(), "1".into()), ("K".into(), "global".into())],
+            prof("mcp_env"),
+        ));
+        profile.mcp_servers = Some(Sourced::new(
+            vec![
+                RawServer {
+                    url: Some("https://m/mcp".into()),
+                    ..RawServer::default()
+                },
+                RawServer {
+                    channel: Some("tools".into()),
+                    command: Some("t --stdio".into()),
+                    env: Some(vec![("K".into(), "v".into())]),
+                    ..RawServer::default()
+                },
+            ],
+            prof("mcp_servers"),
+        ));
+        let c = resolve3(&Layer::default(), &Env::default(), &profile).unwrap();
+        assert_eq!(channels(&c), ["main", "tools"]);
+        assert_eq!(
+            c.bindings[1].env,
+            [
+                ("SHARED".to_string(), "1".to_string()),
+                ("K".into(), "v".into())
+            ]
+        );
+        // An empty list is refused by name.
+        let mut empty = profile.clone();
+        if let Some(servers) = empty.mcp_servers.as_mut() {
+            servers.value.clear();
+        }
+        let e = resolve3(&Layer::default(), &Env::default(), &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("profile key \"mcp_servers\"") && e.contains("empty"),
+            "{e}"
+        );
+        // Beside mcp_command, or with both url and command: refused.
+        let mut both = profile.clone();
+        both.mcp_command = list(&["x"], prof("mcp_command"));
+        let e = resolve3(&Layer::default(), &Env::default(), &both).unwrap_err();
         assert!(matches!(e, ConfigError::Conflict { .. }), "{e}");
+        let mut bad = profile;
+        if let Some(servers) = bad.mcp_servers.as_mut() {
+            servers.value[1].url = Some("http://x".into());
+        }
+        let e = resolve3(&Layer::default(), &Env::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("profile key \"mcp_servers[1]\""), "{e}");
+    }
+
+    #[test]
+    fn a8_the_allowlist_is_checked_and_sorted() {
+        let base = || Layer {
+            mcp_server_url: list(
+                &["channel=tools,url=http://t/mcp"],
+                flag("--mcp-server-url"),
+            ),
+            mcp_command: list(&["m"], flag("--mcp-command")),
+            ..Layer::default()
+        };
+        let with = |names: &[&str]| {
+            flags_only(Layer {
+                poll_channels: list(names, flag("--poll-channel")),
+                ..base()
+            })
+        };
+        let c = with(&["tools", "main"]).unwrap();
+        assert_eq!(
+            c.poll_channels.as_deref(),
+            Some(&["main".to_string(), "tools".to_string()][..])
+        );
+        // Without main in the list, no main is needed and the main binding is disabled.
+        let c = with(&["tools"]).unwrap();
+        assert_eq!(channels(&c), ["tools"]);
+        assert_eq!(c.disabled_channels, ["main"]);
+        for (names, needle) in [
+            (&[][..], "empty"),
+            (&["main", "main"][..], "listed twice"),
+            (&["Main"][..], "not a channel name"),
+            (&["billing"][..], "has no MCP server"),
+            (&["harpoon"][..], "has no MCP server"),
+        ] {
+            let e = with(names).unwrap_err();
+            assert!(
+                e.starts_with("--poll-channel:") && e.contains(needle),
+                "{e}"
+            );
+        }
+        let env = Env::from_pairs([("CONTROL_PLANE_POLL_CHANNELS", "tools, main")]);
+        let c = resolve3(&base(), &env, &base_profile()).unwrap();
+        assert_eq!(c.poll_channels.unwrap(), ["main", "tools"]);
+    }
+
+    #[test]
+    fn b1_b2_b3_organization_and_header_sets() {
+        let env = Env::from_pairs([("CP_TOKEN", " t0k "), ("MCP_TOKEN", "m1")]);
+        let flags = Layer {
+            organization_id: s("  org-123 ", flag("--control-plane-organization-id")),
+            control_plane_extra_headers: Some(Sourced::new(
+                vec![("X-Team".into(), "env:CP_TOKEN".into())],
+                flag("--control-plane-extra-headers"),
+            )),
+            mcp_extra_headers: Some(Sourced::new(
+                vec![
+                    ("Authorization".into(), "env:MCP_TOKEN".into()),
+                    ("X-Shared".into(), "mcp".into()),
+                ],
+                flag("--mcp-extra-headers"),
+            )),
+            mcp_discovery_extra_headers: Some(Sourced::new(
+                vec![("x-shared".into(), "discovery".into())],
+                flag("--mcp-discovery-extra-headers"),
+            )),
+            mcp_server_url: list(&["https://m.example/a/mcp"], flag("--mcp-server-url")),
+            ..Layer::default()
+        };
+        let c = resolve3(&flags, &env, &base_profile()).unwrap();
+        assert_eq!(c.organization_id.as_deref(), Some("org-123"));
+        assert_eq!(
+            c.control_plane_headers.iter().collect::<Vec<_>>(),
+            [("X-Team", "t0k")]
+        );
+        assert_eq!(
+            c.bindings[0].headers.iter().collect::<Vec<_>>(),
+            [("Authorization", "m1"), ("X-Shared", "mcp")]
+        );
+        let discovery = c.discovery_headers();
+        assert_eq!(
+            discovery
+                .for_url("https://m.example/.well-known/oauth-protected-resource")
+                .iter()
+                .collect::<Vec<_>>(),
+            [("Authorization", "m1"), ("x-shared", "discovery")]
+        );
+        assert!(discovery.for_url("https://auth.example/").is_empty());
+        // Variables named by env: values never reach a stdio child.
+        for name in ["CP_TOKEN", "MCP_TOKEN"] {
+            assert!(c.stdio.removed_env.iter().any(|n| n == name), "{name}");
+        }
+        let blank = Layer {
+            organization_id: s("   ", flag("--control-plane-organization-id")),
+            ..Layer::default()
+        };
+        assert_eq!(flags_only(blank).unwrap().organization_id, None);
+        let refused = Layer {
+            control_plane_extra_headers: Some(Sourced::new(
+                vec![("Authorization".into(), "sk-should-not-echo".into())],
+                flag("--control-plane-extra-headers"),
+            )),
+            ..Layer::default()
+        };
+        let e = flags_only(refused).unwrap_err();
+        assert!(
+            e.contains("Authorization") && !e.contains("sk-should-not-echo"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn c3_startup_wait_grammar() {
+        let wait = |v: &str| {
+            flags_only(Layer {
+                mcp_startup_wait: s(v, flag("--mcp-startup-wait")),
+                ..Layer::default()
+            })
+            .map(|c| c.mcp_startup_wait)
+        };
+        assert_eq!(wait("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(wait("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(wait("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(wait("45").unwrap(), Duration::from_secs(45));
+        assert_eq!(wait("0").unwrap(), Duration::ZERO);
+        for bad in ["1.5s", "-1", "1m30s", "2d", "x", "3601s"] {
+            let e = wait(bad).unwrap_err();
+            assert!(e.starts_with("--mcp-startup-wait:"), "{bad}: {e}");
+        }
     }
 
     #[test]

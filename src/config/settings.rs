@@ -206,8 +206,11 @@ pub const SETTINGS: &[Setting] = &[
         value: "URL",
         env: &["MCP_SERVER_URL"],
         key: "mcp_server_url",
-        help: "Streamable HTTP MCP server (http:// or https://)",
-        kind: Kind::Text(|l| &mut l.mcp_server_url),
+        help: "Streamable HTTP MCP server (http:// or https://) for main, or channel=NAME,url=URL; variable: one per line",
+        kind: Kind::List {
+            slot: |l| &mut l.mcp_server_url,
+            split: Split::Lines,
+        },
         ..Setting::EMPTY
     },
     Setting {
@@ -215,8 +218,29 @@ pub const SETTINGS: &[Setting] = &[
         value: "CMD",
         env: &["MCP_COMMAND"],
         key: "mcp_command",
-        help: "stdio MCP server command, split like a shell (quotes, no expansion)",
-        kind: Kind::Text(|l| &mut l.mcp_command),
+        help: "stdio MCP server command (split like a shell) for main, or channel=NAME,command=CMD; variable: one per line",
+        kind: Kind::List {
+            slot: |l| &mut l.mcp_command,
+            split: Split::Lines,
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        key: "mcp_servers",
+        help: "several MCP servers: a list of {channel, url or command, env, extra_headers}",
+        kind: Kind::Custom(&super::channels::SERVERS),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--poll-channel"],
+        value: "NAME",
+        env: &["CONTROL_PLANE_POLL_CHANNELS"],
+        key: "poll_channels",
+        help: "poll only these channels (variable: comma-separated); other bindings are disabled",
+        kind: Kind::List {
+            slot: |l| &mut l.poll_channels,
+            split: Split::Comma,
+        },
         ..Setting::EMPTY
     },
     Setting {
@@ -227,6 +251,64 @@ pub const SETTINGS: &[Setting] = &[
         default: "https://api.openai.com",
         help: "control plane base URL (https, or http to loopback)",
         kind: Kind::Text(|l| &mut l.control_plane_url),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--control-plane-organization-id"],
+        value: "ID",
+        env: &["CONTROL_PLANE_ORGANIZATION_ID"],
+        key: "organization_id",
+        help: "sent as OpenAI-Organization on every control-plane request",
+        kind: Kind::Text(|l| &mut l.organization_id),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--control-plane-extra-headers"],
+        value: "\"NAME: VALUE\"",
+        env: &["CONTROL_PLANE_EXTRA_HEADERS"],
+        key: "control_plane_extra_headers",
+        help: "extra header on control-plane requests; VALUE may be env:VAR or file:PATH",
+        kind: Kind::Pairs {
+            slot: |l| &mut l.control_plane_extra_headers,
+            split: Split::CommaOrSemicolon,
+            sep: ':',
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--mcp-extra-headers"],
+        value: "\"NAME: VALUE\"",
+        env: &["MCP_EXTRA_HEADERS"],
+        key: "mcp_extra_headers",
+        help: "extra header on requests to HTTP MCP servers; VALUE may be env:VAR or file:PATH",
+        kind: Kind::Pairs {
+            slot: |l| &mut l.mcp_extra_headers,
+            split: Split::CommaOrSemicolon,
+            sep: ':',
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--mcp-discovery-extra-headers"],
+        value: "\"NAME: VALUE\"",
+        env: &["MCP_DISCOVERY_EXTRA_HEADERS"],
+        key: "mcp_discovery_extra_headers",
+        help: "extra header on main's startup probe and OAuth discovery (over the MCP set)",
+        kind: Kind::Pairs {
+            slot: |l| &mut l.mcp_discovery_extra_headers,
+            split: Split::CommaOrSemicolon,
+            sep: ':',
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--mcp-startup-wait"],
+        value: "DURATION",
+        env: &["MCP_STARTUP_WAIT_TIMEOUT"],
+        key: "mcp_startup_wait_seconds",
+        default: "0",
+        help: "before polling, wait this long (60s, 500ms, 2m or seconds) for an HTTP main that refuses connections; 0 = off",
+        kind: Kind::Number(|l| &mut l.mcp_startup_wait),
         ..Setting::EMPTY
     },
     Setting {
@@ -543,6 +625,9 @@ mod tests {
             Kind::Custom(_) if row.key == "harpoon.targets" => {
                 json!([{"label": "a", "base_url": "https://a.internal"}])
             }
+            Kind::Custom(_) if row.key == "mcp_servers" => {
+                json!([{"channel": "tools", "command": "t"}])
+            }
             Kind::Custom(_) => json!("127.0.0.1:1"),
             Kind::Command => panic!("{}: not a setting", row.key),
         }
@@ -761,6 +846,7 @@ mod tests {
             flags: &flags,
             env: &none,
             profile: &profile,
+            vars: &Env::default(),
         };
         assert_eq!(
             layers.pick(|l| &l.no_proxy).unwrap().value,

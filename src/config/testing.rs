@@ -11,6 +11,13 @@ pub fn s(value: &str, origin: Origin) -> Option<Sourced<String>> {
     Some(Sourced::new(value.to_string(), origin))
 }
 
+pub fn list(values: &[&str], origin: Origin) -> Option<Sourced<Vec<String>>> {
+    Some(Sourced::new(
+        values.iter().map(|v| v.to_string()).collect(),
+        origin,
+    ))
+}
+
 pub fn flag(name: &'static str) -> Origin {
     Origin::Flag(name)
 }
@@ -26,7 +33,7 @@ pub fn prof(key: &str) -> Origin {
 pub fn base_profile() -> Layer {
     Layer {
         tunnel_id: s(ID3, prof("tunnel_id")),
-        mcp_command: s("tunnel-client dev mcp-stub", prof("mcp_command")),
+        mcp_command: list(&["tunnel-client dev mcp-stub"], prof("mcp_command")),
         api_key: Some(Sourced::new(Secret::new("sk-profile"), prof("api_key"))),
         ..Layer::default()
     }
@@ -38,5 +45,6 @@ pub fn resolve3(flags: &Layer, env: &Env, profile: &Layer) -> Result<Config, Con
         flags,
         env: &env_layer,
         profile,
+        vars: env,
     })
 }

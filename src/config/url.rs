@@ -70,6 +70,32 @@ fn url_parts(url: &str) -> Result<UrlParts<'_>, &'static str> {
     })
 }
 
+/// Scheme, host and port of a URL (default ports filled in, scheme and host
+/// lowercased): what "the same origin" compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlOrigin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl UrlOrigin {
+    /// The origin of an absolute `http(s)://` URL; `None` for anything else.
+    pub fn of(url: &str) -> Option<UrlOrigin> {
+        let parts = url_parts(url.trim()).ok()?;
+        let default_port = match parts.scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        Some(UrlOrigin {
+            host: parts.host.to_ascii_lowercase(),
+            port: parts.port.unwrap_or(default_port),
+            scheme: parts.scheme,
+        })
+    }
+}
+
 pub(crate) fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(), ConfigError> {
     // Values are not echoed: a URL may carry credentials.
     let parts = url_parts(url).map_err(|problem| {

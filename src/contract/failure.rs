@@ -151,6 +151,39 @@ pub fn internal_error(id: &Value, message: &str, data: Option<Value>) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": error})
 }
 
+/// The JSON-RPC answer to a message for a channel this agent does not serve:
+/// `-32603`, the channel named in the message and in `data`. `id` is the
+/// message's own (`None` for a notification: the answer then has no `id`).
+pub fn unsupported_channel(id: Option<&Value>, channel: &str) -> Value {
+    let mut answer = json!({
+        "jsonrpc": "2.0",
+        "error": {
+            "code": INTERNAL_ERROR,
+            "message": format!("Bad Request: unsupported channel {}", quoted(channel)),
+            "data": {"channel": channel},
+        }
+    });
+    if let Some(id) = id {
+        answer["id"] = id.clone();
+    }
+    answer
+}
+
+/// The `oauth_discovery_response` body for a channel this agent does not
+/// serve (or any channel but `main`), in the API's error shape.
+pub fn unsupported_channel_discovery(channel: &str) -> Value {
+    json!({"error": {
+        "message": format!("unsupported channel {}", quoted(channel)),
+        "type": "invalid_request_error",
+        "code": "unsupported_channel",
+    }})
+}
+
+/// `"NAME"` with JSON string escaping, as the message shows the name.
+fn quoted(name: &str) -> String {
+    Value::from(name).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +217,19 @@ mod tests {
         let f = TunnelFailure::transport(FailureSource::Timeout, TransportErrorKind::Timeout);
         assert_eq!(f.resp_code(true), 504);
         assert_eq!(f.resp_code(false), 502);
+    }
+
+    #[test]
+    fn a7_unsupported_channel_bodies_are_exact() {
+        assert_eq!(
+            unsupported_channel(Some(&json!(7)), "tools").to_string(),
+            r#"{"error":{"code":-32603,"data":{"channel":"tools"},"message":"Bad Request: unsupported channel \"tools\""},"id":7,"jsonrpc":"2.0"}"#
+        );
+        assert!(unsupported_channel(None, "x").get("id").is_none());
+        assert_eq!(
+            unsupported_channel_discovery("tools"),
+            json!({"error":{"message":"unsupported channel \"tools\"","type":"invalid_request_error","code":"unsupported_channel"}})
+        );
     }
 
     #[test]

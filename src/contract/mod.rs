@@ -40,6 +40,7 @@ pub mod header {
     pub const MCP_PROTOCOL_VERSION: &str = "Mcp-Protocol-Version";
     pub const LAST_EVENT_ID: &str = "Last-Event-ID";
     pub const RETRY_AFTER: &str = "Retry-After";
+    pub const OPENAI_ORGANIZATION: &str = "OpenAI-Organization";
 }
 
 /// True for `tunnel_` followed by 32 lowercase ASCII letters or digits.

@@ -125,6 +125,9 @@ pub enum CommandKind {
     JsonRpc(Value),
     /// End the MCP session named by the `Mcp-Session-Id` header.
     SessionTermination,
+    /// Fetch `main`'s OAuth protected-resource metadata (no payload; the
+    /// command's headers are ignored).
+    OauthDiscovery,
     /// A type this agent does not know: logged and skipped, nothing posted.
     Unknown(String),
     /// A `jsonrpc` command whose payload is missing, not an object or not
@@ -185,10 +188,7 @@ impl Command {
                 reason: "missing or non-string shard_token",
             });
         };
-        let channel = match value.get("channel") {
-            Some(Value::String(c)) if !c.is_empty() => c.clone(),
-            _ => MAIN_CHANNEL.to_string(),
-        };
+        let channel = decode_channel(value.get("channel"));
         let command_type = match value.get("command_type") {
             None | Some(Value::Null) => CommandType::JsonRpc,
             Some(Value::String(t)) => CommandType::parse(t),
@@ -207,8 +207,7 @@ impl Command {
                 },
             },
             CommandType::SessionTermination => CommandKind::SessionTermination,
-            // Not served by this agent yet: a logged drop, like any unknown type.
-            CommandType::OauthDiscovery => CommandKind::Unknown(command_type.to_string()),
+            CommandType::OauthDiscovery => CommandKind::OauthDiscovery,
             CommandType::Unknown(name) => CommandKind::Unknown(name),
         };
         Ok(Command {
@@ -301,6 +300,23 @@ impl Command {
     }
 }
 
+/// A command's channel: trimmed and lowercased (ASCII only, so that no
+/// other letter folds into a valid name); absent, null or empty is `main`.
+/// Anything else that is not a string keeps its JSON text, which is no
+/// configured channel, so it is answered "unsupported", never sent to `main`.
+fn decode_channel(value: Option<&Value>) -> String {
+    let text = match value {
+        None | Some(Value::Null) => return MAIN_CHANNEL.to_string(),
+        Some(Value::String(c)) => c.trim().to_ascii_lowercase(),
+        Some(other) => other.to_string(),
+    };
+    if text.is_empty() {
+        MAIN_CHANNEL.to_string()
+    } else {
+        text
+    }
+}
+
 /// Reads `{"Name": ["v1", "v2"]}` leniently: a bare string counts as one
 /// value, anything else in a value position is skipped.
 fn decode_headers(value: Option<&Value>) -> Headers {
@@ -333,6 +349,7 @@ pub enum RespType {
     JsonrpcNotify,
     NotifyAck,
     SessionTerminationResponse,
+    OauthDiscoveryResponse,
 }
 
 impl RespType {
@@ -544,6 +561,23 @@ mod tests {
     }
 
     #[test]
+    fn a7_channels_are_trimmed_and_lowercased_and_default_to_main() {
+        let channel = |c: Value| {
+            Command::decode(json!({"request_id": "r", "shard_token": "s", "channel": c}))
+                .unwrap()
+                .channel
+        };
+        assert_eq!(channel(json!(" Tools ")), "tools");
+        assert_eq!(channel(json!("")), "main");
+        assert_eq!(channel(json!("  ")), "main");
+        assert_eq!(channel(json!(null)), "main");
+        // The Kelvin sign would fold to "k" under Unicode lowercasing.
+        assert_eq!(channel(json!("\u{212A}")), "\u{212A}");
+        assert_eq!(channel(json!(7)), "7");
+        assert_eq!(channel(json!({"a": 1})), "{\"a\":1}");
+    }
+
+    #[test]
     fn command_types_round_trip_and_keep_unknown_names() {
         for (name, ty) in [
             ("jsonrpc", CommandType::JsonRpc),
@@ -560,12 +594,16 @@ mod tests {
         let wire: WireCommand =
             serde_json::from_value(json!({"request_id": "r", "shard_token": "s"})).unwrap();
         assert_eq!(wire.command_type, CommandType::JsonRpc);
-        // Not served yet: decoded as a type to skip.
+        // O1: no payload; its headers are kept but never used.
         let c = Command::decode(
             json!({"request_id": "r", "shard_token": "s", "command_type": "oauth_discovery"}),
         )
         .unwrap();
-        assert_eq!(c.kind, CommandKind::Unknown("oauth_discovery".into()));
+        assert_eq!(c.kind, CommandKind::OauthDiscovery);
+        assert_eq!(
+            serde_json::to_value(RespType::OauthDiscoveryResponse).unwrap(),
+            json!("oauth_discovery_response")
+        );
     }
 
     #[test]

@@ -2,16 +2,21 @@
 //! and turns its JSON or SSE answer into an [`McpReply`]. Never sends DELETE
 //! except for session termination; never puts a URL, body or peer text in a reply.
 
+use crate::config::HeaderSet;
 use crate::contract::headers::{filter_response_headers, forwardable_request_headers};
 use crate::contract::{FailureSource, Headers, TransportErrorKind, TunnelFailure};
 use crate::mcp::sse::{SseError, SseLimits, SseReader};
-use crate::mcp::{remaining, Backend, BackendStatus, McpCall, McpReply};
+use crate::mcp::{
+    probe, remaining, Backend, BackendStatus, McpCall, McpReply, ProbeClass, ProbeOutcome,
+};
+use crate::telemetry::Telemetry;
 use serde_json::Value;
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use ureq::http::{HeaderMap, Uri};
+use ureq::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 /// Largest response body read from the MCP server (JSON body, or a whole SSE
 /// stream); beyond it the call fails with `response_body_too_large`.
@@ -35,6 +40,8 @@ pub enum HttpError {
     UnsupportedScheme,
     /// No host name or address.
     MissingHost,
+    /// An operator header that HTTP cannot carry (never quoted: it may be a secret).
+    BadHeader,
 }
 
 impl fmt::Display for HttpError {
@@ -48,6 +55,10 @@ impl fmt::Display for HttpError {
                 write!(f, "the MCP server URL must start with http:// or https://")
             }
             HttpError::MissingHost => write!(f, "the MCP server URL names no host"),
+            HttpError::BadHeader => write!(
+                f,
+                "an extra MCP header cannot be sent over HTTP; check --mcp-extra-headers"
+            ),
         }
     }
 }
@@ -66,9 +77,19 @@ pub struct HttpBackend {
     origin: String,
     max_response_bytes: u64,
     /// The last request reached the server (a TCP connection was made).
-    /// Starts true: nothing is sent to the server just to probe it (a GET
-    /// could open a server stream), so it counts as up until a forward fails.
+    /// Starts true: nothing but the startup probe is sent just to check it,
+    /// so it counts as up until a forward fails.
     reached: AtomicBool,
+    /// The operator's headers for this URL, checked at startup.
+    operator_headers: Vec<(HeaderName, HeaderValue)>,
+    /// `main` only: what its startup probe sends (the operator's headers
+    /// with the discovery set on top) and where a 2xx answer is reported.
+    probe: Option<ProbeSetup>,
+}
+
+struct ProbeSetup {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl fmt::Debug for HttpBackend {
@@ -108,7 +129,31 @@ impl HttpBackend {
             origin,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             reached: AtomicBool::new(true),
+            operator_headers: Vec::new(),
+            probe: None,
         })
+    }
+
+    /// The operator's headers for requests to this URL (`--mcp-extra-headers`
+    /// and the server's own `extra_headers`). Command headers still win.
+    pub fn with_headers(mut self, set: &HeaderSet) -> Result<Self, HttpError> {
+        self.operator_headers = header_pairs(set)?;
+        Ok(self)
+    }
+
+    /// Makes this the `main` server with a startup probe: `set` is what the
+    /// probe sends, and the probe's state and any later 2xx answer are
+    /// reported to `telemetry` for readiness.
+    pub fn with_probe(
+        mut self,
+        set: &HeaderSet,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, HttpError> {
+        self.probe = Some(ProbeSetup {
+            headers: header_pairs(set)?,
+            telemetry,
+        });
+        Ok(self)
     }
 
     /// Replaces [`DEFAULT_MAX_RESPONSE_BYTES`] (at least 1 byte).
@@ -133,7 +178,7 @@ impl Backend for HttpBackend {
             Err(_) => return client_internal(),
         };
         let request = self.agent.post(self.uri.clone());
-        let request = with_command_headers(request, call.headers, true)
+        let request = with_command_headers(request, &self.operator_headers, call.headers, true)
             .config()
             .timeout_global(Some(budget))
             .build();
@@ -143,6 +188,11 @@ impl Backend for HttpBackend {
         };
         self.reached.store(true, Relaxed);
         let success = response.status().is_success();
+        if success {
+            if let Some(setup) = &self.probe {
+                setup.telemetry.mcp_answered_2xx();
+            }
+        }
         match request_id(call.message) {
             // A notification, or a response the caller sends to the server:
             // the server acknowledges it (202) and owes no JSON-RPC answer.
@@ -161,7 +211,7 @@ impl Backend for HttpBackend {
             return McpReply::Expired;
         };
         let request = self.agent.delete(self.uri.clone());
-        let request = with_command_headers(request, headers, false)
+        let request = with_command_headers(request, &self.operator_headers, headers, false)
             .config()
             .timeout_global(Some(budget))
             .build();
@@ -179,6 +229,27 @@ impl Backend for HttpBackend {
 
     fn proc_affinity(&self) -> bool {
         false
+    }
+
+    fn startup_probe(&self, budget: Duration) -> Option<ProbeOutcome> {
+        let setup = self.probe.as_ref()?;
+        let outcome = probe::run(&self.agent, &self.uri, &setup.headers, budget);
+        // The probe is a request like any other: it tells whether the server is reachable.
+        let reached = !matches!(
+            outcome,
+            ProbeOutcome::Failed(
+                ProbeClass::ConnectionRefused
+                    | ProbeClass::Connect
+                    | ProbeClass::Dns
+                    | ProbeClass::Tls
+            )
+        );
+        self.reached.store(reached, Relaxed);
+        Some(outcome)
+    }
+
+    fn has_startup_probe(&self) -> bool {
+        self.probe.is_some()
     }
 
     fn status(&self) -> BackendStatus {
@@ -369,16 +440,27 @@ impl HttpBackend {
     }
 }
 
-/// Applies the command's forwardable headers (every value, in order), then the
-/// defaults the command did not set itself.
+/// Applies the operator's headers the command does not carry itself, then
+/// the command's forwardable headers (every value, in order: they apply last
+/// and win), then the defaults the command did not set itself.
 fn with_command_headers<B>(
     mut request: ureq::RequestBuilder<B>,
+    operator: &[(HeaderName, HeaderValue)],
     headers: &Headers,
     post: bool,
 ) -> ureq::RequestBuilder<B> {
+    let forwarded = forwardable_request_headers(headers);
+    for (name, value) in operator {
+        if !forwarded
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
+        {
+            request = request.header(name, value.clone());
+        }
+    }
     let mut has_accept = false;
     let mut has_content_type = false;
-    for (name, value) in forwardable_request_headers(headers) {
+    for (name, value) in forwarded {
         has_accept |= name.eq_ignore_ascii_case("accept");
         has_content_type |= name.eq_ignore_ascii_case("content-type");
         // An invalid name or value (e.g. a line break) fails the request with
@@ -392,6 +474,19 @@ fn with_command_headers<B>(
         request = request.header("Content-Type", JSON_CONTENT_TYPE);
     }
     request
+}
+
+/// A checked header set as ureq's types. The set was validated at startup,
+/// so a failure here is a bug in that check, reported as a bad setting.
+fn header_pairs(set: &HeaderSet) -> Result<Vec<(HeaderName, HeaderValue)>, HttpError> {
+    set.iter()
+        .map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HttpError::BadHeader)?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| HttpError::BadHeader)?;
+            value.set_sensitive(true);
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// The allowlisted response headers, as `resp_headers` carries them.
@@ -505,6 +600,15 @@ enum Outcome {
     /// The per-request global timeout, which is the command's deadline.
     DeadlineHit,
     Failure(TunnelFailure),
+}
+
+/// A ureq error as the contract's failure; `None` when it is the request's
+/// own global timeout (the deadline the caller set).
+pub(crate) fn failure_of(err: &ureq::Error) -> Option<TunnelFailure> {
+    match map_error(err).outcome {
+        Outcome::DeadlineHit => None,
+        Outcome::Failure(failure) => Some(failure),
+    }
 }
 
 /// std's message for a failed `getaddrinfo`. std reports it with an unnamed

@@ -2,6 +2,7 @@
 //! JSON-RPC to a private MCP server (stdio child, Streamable HTTP, in-process).
 
 use crate::contract::{Headers, TunnelFailure};
+pub use crate::telemetry::ProbeClass;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,14 @@ pub enum McpReply {
     Expired,
 }
 
+/// How a startup probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// A 2xx or 401 answer, or no answer within the budget: the server is there.
+    Passed,
+    Failed(ProbeClass),
+}
+
 /// What the readiness probe and the status page need to know of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendStatus {
@@ -58,6 +67,18 @@ pub trait Backend: Send + Sync {
     /// Returns `Accepted` with the real status (HTTP: DELETE's status).
     fn terminate_session(&self, headers: &Headers, deadline: Instant) -> McpReply;
 
+    /// The startup probe (an HTTP `main` only: `initialize`,
+    /// `notifications/initialized`, DELETE of the probe's own session),
+    /// within `budget`. `None`: this backend is not probed.
+    fn startup_probe(&self, _budget: Duration) -> Option<ProbeOutcome> {
+        None
+    }
+
+    /// True when [`Backend::startup_probe`] probes (readiness then waits for it).
+    fn has_startup_probe(&self) -> bool {
+        false
+    }
+
     /// `proc_affinity` in the server-info header: true for stdio and in-process.
     fn proc_affinity(&self) -> bool;
 
@@ -79,6 +100,7 @@ pub fn remaining(deadline: Instant) -> Option<Duration> {
 pub mod harpoon;
 pub mod http;
 pub mod idmap;
+pub mod probe;
 pub mod sse;
 pub mod stdio;
 pub mod stub;

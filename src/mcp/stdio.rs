@@ -62,14 +62,21 @@ impl StdioBackend {
         cfg: &StdioConfig,
         telemetry: Arc<Telemetry>,
     ) -> Result<StdioBackend, StdioError> {
+        StdioBackend::start_named(argv, cfg, telemetry, "stdio MCP server".to_string())
+    }
+
+    /// [`StdioBackend::start`] whose log lines call the child `label`
+    /// ("stdio MCP server of channel tools").
+    pub fn start_named(
+        argv: &[String],
+        cfg: &StdioConfig,
+        telemetry: Arc<Telemetry>,
+        label: String,
+    ) -> Result<StdioBackend, StdioError> {
         let inner = match cfg.mode {
-            StdioMode::Shared => Inner::Shared(Supervisor::start(
-                argv,
-                cfg,
-                telemetry,
-                true,
-                "stdio MCP server".to_string(),
-            )?),
+            StdioMode::Shared => {
+                Inner::Shared(Supervisor::start(argv, cfg, telemetry, true, label)?)
+            }
             StdioMode::PerSession => {
                 child::check_program(argv, cfg)?;
                 Inner::PerSession(Sessions::new(argv, cfg, telemetry))

@@ -32,6 +32,19 @@ const EOF_DRAIN: Duration = Duration::from_secs(65);
 const HTTP_WORKERS: usize = 64;
 /// Largest HTTP request body read.
 const MAX_HTTP_BODY: u64 = MAX_LINE_BYTES as u64;
+/// Most HTTP connections open at once (lowered to what the open-files limit
+/// holds, keeping [`HTTP_RESERVED_FDS`] for the rest).
+const HTTP_MAX_CONNECTIONS: usize = 512;
+const HTTP_RESERVED_FDS: u64 = 64;
+/// Most bytes of a request line and headers (431 beyond).
+const HTTP_MAX_HEAD_BYTES: usize = 32 * 1024;
+/// Time for a request head (from accept, or from its first byte on a kept-alive
+/// connection), idle time between requests, time for a body after its head,
+/// and the longest one write may block.
+const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
+const HTTP_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+const HTTP_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Exit status of the `crash` tool.
 const CRASH_STATUS: i32 = 3;
 
@@ -452,8 +465,9 @@ fn serve_one(state: &StubState, out: &LineWriter, message: &Value) {
 // ---------------------------------------------------------------- HTTP
 
 /// Serves the same tools over Streamable HTTP on `addr` (e.g. `127.0.0.1:0`),
-/// every path. Prints `listening on http://IP:PORT` as the first stdout line,
-/// then serves until the process is stopped.
+/// every path (a GET under `/.well-known/` answers 404: no OAuth metadata).
+/// Prints `listening on http://IP:PORT` as the first stdout line, then
+/// serves until the process is stopped.
 pub fn run_http(addr: &str) -> io::Result<()> {
     let stub = bind_http(addr)?;
     {
@@ -462,6 +476,21 @@ pub fn run_http(addr: &str) -> io::Result<()> {
         out.flush()?;
     }
     stub.serve()
+}
+
+/// The bounds the HTTP stub puts on its clients (see `crate::httpd`).
+fn http_limits() -> crate::httpd::Limits {
+    crate::httpd::Limits {
+        max_connections: crate::httpd::connection_cap(HTTP_MAX_CONNECTIONS, HTTP_RESERVED_FDS),
+        max_head_bytes: HTTP_MAX_HEAD_BYTES,
+        head_timeout: Some(HTTP_HEAD_TIMEOUT),
+        keep_alive_timeout: Some(HTTP_KEEP_ALIVE_TIMEOUT),
+        // Room for chunk framing and for draining a body refused as too long.
+        max_body_bytes: MAX_HTTP_BODY.saturating_mul(2),
+        body_timeout: Some(HTTP_BODY_TIMEOUT),
+        write_timeout: Some(HTTP_WRITE_TIMEOUT),
+        pipelining: false,
+    }
 }
 
 /// A bound, not yet serving, HTTP stub (lets tests learn the port first).
@@ -473,7 +502,7 @@ pub struct HttpStub {
 /// Binds the HTTP stub to `addr` (port 0 picks a free port).
 pub fn bind_http(addr: &str) -> io::Result<HttpStub> {
     let listener = crate::net::nodelay_listener(std::net::TcpListener::bind(addr)?)?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?;
+    let server = crate::httpd::serve(listener, http_limits())?;
     let Some(bound) = server.server_addr().to_ip() else {
         return Err(io::Error::other(
             "the HTTP stub needs an IP address to listen on",
@@ -492,9 +521,6 @@ impl HttpStub {
 
     /// Serves with [`HTTP_WORKERS`] threads until the process ends.
     pub fn serve(self) -> io::Result<()> {
-        // See net::pool_kick: tiny_http's pool can starve new connections.
-        let _kicker =
-            crate::net::pool_kick::PoolKicker::start(self.addr, crate::net::pool_kick::BUSY)?;
         let state = Arc::new(StubState::new());
         let mut workers = Vec::with_capacity(HTTP_WORKERS);
         for _ in 0..HTTP_WORKERS {
@@ -525,6 +551,11 @@ fn header_value<'a>(request: &'a tiny_http::Request, name: &str) -> Option<&'a s
 
 fn serve_http(state: &StubState, mut request: tiny_http::Request) {
     match request.method() {
+        // It has no OAuth metadata: say so where discovery looks.
+        tiny_http::Method::Get if request.url().starts_with("/.well-known/") => {
+            let _ = request.respond(tiny_http::Response::empty(404));
+            return;
+        }
         tiny_http::Method::Post => {}
         tiny_http::Method::Delete => {
             let _ = request.respond(tiny_http::Response::empty(204));

@@ -10,7 +10,6 @@
 
 mod connector;
 mod diagnose;
-pub mod pool_kick;
 mod proxy;
 mod resolver;
 mod tls;

@@ -241,7 +241,7 @@ fn post(
                         other => terminal = Some(other),
                     }
                 }
-                if waiting.stream_events(hub, &batch).is_err() {
+                if waiting.stream_events(&batch).is_err() {
                     log::debug!("request {request_id}: caller closed its event stream");
                     hub.cancel(&request_id);
                     return Outcome::Answered;
@@ -281,18 +281,12 @@ struct Waiting {
 }
 
 impl Waiting {
-    fn stream_events(&mut self, hub: &Hub, batch: &[String]) -> std::io::Result<()> {
+    fn stream_events(&mut self, batch: &[String]) -> std::io::Result<()> {
         if self.stream.is_none() {
             let Some(incoming) = self.incoming.take() else {
                 return Err(std::io::Error::other("answered already"));
             };
-            match incoming.start_event_stream(&[]) {
-                Ok(stream) => self.stream = Some(stream),
-                Err(e) => {
-                    hub.metrics.connection_abandoned();
-                    return Err(e);
-                }
-            }
+            self.stream = Some(incoming.start_event_stream(&[])?);
         }
         match self.stream.as_mut() {
             Some(stream) => stream.send(batch),
@@ -621,10 +615,8 @@ fn with_id(mut reply: Reply, id: &Value) -> Reply {
     reply
 }
 
-fn send(hub: &Hub, incoming: Incoming, reply: Reply) {
-    match incoming.respond(reply) {
-        Ok(true) => {}
-        Ok(false) => hub.metrics.connection_abandoned(),
-        Err(_) => log::debug!("caller closed the connection before the answer"),
+fn send(_hub: &Hub, incoming: Incoming, reply: Reply) {
+    if incoming.respond(reply).is_err() {
+        log::debug!("caller closed the connection before the answer");
     }
 }

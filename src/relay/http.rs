@@ -1,7 +1,7 @@
 //! HTTP plumbing over tiny_http: bounded body reads, one-write responses, SSE
 //! streams, bearer checks. Must never log or echo bodies or header values.
 //!
-//! What tiny_http 0.12 does underneath (read from its source) and why this
+//! What tiny_http (0.12 with our patch, third_party/tiny_http) does underneath and why this
 //! module looks the way it does:
 //!
 //! - Each connection's writer is a `BufWriter::with_capacity(1024, socket)`.
@@ -19,30 +19,25 @@
 //!   a unit test below checks the inheritance). SSE events, which are several
 //!   writes by nature, rely on this.
 //! - Request line and headers are read by tiny_http's per-connection thread
-//!   before the relay sees anything, with no length or time limit: the relay
-//!   can only refuse oversized ones after the fact (414/431). Bodies are read
-//!   lazily; the relay reads them with `take`.
-//! - A body with `Content-Length` > 1 KiB is an `EqualReader` whose `Drop`
-//!   reads the unread rest, first allocating `vec![0; remaining]`: a declared
-//!   length of petabytes would abort the process. [`Incoming`] therefore
-//!   drains small leftovers itself and, past [`DRAIN_LIMIT`], abandons the
-//!   connection (answers, then leaks the stream instead of dropping it).
-//! - No read timeout exists: a peer that stops mid-body holds the thread
-//!   reading it. The relay bounds how many such threads it runs (server.rs).
+//!   before the relay sees anything, within the bounds server.rs gives it
+//!   (head bytes, head deadline); the relay refines them (414 for a long
+//!   target). Bodies are read lazily, by the relay with `take`, under
+//!   tiny_http's body deadline and byte cap.
+//! - Whatever body a handler leaves unread is drained by tiny_http's
+//!   connection thread after the answer (bounded by the same cap and
+//!   deadline), or the connection is closed. An answer that leaves a body
+//!   unread therefore says `Connection: close`.
 
 use crate::contract::header;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 
-/// Largest unread request body the relay drains to keep a connection alive;
-/// beyond it the connection is abandoned (see the module comment).
-pub const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
-
 /// Longest request target accepted (path + query).
 pub const MAX_URL_BYTES: usize = 8 * 1024;
 
-/// Most header bytes (names + values) accepted on one request.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Most bytes of a request line and headers together (tiny_http answers 431
+/// beyond).
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 
 /// Binds `addr` with `TCP_NODELAY` set on the listening socket, which Linux
 /// copies to every accepted socket.
@@ -73,20 +68,7 @@ pub enum BodyError {
 pub struct Incoming {
     request: tiny_http::Request,
     declared_len: Option<u64>,
-    chunked: bool,
     body_read_to_end: bool,
-    consumed: u64,
-}
-
-/// What became of a request's unread body before answering.
-enum Leftover {
-    /// Nothing unread: the connection can serve its next request.
-    Clean,
-    /// Could not be drained (chunked past the limit, or an I/O error): answer
-    /// with `Connection: close`.
-    Close,
-    /// Too large to drain safely: answer and leak the connection.
-    Abandon,
 }
 
 impl Incoming {
@@ -108,9 +90,7 @@ impl Incoming {
         Incoming {
             request,
             declared_len,
-            chunked,
             body_read_to_end,
-            consumed: 0,
         }
     }
 
@@ -144,18 +124,9 @@ impl Incoming {
             .map(|h| h.value.as_str())
     }
 
-    /// True when the request line or headers exceed the relay's bounds.
-    pub fn head_too_large(&self) -> Option<u16> {
-        if self.request.url().len() > MAX_URL_BYTES {
-            return Some(414);
-        }
-        let header_bytes: usize = self
-            .request
-            .headers()
-            .iter()
-            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
-            .sum();
-        (header_bytes > MAX_HEADER_BYTES).then_some(431)
+    /// True when the request target is longer than the relay accepts.
+    pub fn target_too_long(&self) -> bool {
+        self.request.url().len() > MAX_URL_BYTES
     }
 
     /// The bearer token of `Authorization`, if that is its scheme.
@@ -176,14 +147,17 @@ impl Incoming {
             .any(|t| t.eq_ignore_ascii_case("text/event-stream"))
     }
 
-    fn wants_close(&self) -> bool {
+    /// True when this answer ends the connection: the client asked, or the
+    /// body is not read, so tiny_http may have to close it.
+    fn closes(&self) -> bool {
         let version = self.request.http_version();
         let connection = self.header(header::CONNECTION).map(str::to_ascii_lowercase);
-        match connection {
+        let asked = match connection {
             Some(value) if value.contains("close") => true,
             Some(value) if value.contains("keep-alive") => false,
             _ => *version == tiny_http::HTTPVersion(1, 0),
-        }
+        };
+        asked || !self.body_read_to_end
     }
 
     /// Reads the whole body, refusing anything longer than `cap` bytes
@@ -194,13 +168,11 @@ impl Incoming {
             return Err(BodyError::TooLarge);
         }
         let mut body = Vec::new();
-        let read = self
-            .request
+        self.request
             .as_reader()
             .take(cap.saturating_add(1))
-            .read_to_end(&mut body);
-        self.consumed = self.consumed.saturating_add(body.len() as u64);
-        read.map_err(|_| BodyError::Io)?;
+            .read_to_end(&mut body)
+            .map_err(|_| BodyError::Io)?;
         if body.len() as u64 > cap {
             return Err(BodyError::TooLarge);
         }
@@ -208,59 +180,20 @@ impl Incoming {
         Ok(body)
     }
 
-    /// Deals with whatever body is still unread before an answer goes out.
-    fn settle_body(&mut self) -> Leftover {
-        if self.body_read_to_end {
-            return Leftover::Clean;
-        }
-        let remaining = match self.declared_len {
-            Some(n) => n.saturating_sub(self.consumed),
-            None if self.chunked => DRAIN_LIMIT,
-            None => 0,
-        };
-        if remaining > DRAIN_LIMIT {
-            return Leftover::Abandon;
-        }
-        let mut sink = io::sink();
-        let drained = io::copy(&mut self.request.as_reader().take(remaining), &mut sink);
-        match drained {
-            Ok(n) if self.chunked && n >= DRAIN_LIMIT => Leftover::Close,
-            Ok(n) => {
-                self.consumed += n;
-                self.body_read_to_end = true;
-                Leftover::Clean
-            }
-            Err(_) => Leftover::Close,
-        }
-    }
-
-    /// Sends a complete response in one write. Returns false when the
-    /// connection had to be abandoned (counted by the caller).
-    pub fn respond(mut self, reply: Reply) -> io::Result<bool> {
-        let leftover = self.settle_body();
+    /// Sends a complete response in one write.
+    pub fn respond(self, reply: Reply) -> io::Result<()> {
         let head_only = *self.request.method() == tiny_http::Method::Head;
-        if let Leftover::Abandon = leftover {
-            abandon(self.request, reply.status);
-            return Ok(false);
-        }
-        let close = self.wants_close() || matches!(leftover, Leftover::Close);
-        let bytes = reply.render(close, head_only);
+        let bytes = reply.render(self.closes(), head_only);
         let mut writer = self.request.into_writer();
         writer.write_all(&bytes)?;
-        writer.flush()?;
-        Ok(true)
+        writer.flush()
     }
 
     /// Starts an SSE answer: status 200, `text/event-stream`, chunked
     /// (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
-    pub fn start_event_stream(mut self, headers: &[(String, String)]) -> io::Result<EventStream> {
-        let leftover = self.settle_body();
-        if let Leftover::Abandon = leftover {
-            abandon(self.request, 500);
-            return Err(io::Error::other("request body too large to drain"));
-        }
+    pub fn start_event_stream(self, headers: &[(String, String)]) -> io::Result<EventStream> {
         let chunked = *self.request.http_version() != tiny_http::HTTPVersion(1, 0);
-        let close = !chunked || self.wants_close() || matches!(leftover, Leftover::Close);
+        let close = !chunked || self.closes();
         let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
         head.push_str("Cache-Control: no-cache\r\n");
         if chunked {
@@ -278,17 +211,6 @@ impl Incoming {
         writer.flush()?;
         Ok(EventStream { writer, chunked })
     }
-}
-
-/// Answers a request whose unread body is too large to drain, then leaks the
-/// connection's stream: dropping it would make tiny_http allocate the whole
-/// declared length (see the module comment). The peer gets the status line
-/// and no body; the socket stays open until the process exits. The count is
-/// exported as `relay_abandoned_connections_total`.
-fn abandon(request: tiny_http::Request, status: u16) {
-    let response = tiny_http::Response::empty(status);
-    let stream = request.upgrade("tunnel-relay-abandoned", response);
-    std::mem::forget(stream);
 }
 
 /// A complete non-streaming response.

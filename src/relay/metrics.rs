@@ -75,7 +75,6 @@ pub struct Metrics {
     commands_delivered: AtomicU64,
     redeliveries: AtomicU64,
     agent_auth_failures: AtomicU64,
-    abandoned_connections: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -87,7 +86,6 @@ impl Default for Metrics {
             commands_delivered: AtomicU64::new(0),
             redeliveries: AtomicU64::new(0),
             agent_auth_failures: AtomicU64::new(0),
-            abandoned_connections: AtomicU64::new(0),
         }
     }
 }
@@ -111,10 +109,6 @@ impl Metrics {
 
     pub fn agent_auth_failed(&self) {
         self.agent_auth_failures.fetch_add(1, Relaxed);
-    }
-
-    pub fn connection_abandoned(&self) {
-        self.abandoned_connections.fetch_add(1, Relaxed);
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -191,12 +185,6 @@ impl Metrics {
             "relay_agent_auth_failures_total",
             "Agent requests refused for a wrong or missing key.",
             &self.agent_auth_failures,
-        );
-        counter(
-            w,
-            "relay_abandoned_connections_total",
-            "Connections left open because their declared body was too large to drain.",
-            &self.abandoned_connections,
         );
         out
     }

@@ -1,10 +1,17 @@
 //! Threads of a running relay: tiny_http receivers, one bounded thread per
 //! request, the lease sweeper, and orderly shutdown. Must never busy-wait.
 //!
+//! What a client can hold is bounded inside tiny_http (see `crate::httpd`):
+//! [`MAX_CONNECTIONS`] connections (fewer if the open-files limit is lower;
+//! beyond, a new one is closed at once), each with one request at a time, a
+//! head within [`HEAD_TIMEOUT`], idle at most [`KEEP_ALIVE_TIMEOUT`], a body
+//! read within [`BODY_TIMEOUT`]. tiny_http runs one thread per open
+//! connection (std has no readiness polling), so those bounds bound its
+//! threads too.
+//!
 //! Why one thread per request: long-polls (up to 30 s) and waiting callers
-//! (up to the response timeout) block by design, and tiny_http has no read
-//! timeout, so a slow peer blocks whoever reads its body. A fixed pool would
-//! let either kind starve the other; a thread per request, bounded by
+//! (up to the response timeout) block by design. A fixed pool would let
+//! either kind starve the other; a thread per request, bounded by
 //! [`MAX_REQUEST_THREADS`], keeps them independent. The receivers only hand
 //! requests over, and answer inline (503) when the bound is reached.
 //!
@@ -30,6 +37,31 @@ use std::time::{Duration, Instant};
 
 /// Threads blocked in `Server::recv`, handing requests to handler threads.
 const RECEIVER_THREADS: usize = 2;
+
+/// Most connections open at once: held polls and waiting callers keep theirs
+/// by design, so room for all of them and more. Lowered to what the
+/// open-files limit holds.
+pub const MAX_CONNECTIONS: usize = 2048;
+
+/// Descriptors left out of the connection budget (listener, standard
+/// streams, what the process opens besides).
+const RESERVED_FDS: u64 = 64;
+
+/// Time for a request line and headers: from accept for a new connection,
+/// from the first byte for a later request. Slow heads get 408 and close.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Idle time between requests before a connection is closed. Longer than
+/// the agent's own idle limit for pooled connections (15 s), so the agent
+/// always closes first and never reuses a connection being closed.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time from the end of a head in which its body must have been read.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest one write to a client may block (a caller or agent that stops
+/// reading loses its connection).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most requests handled at once (held polls and waiting callers included).
 pub const MAX_REQUEST_THREADS: usize = 1_024;
@@ -66,8 +98,6 @@ pub struct Running {
     stopping: Arc<AtomicBool>,
     stop_sweeper: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
-    /// See `net::pool_kick`: tiny_http's pool can starve new connections.
-    kicker: Option<crate::net::pool_kick::PoolKicker>,
 }
 
 pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
@@ -80,7 +110,23 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         addr: config.listen,
         source,
     })?;
-    let server = tiny_http::Server::from_listener(listener, None).map_err(RelayError::Server)?;
+    let limits = crate::httpd::Limits {
+        max_connections: crate::httpd::connection_cap(MAX_CONNECTIONS, RESERVED_FDS),
+        max_head_bytes: super::http::MAX_HEAD_BYTES,
+        head_timeout: Some(HEAD_TIMEOUT),
+        keep_alive_timeout: Some(KEEP_ALIVE_TIMEOUT),
+        // Room for chunk framing, and for draining a body refused for being
+        // a little too long so that its connection stays usable.
+        max_body_bytes: (config.max_body_bytes as u64).saturating_mul(2),
+        body_timeout: Some(BODY_TIMEOUT),
+        write_timeout: Some(WRITE_TIMEOUT),
+        // One request at a time per connection: a client cannot queue up
+        // requests (memory, request threads) behind a slow answer.
+        pipelining: false,
+    };
+    log::debug!("serving at most {} connections", limits.max_connections);
+    let server =
+        crate::httpd::serve(listener, limits).map_err(|e| RelayError::Server(Box::new(e)))?;
     let server = Arc::new(server);
     let shared = Arc::new(Shared {
         hub,
@@ -111,8 +157,6 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
             .map_err(RelayError::Thread)?
     };
     threads.push(sweeper);
-    let kicker = crate::net::pool_kick::PoolKicker::start(local_addr, crate::net::pool_kick::BUSY)
-        .map_err(RelayError::Thread)?;
     Ok(Running {
         local_addr,
         server,
@@ -120,7 +164,6 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         stopping,
         stop_sweeper: Some(stop_tx),
         threads,
-        kicker: Some(kicker),
     })
 }
 
@@ -135,7 +178,6 @@ impl Running {
         if self.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.kicker.take();
         self.shared.hub.close();
         self.stop_sweeper.take();
         for _ in 0..RECEIVER_THREADS {
@@ -254,8 +296,8 @@ fn finished(shared: &Shared) {
 
 fn route(shared: &Shared, incoming: Incoming) {
     let hub = &shared.hub;
-    if let Some(status) = incoming.head_too_large() {
-        let _ = incoming.respond(Reply::empty(status));
+    if incoming.target_too_long() {
+        let _ = incoming.respond(Reply::empty(414));
         return;
     }
     let path = incoming.path().to_string();

@@ -2,6 +2,8 @@
 //! cannot reach. Everything else in the crate is safe Rust.
 #![allow(unsafe_code)] // the one exception to the crate's `unsafe_code = "deny"`
 
+pub mod notify;
+
 use std::io;
 
 /// The termination signals the agent and relay drain on.

@@ -1,13 +1,17 @@
-//! The counter table: every counter and gauge the agent records, with its
-//! Prometheus name, help, kind and labels, over one array of atomics. Never a label value from a peer.
+//! The counter tables: every counter and gauge the agent records, with its
+//! Prometheus name, help, kind and labels, over arrays of atomics. Never a label value from a peer.
 //!
-//! A new metric is one entry in [`counter_table!`] below: the recorder indexes
+//! A new metric is one entry in a [`counter_table!`] below: the recorder indexes
 //! the array by [`Counter`] and `/metrics` writes [`FAMILIES`] in order, so
 //! nothing else spells the name. A family with labels lists each fixed label
-//! set as its own row, so its cardinality is the number of rows. Labels whose
-//! values are only known at run time (a channel name, a Harpoon target) must
-//! come from the validated configuration, never from a peer, so their sets stay
-//! bounded too; the writer already takes label values as run-time strings.
+//! set as its own row, so its cardinality is the number of rows.
+//!
+//! Labels whose values are only known at run time come from the validated
+//! configuration, never from a peer, so their sets stay bounded too. The one
+//! such label is `channel`: [`CHANNEL_FAMILIES`] are written once per channel
+//! the configuration enables ([`ChannelValues`] holds one row of cells per
+//! channel name), with `channel` as their first label. A command for a
+//! channel the configuration does not know is never counted there.
 
 use super::prometheus::Type;
 use std::fmt;
@@ -34,23 +38,23 @@ impl Kind {
 /// One metric family: a name, its help, its kind, its label names, and one
 /// [`Series`] per fixed set of label values.
 #[derive(Debug)]
-pub struct Family {
+pub struct Family<C: 'static = Counter> {
     pub name: &'static str,
     pub kind: Kind,
     pub help: &'static str,
     pub label_names: &'static [&'static str],
-    pub series: &'static [Series],
+    pub series: &'static [Series<C>],
 }
 
 /// One row of the table: the counter and its label values, in the order of
 /// the family's label names.
 #[derive(Debug)]
-pub struct Series {
-    pub counter: Counter,
+pub struct Series<C: 'static = Counter> {
+    pub counter: C,
     pub label_values: &'static [&'static str],
 }
 
-impl Series {
+impl<C> Series<C> {
     /// `(name, value)` pairs for the writer.
     pub fn labels(&self, names: &'static [&'static str]) -> Vec<(&'static str, &'static str)> {
         names
@@ -65,44 +69,52 @@ impl Series {
 /// [`FAMILIES`] (in exposition order) from one list, so that the two cannot
 /// disagree.
 macro_rules! counter_table {
-    ($(
+    ($(#[$doc:meta])* enum $enum:ident, static $families:ident;
+    $(
         family $name:literal, $kind:ident, labels [$($label:literal),*], $help:literal {
             $($counter:ident [$($value:literal),*]),+ $(,)?
         }
     )+) => {
-        /// One series the agent records. Its discriminant is its index in the
-        /// array of atomics.
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Counter {
+        pub enum $enum {
             $($($counter,)+)+
         }
 
-        impl Counter {
+        impl $enum {
             /// Every counter, in table order (= discriminant order).
-            pub const ALL: &'static [Counter] = &[$($(Counter::$counter,)+)+];
+            pub const ALL: &'static [$enum] = &[$($($enum::$counter,)+)+];
 
             /// Its family's kind.
             pub fn kind(self) -> Kind {
                 match self {
-                    $($(Counter::$counter => Kind::$kind,)+)+
+                    $($($enum::$counter => Kind::$kind,)+)+
                 }
+            }
+
+            /// Its index in its array of atomics.
+            pub fn index(self) -> usize {
+                self as usize
             }
         }
 
         /// Every family, in the order `/metrics` writes them.
-        pub static FAMILIES: &[Family] = &[$(
+        pub static $families: &[Family<$enum>] = &[$(
             Family {
                 name: $name,
                 kind: Kind::$kind,
                 help: $help,
                 label_names: &[$($label),*],
-                series: &[$(Series { counter: Counter::$counter, label_values: &[$($value),*] }),+],
+                series: &[$(Series { counter: $enum::$counter, label_values: &[$($value),*] }),+],
             },
         )+];
     };
 }
 
 counter_table! {
+    /// One series the agent records. Its discriminant is its index in the
+    /// array of atomics.
+    enum Counter, static FAMILIES;
     family "tunnel_client_connected", Gauge, labels [],
         "1 when the last poll reached the control plane." {
         Connected [],
@@ -139,6 +151,10 @@ counter_table! {
         DroppedUnknownType ["unknown_type"],
         DroppedShutdown ["shutdown"],
     }
+    family "tunnel_client_unsupported_channel_commands_total", Counter, labels [],
+        "Commands for a channel this agent does not serve, answered 400 at once." {
+        UnsupportedChannel [],
+    }
     family "tunnel_client_notifications_posted_total", Counter, labels [],
         "MCP notifications delivered to the control plane." {
         NotificationsPosted [],
@@ -158,15 +174,73 @@ counter_table! {
         "Requests from a stdio MCP server to the client, refused because the tunnel cannot carry them." {
         StdioServerRequestsRefused [],
     }
-    family "tunnel_client_admin_abandoned_connections_total", Counter, labels [],
-        "Admin requests with a body, refused with their connection left open (the server stops at 64)." {
-        AdminAbandonedConnections [],
+}
+
+counter_table! {
+    /// One series recorded per channel; `/metrics` adds the `channel` label.
+    enum ChannelCounter, static CHANNEL_FAMILIES;
+    family "tunnel_client_channel_requests_total", Counter, labels ["status"],
+        "Commands answered, by channel and status." {
+        ChannelRequestsSuccess ["success"],
+        ChannelRequestsError ["error"],
+    }
+    family "tunnel_client_channel_inflight_requests", Gauge, labels [],
+        "Commands a worker is handling now, by channel." {
+        ChannelInflight [],
     }
 }
 
-impl Counter {
-    pub fn index(self) -> usize {
-        self as usize
+/// The [`ChannelCounter`] cells of every configured channel: one row of
+/// atomics per name, fixed at startup. Recording for a name that is not a
+/// row does nothing, so a peer's channel name never becomes a label.
+#[derive(Debug, Default)]
+pub struct ChannelValues {
+    names: Vec<String>,
+    cells: Box<[AtomicU64]>,
+}
+
+impl ChannelValues {
+    /// Rows for `names` (the channels the configuration enables).
+    pub fn new(names: &[String]) -> ChannelValues {
+        let len = names.len().saturating_mul(ChannelCounter::ALL.len());
+        ChannelValues {
+            names: names.to_vec(),
+            cells: (0..len).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The channel names, in row order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn cell(&self, channel: &str, counter: ChannelCounter) -> Option<&AtomicU64> {
+        let row = self.names.iter().position(|n| n == channel)?;
+        let index = row
+            .checked_mul(ChannelCounter::ALL.len())?
+            .checked_add(counter.index())?;
+        self.cells.get(index)
+    }
+
+    pub fn increment(&self, channel: &str, counter: ChannelCounter) {
+        if let Some(cell) = self.cell(channel, counter) {
+            cell.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn decrement(&self, channel: &str, counter: ChannelCounter) {
+        if let Some(cell) = self.cell(channel, counter) {
+            cell.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// The value as its family's kind reads it (0 for an unknown channel).
+    pub fn reading(&self, channel: &str, counter: ChannelCounter) -> Reading {
+        let raw = self.cell(channel, counter).map_or(0, |c| c.load(Relaxed));
+        match counter.kind() {
+            Kind::Counter => Reading::Count(raw),
+            Kind::Gauge => Reading::Level(raw as i64),
+        }
     }
 }
 
@@ -330,6 +404,36 @@ mod tests {
                 assert_eq!(series.counter.kind(), family.kind, "{:?}", series.counter);
             }
         }
+    }
+
+    #[test]
+    fn channel_families_are_valid_and_rows_only_for_configured_names() {
+        for family in CHANNEL_FAMILIES {
+            assert!(is_metric_name(family.name) && family.name.starts_with("tunnel_client_"));
+            assert!(!family.label_names.contains(&"channel"), "{}", family.name);
+            assert!(FAMILIES.iter().all(|f| f.name != family.name));
+        }
+        let v = ChannelValues::new(&["main".to_string(), "tools".to_string()]);
+        v.increment("tools", ChannelCounter::ChannelRequestsError);
+        v.increment("peer-chosen", ChannelCounter::ChannelRequestsError);
+        v.decrement("main", ChannelCounter::ChannelInflight);
+        assert_eq!(
+            v.reading("tools", ChannelCounter::ChannelRequestsError),
+            Reading::Count(1)
+        );
+        assert_eq!(
+            v.reading("main", ChannelCounter::ChannelRequestsError),
+            Reading::Count(0)
+        );
+        assert_eq!(
+            v.reading("main", ChannelCounter::ChannelInflight),
+            Reading::Level(-1)
+        );
+        assert_eq!(
+            v.reading("peer-chosen", ChannelCounter::ChannelRequestsError),
+            Reading::Count(0)
+        );
+        assert_eq!(v.names(), ["main", "tools"]);
     }
 
     #[test]

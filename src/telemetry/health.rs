@@ -1,6 +1,7 @@
 //! The health state the recorder keeps for readiness and liveness: the snapshot
 //! the rules read and the watchdog limits. The rules themselves live in the admin server.
 
+use super::startup::McpProbe;
 use std::time::Duration;
 
 /// How a failed poll failed, for the reason text.
@@ -30,6 +31,10 @@ pub struct HealthSnapshot {
     pub poll_stall_limit_ms: u64,
     /// Per worker: the time by which it must have reported again.
     pub worker_due_ms: Vec<u64>,
+    /// Where `main`'s OAuth discovery stands.
+    pub oauth: super::OauthPhase,
+    /// The startup probe of an HTTP `main`.
+    pub mcp_probe: McpProbe,
 }
 
 /// Slack the poll loop allows a long-poll beyond its `timeout_ms` (issue 2).

@@ -5,16 +5,20 @@ pub mod activity;
 pub mod counters;
 pub mod health;
 pub mod histogram;
+pub mod oauth;
 pub mod outcome;
 pub mod prometheus;
+pub mod startup;
 
 pub use counters::Counter;
 pub use health::{HealthSnapshot, PollFailure, WatchdogLimits};
+pub use oauth::{OauthFound, OauthPhase, OauthStatus};
 pub use outcome::{CommandOutcome, CommandRecord, DropReason, PollOutcome, PostResult};
+pub use startup::{McpProbe, ProbeClass};
 
 use crate::contract::TunnelMetadata;
 use activity::{bounded, ActivityEntry, ActivityRing, ErrorEntry, ErrorLog, MAX_LABEL_CHARS};
-use counters::{CounterValues, Reading};
+use counters::{ChannelCounter, ChannelValues, CounterValues, Reading};
 use health::MAX_WATCHED_WORKERS;
 use histogram::{Histogram, HistogramSnapshot, Percentiles, RecentWindow, AGENT_BUCKETS_MICROS};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -41,6 +45,10 @@ pub struct Telemetry {
     started_wall: SystemTime,
     /// Every counter and gauge of `/metrics`.
     counters: CounterValues,
+    /// The per-channel counters, once the channels are known.
+    channels: OnceLock<ChannelValues>,
+    /// The startup probe of an HTTP `main`.
+    mcp_probe: startup::ProbeCell,
     /// When the `Connected` gauge last changed (ms since start); 0 at start.
     connected_changed_ms: AtomicU64,
     auth_refused: AtomicBool,
@@ -66,6 +74,7 @@ pub struct Telemetry {
     activity: ActivityRing,
     errors: ErrorLog,
     metadata: Mutex<Option<TunnelMetadata>>,
+    oauth: Mutex<OauthStatus>,
 }
 
 impl Default for Telemetry {
@@ -81,6 +90,8 @@ impl Telemetry {
             started: Instant::now(),
             started_wall: SystemTime::now(),
             counters: CounterValues::new(),
+            channels: OnceLock::new(),
+            mcp_probe: startup::ProbeCell::default(),
             connected_changed_ms: AtomicU64::new(0),
             auth_refused: AtomicBool::new(false),
             auth_status: AtomicU32::new(0),
@@ -104,6 +115,7 @@ impl Telemetry {
             activity: ActivityRing::new(),
             errors: ErrorLog::default(),
             metadata: Mutex::new(None),
+            oauth: Mutex::new(OauthStatus::default()),
         }
     }
 
@@ -161,6 +173,31 @@ impl Telemetry {
                 .map(|_| AtomicU64::new(due))
                 .collect()
         });
+    }
+
+    /// Declares the channels the configuration enables: the only values the
+    /// `channel` label takes. Only the first call counts.
+    pub fn set_channels(&self, names: &[String]) {
+        let _ = self.channels.get_or_init(|| ChannelValues::new(names));
+    }
+
+    /// The per-channel counters (empty before [`Telemetry::set_channels`]).
+    pub fn channel_values(&self) -> Option<&ChannelValues> {
+        self.channels.get()
+    }
+
+    /// The startup probe of an HTTP `main` moved on.
+    pub fn set_mcp_probe(&self, state: McpProbe) {
+        self.mcp_probe.set(state);
+    }
+
+    pub fn mcp_probe(&self) -> McpProbe {
+        self.mcp_probe.get()
+    }
+
+    /// `main` answered a command with a 2xx: a failed probe is cleared.
+    pub fn mcp_answered_2xx(&self) {
+        self.mcp_probe.answered_2xx();
     }
 
     /// Shutdown has begun: readiness turns false and the watchdog stands down.
@@ -282,6 +319,26 @@ impl Telemetry {
         self.counters.increment(Counter::InflightRequests);
     }
 
+    /// A worker picked up a command for `channel` (a configured name; any
+    /// other is not counted per channel).
+    pub fn channel_started(&self, channel: &str) {
+        if let Some(values) = self.channels.get() {
+            values.increment(channel, ChannelCounter::ChannelInflight);
+        }
+    }
+
+    /// The command [`Telemetry::channel_started`] counted has ended.
+    pub fn channel_finished(&self, channel: &str) {
+        if let Some(values) = self.channels.get() {
+            values.decrement(channel, ChannelCounter::ChannelInflight);
+        }
+    }
+
+    /// A command for a channel this agent does not serve was answered 400.
+    pub fn unsupported_channel(&self) {
+        self.counters.increment(Counter::UnsupportedChannel);
+    }
+
     /// A command ended (terminal response delivered, failed or dropped).
     pub fn command_finished(&self, record: CommandRecord) {
         self.counters.decrement(Counter::InflightRequests);
@@ -292,14 +349,27 @@ impl Telemetry {
             CommandOutcome::Synthesized => {
                 self.synthesized_streak.fetch_add(1, Relaxed);
             }
-            CommandOutcome::Dropped(_) | CommandOutcome::PostFailed => {}
+            CommandOutcome::Dropped(_) | CommandOutcome::PostFailed | CommandOutcome::Answered => {}
         }
-        match record.outcome {
-            CommandOutcome::Success => self.counters.increment(Counter::RequestsSuccess),
-            CommandOutcome::RpcError | CommandOutcome::Synthesized | CommandOutcome::PostFailed => {
-                self.counters.increment(Counter::RequestsError)
+        let per_channel = match record.outcome {
+            CommandOutcome::Success => {
+                self.counters.increment(Counter::RequestsSuccess);
+                Some(ChannelCounter::ChannelRequestsSuccess)
             }
-            CommandOutcome::Dropped(reason) => self.command_dropped(reason),
+            CommandOutcome::RpcError
+            | CommandOutcome::Synthesized
+            | CommandOutcome::PostFailed
+            | CommandOutcome::Answered => {
+                self.counters.increment(Counter::RequestsError);
+                Some(ChannelCounter::ChannelRequestsError)
+            }
+            CommandOutcome::Dropped(reason) => {
+                self.command_dropped(reason);
+                None
+            }
+        };
+        if let (Some(counter), Some(values)) = (per_channel, self.channels.get()) {
+            values.increment(&record.channel, counter);
         }
         let now = self.now_ms();
         let now_secs = now / 1000;
@@ -364,11 +434,6 @@ impl Telemetry {
         self.errors.record(at, message);
     }
 
-    /// The admin server left a connection open rather than read its body.
-    pub fn admin_connection_abandoned(&self) {
-        self.counters.increment(Counter::AdminAbandonedConnections);
-    }
-
     /// Metadata from `GET /v1/tunnels/{id}`, for the status page.
     pub fn set_metadata(&self, metadata: TunnelMetadata) {
         if let Ok(mut slot) = self.metadata.lock() {
@@ -376,7 +441,57 @@ impl Telemetry {
         }
     }
 
+    /// `main`'s startup OAuth discovery has begun (not ready until it ends).
+    pub fn oauth_pending(&self) {
+        self.with_oauth(|o| o.phase = OauthPhase::Pending);
+    }
+
+    /// A startup or retry discovery ended: `Ok(outcome)` (selected or not
+    /// advertised) makes the agent ready, `Err(class)` not ready.
+    pub fn oauth_discovered(&self, result: Result<&'static str, &'static str>) {
+        self.with_oauth(|o| match result {
+            Ok(outcome) => {
+                o.phase = OauthPhase::Settled;
+                o.last_outcome = Some(outcome.to_string());
+            }
+            Err(class) => {
+                o.phase = OauthPhase::Failed(class);
+                o.last_outcome = Some(format!("failed: {class}"));
+            }
+        });
+    }
+
+    /// An `oauth_discovery` command ended. A success clears a pending or
+    /// failed discovery; a failure never makes the agent not ready.
+    pub fn oauth_command_finished(&self, result: Result<&'static str, &'static str>) {
+        self.with_oauth(|o| match result {
+            Ok(outcome) => {
+                if o.phase != OauthPhase::Off {
+                    o.phase = OauthPhase::Settled;
+                }
+                o.last_outcome = Some(outcome.to_string());
+            }
+            Err(class) => o.last_outcome = Some(format!("failed: {class}")),
+        });
+    }
+
+    /// What the last selection found (origins and fixed words only).
+    pub fn set_oauth_found(&self, found: OauthFound) {
+        self.with_oauth(|o| o.found = Some(found));
+    }
+
+    fn with_oauth(&self, change: impl FnOnce(&mut OauthStatus)) {
+        change(&mut self.oauth.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
     // ---- reading (admin server side) -------------------------------------------
+
+    pub fn oauth_status(&self) -> OauthStatus {
+        self.oauth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 
     pub fn connected(&self) -> bool {
         self.counters.level(Counter::Connected) != 0
@@ -421,6 +536,17 @@ impl Telemetry {
         self.counters.reading(counter)
     }
 
+    /// A per-channel row for `/metrics` (0 for a channel not configured).
+    pub fn channel_reading(&self, channel: &str, counter: ChannelCounter) -> Reading {
+        match self.channels.get() {
+            Some(values) => values.reading(channel, counter),
+            None => match counter.kind() {
+                counters::Kind::Counter => Reading::Count(0),
+                counters::Kind::Gauge => Reading::Level(0),
+            },
+        }
+    }
+
     /// `tunnel_client_request_duration_seconds` now.
     pub fn request_duration(&self) -> HistogramSnapshot {
         self.request_duration.snapshot()
@@ -449,7 +575,9 @@ impl Telemetry {
             status => Some(PollFailure::Http(u16::try_from(status).unwrap_or(0))),
         };
         HealthSnapshot {
+            mcp_probe: self.mcp_probe.get(),
             now_ms: self.now_ms(),
+            oauth: self.oauth_status().phase,
             draining: self.draining.load(Relaxed),
             first_poll_ok: self.first_poll_ok.load(Relaxed),
             auth_refused,

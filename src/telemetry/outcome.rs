@@ -28,6 +28,10 @@ pub enum CommandOutcome {
     RpcError,
     /// The agent synthesized a failure (transport, timeout, unsupported channel…).
     Synthesized,
+    /// Answered at once by the agent itself, the MCP server untouched: a
+    /// channel this agent does not serve, or `oauth_discovery`'s own answer
+    /// that is not metadata. Never counts against the MCP server's readiness.
+    Answered,
     /// Dropped on purpose (expired deadline, shutdown): nothing posted.
     Dropped(DropReason),
     /// The terminal response could not be delivered.
@@ -41,6 +45,7 @@ impl CommandOutcome {
             CommandOutcome::Success => "success",
             CommandOutcome::RpcError => "rpc_error",
             CommandOutcome::Synthesized => "failed",
+            CommandOutcome::Answered => "answered_by_agent",
             CommandOutcome::Dropped(DropReason::Expired) => "dropped: expired",
             CommandOutcome::Dropped(DropReason::UnknownType) => "dropped: unknown type",
             CommandOutcome::Dropped(DropReason::Shutdown) => "dropped: shutdown",

@@ -7,11 +7,14 @@
 mod support;
 
 mod admin;
+mod channels;
 mod cli;
 mod harpoon;
 mod hostile;
 mod http;
 mod net;
+mod oauth;
 mod protocol;
 mod relay;
+mod servers;
 mod stdio;

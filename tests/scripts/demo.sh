@@ -35,11 +35,12 @@ done
 RELAY_URL=$(sed -n 's/^listening on //p' "$WORK/relay.out" | head -n 1)
 echo "  relay: $RELAY_URL"
 
-say "starting tunnel-client with the built-in stub MCP server (tunnel-client dev mcp-stub)"
+say "starting tunnel-client with two MCP servers: the built-in stub on channel main, another on channel tools"
 CONTROL_PLANE_API_KEY="$AGENT_KEY" "$BIN/tunnel-client" run \
     --tunnel-id "$TUNNEL_ID" \
     --control-plane-url "$RELAY_URL" \
     --mcp-command "$BIN/tunnel-client dev mcp-stub" \
+    --mcp-command "channel=tools,command=$BIN/tunnel-client dev mcp-stub" \
     --admin-address 127.0.0.1:0 --admin-url-file "$WORK/admin-url" \
     --log-level warn 2>"$WORK/agent.err" &
 AGENT_PID=$!
@@ -73,6 +74,12 @@ post "$@" -d '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ec
 
 say "tools/call progress (server-sent events: progress arrives before the result)"
 post "$@" -N -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"progress","arguments":{"steps":3,"interval_ms":400},"_meta":{"progressToken":"demo-progress"}}}' | stamp
+
+say "tools/call echo on channel tools (a second MCP server on the same tunnel: $MCP/tools)"
+curl -sS --max-time 20 -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from channel tools"}}}' \
+    "$MCP/tools" | stamp
 
 say "stopping"
 AGENT_STATUS=0; kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || AGENT_STATUS=$?; AGENT_PID=""

@@ -5,7 +5,7 @@ use super::explain::connect_failure;
 use super::network::path_words;
 use super::report::{fail, pass, Check};
 use super::{MCP_ANSWERS, MCP_REACHABLE};
-use crate::config::{Config, Env, McpTarget};
+use crate::config::{Config, Env, McpBinding, McpTarget};
 use crate::contract::{header, Headers, CLIENT_VERSION};
 use crate::mcp::{Backend, McpCall, McpReply};
 use crate::net::{self, Hop, NetError};
@@ -49,8 +49,16 @@ fn find_program(program: &str, env: &Env) -> Result<PathBuf, String> {
     Err(format!("{program} was not found on PATH"))
 }
 
+/// The server doctor checks: `main`'s, else the first enabled one.
+fn checked_binding(config: &Config) -> Option<&McpBinding> {
+    config.main().or_else(|| config.bindings.first())
+}
+
 pub(super) fn check_mcp_reachable(config: &Config, env: &Env) -> Check {
-    match &config.mcp {
+    let Some(binding) = checked_binding(config) else {
+        return pass(MCP_REACHABLE, "no MCP server is enabled (--poll-channel)");
+    };
+    match &binding.target {
         McpTarget::Stdio { argv } => {
             let Some(program) = argv.first() else {
                 return fail(
@@ -103,8 +111,11 @@ fn call(backend: &dyn Backend, message: &Value, headers: &Headers) -> McpReply {
 }
 
 pub(super) fn check_mcp_answers(config: &Config) -> Check {
+    let Some(binding) = checked_binding(config) else {
+        return pass(MCP_ANSWERS, "no MCP server is enabled (--poll-channel)");
+    };
     let telemetry = Arc::new(crate::telemetry::Telemetry::new());
-    let backend = match crate::agent::build_backend(config, telemetry) {
+    let backend = match crate::agent::build_backend(binding, config, telemetry) {
         Ok(b) => b,
         Err(e) => {
             return fail(

@@ -16,6 +16,7 @@ mod explain;
 mod local;
 mod mcp;
 mod network;
+mod oauth;
 mod report;
 
 pub use report::{json_report, text_report, Check, Mark};
@@ -33,6 +34,7 @@ const PROXY: &str = "proxy";
 const CONTROL_PLANE: &str = "control plane";
 const MCP_REACHABLE: &str = "MCP server reachable";
 const MCP_ANSWERS: &str = "MCP server answers";
+const OAUTH: &str = "OAuth discovery";
 const ADMIN: &str = "admin address";
 
 /// Runs every check and prints the report; returns the exit status.
@@ -89,6 +91,7 @@ pub fn checks(args: &DoctorArgs, env: &Env) -> Vec<Check> {
         flags: &args.run.flags,
         env: &env_layer,
         profile: &profile_layer,
+        vars: env,
     };
     let source = match &profile_path {
         Some(p) => format!("profile {}", p.display()),
@@ -121,6 +124,7 @@ pub fn checks(args: &DoctorArgs, env: &Env) -> Vec<Check> {
     out.push(network::check_control_plane(&config));
     out.push(mcp::check_mcp_reachable(&config, env));
     out.push(mcp::check_mcp_answers(&config));
+    out.push(oauth::check_oauth(&config));
     out.push(local::check_admin(&config));
     out
 }
@@ -136,6 +140,7 @@ fn skip_rest(out: &mut Vec<Check>, done: usize) {
         CONTROL_PLANE,
         MCP_REACHABLE,
         MCP_ANSWERS,
+        OAUTH,
         ADMIN,
     ];
     for name in all.iter().skip(done.max(out.len())) {

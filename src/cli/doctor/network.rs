@@ -20,8 +20,10 @@ fn destinations(config: &Config) -> Vec<(&'static str, Hop, &str)> {
         Hop::ControlPlane,
         config.control_plane_url.as_str(),
     )];
-    if let McpTarget::Http { url } = &config.mcp {
-        out.push(("MCP server", Hop::Mcp, url.as_str()));
+    for binding in &config.bindings {
+        if let McpTarget::Http { url } = &binding.target {
+            out.push(("MCP server", Hop::Mcp, url.as_str()));
+        }
     }
     out
 }

@@ -47,7 +47,7 @@ fn bad_inputs_exit_2_with_a_sentence_naming_the_culprit() {
         ("bad tunnel id from env", s(&["run", "--mcp-command", "x"]), vec![("CONTROL_PLANE_API_KEY", API_KEY.into()), ("CONTROL_PLANE_TUNNEL_ID", "abc".into())], None, 2, vec!["CONTROL_PLANE_TUNNEL_ID"]),
         ("no tunnel id", s(&["run", "--mcp-command", "x"]), key(), None, 2, vec!["tunnel id", "--tunnel-id"]),
         ("neither MCP target", s(&["run", "--tunnel-id", TUNNEL_ID]), key(), None, 2, vec!["--mcp-server-url", "--mcp-command"]),
-        ("both MCP targets", run_with(&["--mcp-server-url", "http://10.0.0.1/mcp"]), key(), None, 2, vec!["--mcp-server-url and --mcp-command"]),
+        ("main bound twice (A4)", run_with(&["--mcp-server-url", "http://10.0.0.1/mcp"]), key(), None, 2, vec!["--mcp-command: entry 1", "the channel main is bound twice"]),
         ("unclosed quote", s(&["run", "--tunnel-id", TUNNEL_ID, "--mcp-command", "python 'my server"]), key(), None, 2, vec!["--mcp-command", "quote"]),
         ("bad MCP URL scheme", s(&["run", "--tunnel-id", TUNNEL_ID, "--mcp-server-url", "ftp://x/mcp"]), key(), None, 2, vec!["--mcp-server-url", "ftp"]),
         ("plain http control plane", run_with(&["--control-plane-url", "http://cp.example.com"]), key(), None, 2, vec!["--control-plane-url", "plain http", "https://"]),

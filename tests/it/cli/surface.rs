@@ -287,6 +287,7 @@ fn doctor_explains_control_plane_answers() {
                 "control plane",
                 "MCP server reachable",
                 "MCP server answers",
+                "OAuth discovery",
                 "admin address"
             ]
         );

@@ -5,7 +5,6 @@
 use crate::support::closed_port;
 use crate::support::proxy::{ConnectProxy, Mode};
 use crate::support::tls_server::{fetch, leaf_der, pki, ClientAuth, TestServer};
-use std::sync::{Mutex, OnceLock};
 use tunnel::net::{
     build_agent, check_proxy_connect, CertPair, ConnectFailure, Hop, NetConfig, NetError,
     ProxySettings,
@@ -27,33 +26,6 @@ fn via(proxy: &str, no_proxy: &[&str]) -> NetConfig {
         },
         ..NetConfig::default()
     }
-}
-
-/// Captures every log line of this test binary (ureq's included) at the
-/// debug level, the most the binaries allow ureq (trace is clamped).
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", record.target(), record.args()));
-    }
-    fn flush(&self) {}
-}
-
-fn captured_logs() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-        capture
-    })
 }
 
 #[test]
@@ -303,7 +275,8 @@ fn bad_proxy_settings_fail_agent_building_without_the_password() {
 
 #[test]
 fn credentials_never_reach_the_logs() {
-    let logs = captured_logs();
+    // The binaries' own clamp applies: ureq at debug at most.
+    crate::support::logs::capture();
     let origin = TestServer::https("server.pem", "server.key", ClientAuth::Off);
     let good = ConnectProxy::start(Mode::Basic {
         expected: BASIC.to_string(),
@@ -317,7 +290,7 @@ fn credentials_never_reach_the_logs() {
     let net = via(&refusing.url(Some(&format!("alice:{PASSWORD}"))), &[]);
     assert!(fetch(Hop::ControlPlane, &origin.url("https"), &net).is_err());
 
-    let lines = logs.0.lock().unwrap();
+    let lines = crate::support::logs::lines();
     assert!(
         lines.iter().any(|l| l.contains("goes through proxy")),
         "the capture works: {lines:?}"

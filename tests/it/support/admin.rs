@@ -131,3 +131,12 @@ impl Harness {
         });
     }
 }
+
+/// The admin base URL a running agent wrote to `--admin-url-file` (no trailing slash).
+pub fn url_from_file(file: &std::path::Path) -> String {
+    super::wait_until(super::WAIT, "the admin URL file", || {
+        let url = std::fs::read_to_string(file).ok()?;
+        let url = url.trim().trim_end_matches('/');
+        (!url.is_empty()).then(|| url.to_string())
+    })
+}

@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use tunnel::net::pool_kick::{PoolKicker, BUSY};
 
 /// One request the agent made.
 #[derive(Debug, Clone)]
@@ -101,8 +100,6 @@ pub struct MockControlPlane {
     pub url: String,
     shared: Shared,
     server: Arc<tiny_http::Server>,
-    /// tiny_http's pool can starve a new connection (see net::pool_kick).
-    _kicker: PoolKicker,
 }
 
 /// Longest a mock long-poll holds when the agent asks for more.
@@ -124,12 +121,10 @@ impl MockControlPlane {
                 }
             });
         }
-        let kicker = PoolKicker::start(addr, BUSY).unwrap();
         MockControlPlane {
             url: format!("http://{addr}"),
             shared,
             server,
-            _kicker: kicker,
         }
     }
 

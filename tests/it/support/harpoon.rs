@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tunnel::contract::Headers;
 use tunnel::mcp::harpoon::{
@@ -39,32 +39,12 @@ impl Recorder {
 }
 
 /// Captures every log line of this test binary (for "never logged" checks).
-pub struct Capture(Mutex<Vec<String>>);
-
-static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
-static INSTALL: Once = Once::new();
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push(format!("{} {}", record.level(), record.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
 pub fn capture_logs() {
-    INSTALL.call_once(|| {
-        let _ = log::set_logger(&CAPTURE);
-        log::set_max_level(log::LevelFilter::Trace);
-    });
+    super::logs::capture();
 }
 
 pub fn logged() -> Vec<String> {
-    CAPTURE.0.lock().unwrap().clone()
+    super::logs::lines()
 }
 
 /// Web roots plus the test root CA (what `--ca-bundle` adds).

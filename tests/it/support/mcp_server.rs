@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request head the mock accepts.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -24,9 +24,23 @@ pub struct Recorded {
     /// In wire order, names lowercased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When its head had been read.
+    pub at: Instant,
 }
 
 impl Recorded {
+    /// A request of the agent's OAuth discovery rather than an MCP message:
+    /// a well-known document, or the bodiless POST/GET probe of the MCP URL.
+    pub fn is_oauth_discovery(&self) -> bool {
+        self.path.starts_with("/.well-known/")
+            || (matches!(self.method.as_str(), "GET" | "POST") && self.body.is_empty())
+    }
+
+    /// The body as JSON (`null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
     /// Every value of `name`, in wire order.
     pub fn values(&self, name: &str) -> Vec<&str> {
         self.headers
@@ -59,7 +73,15 @@ impl MockServer {
     pub fn start(
         handler: impl Fn(&Recorded, &mut TcpStream) -> Next + Send + Sync + 'static,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0", handler)
+    }
+
+    /// [`MockServer::start`] on a given address (a port reserved earlier).
+    pub fn start_on(
+        address: &str,
+        handler: impl Fn(&Recorded, &mut TcpStream) -> Next + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(address).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
@@ -96,6 +118,13 @@ impl MockServer {
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// What it received, without the agent's OAuth discovery requests.
+    pub fn mcp_requests(&self) -> Vec<Recorded> {
+        let mut requests = self.requests();
+        requests.retain(|r| !r.is_oauth_discovery());
+        requests
     }
 
     /// The only request received so far.
@@ -175,6 +204,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
         .map(|(_, v)| v.parse::<usize>().unwrap())
         .unwrap_or(0);
     assert!(length <= MAX_BODY_BYTES, "request body too large");
+    let at = Instant::now();
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     Some(Recorded {
@@ -182,6 +212,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Recorded> {
         path,
         headers,
         body,
+        at,
     })
 }
 
@@ -251,4 +282,44 @@ pub fn wait_for_client_close(stream: &mut TcpStream) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// The answers of [`answering`]: a small, well-behaved MCP server.
+/// `initialize` gets a session id (unless `sessions` is off), a notification
+/// 202, any other request a result naming `label` and the method, DELETE 204.
+pub fn mcp_answer(label: &str, sessions: bool, request: &Recorded, stream: &mut TcpStream) {
+    if request.is_oauth_discovery() {
+        // Like most MCP servers: no OAuth metadata, so discovery settles as
+        // "not advertised" and the agent is ready.
+        return respond(stream, 404, &[], b"");
+    }
+    match request.method.as_str() {
+        "DELETE" => respond(stream, 204, &[], b""),
+        "POST" => {
+            let message = request.json();
+            let Some(id) = message.get("id") else {
+                respond(stream, 202, &[], b"");
+                return;
+            };
+            let method = message["method"].as_str().unwrap_or("");
+            let body = serde_json::json!({"jsonrpc": "2.0", "id": id,
+                "result": {"server": label, "method": method}});
+            let body = serde_json::to_vec(&body).unwrap();
+            let session = format!("session-{label}");
+            let mut headers = vec![("Content-Type", "application/json")];
+            if sessions && method == "initialize" {
+                headers.push(("Mcp-Session-Id", session.as_str()));
+            }
+            respond(stream, 200, &headers, &body);
+        }
+        _ => respond(stream, 405, &[], b""),
+    }
+}
+
+/// A mock MCP server answering as [`mcp_answer`] says, recording everything.
+pub fn answering(label: &'static str) -> MockServer {
+    MockServer::start(move |request, stream| {
+        mcp_answer(label, true, request, stream);
+        Next::KeepAlive
+    })
 }

@@ -8,6 +8,7 @@ pub mod harpoon;
 pub mod harpoon_upstream;
 pub mod http;
 pub mod isolate;
+pub mod logs;
 pub mod mcp;
 pub mod mcp_server;
 pub mod process;

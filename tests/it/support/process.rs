@@ -24,16 +24,35 @@ pub fn agent(control_plane_url: &str, args: &[&str]) -> Process {
 
 /// [`agent`] with extra environment variables.
 pub fn agent_with_env(control_plane_url: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let given = args
+        .iter()
+        .any(|a| *a == "--mcp-server-url" || *a == "--mcp-command");
+    launch_agent(control_plane_url, args, env, !given)
+}
+
+/// [`agent_with_env`] that adds no MCP server flag: the servers come from
+/// `env` (`MCP_SERVER_URL`, `MCP_COMMAND`) or `args` alone.
+pub fn agent_without_mcp_flags(
+    control_plane_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Process {
+    launch_agent(control_plane_url, args, env, false)
+}
+
+fn launch_agent(
+    control_plane_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    with_stub: bool,
+) -> Process {
     let mut cmd = Command::new(CLIENT);
     cmd.arg("run")
         .args(["--tunnel-id", TUNNEL_ID])
         .args(["--control-plane-url", control_plane_url])
         .args(["--poll-timeout-ms", "1000"])
         .args(["--log-level", "debug"]);
-    if !args
-        .iter()
-        .any(|a| *a == "--mcp-server-url" || *a == "--mcp-command")
-    {
+    if with_stub {
         cmd.args(["--mcp-command", &stub_command()]);
     }
     if !args.contains(&"--admin-address") {
@@ -42,6 +61,8 @@ pub fn agent_with_env(control_plane_url: &str, args: &[&str], env: &[(&str, &str
     cmd.args(args)
         .env_remove("RUST_LOG")
         .env_remove("OPENAI_API_KEY")
+        .env_remove("MCP_SERVER_URL")
+        .env_remove("MCP_COMMAND")
         .env("CONTROL_PLANE_API_KEY", API_KEY)
         .envs(env.iter().copied());
     Process::spawn(cmd)

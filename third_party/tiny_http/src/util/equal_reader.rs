@@ -1,0 +1,92 @@
+use std::io::Read;
+use std::io::Result as IoResult;
+
+/// A `Reader` that reads exactly the number of bytes from a sub-reader.
+///
+/// If the limit is reached, it returns EOF. What is left unread when it is
+/// dropped stays unread: the connection drains it (see `client.rs`).
+pub struct EqualReader<R>
+where
+    R: Read,
+{
+    reader: R,
+    size: usize,
+}
+
+impl<R> EqualReader<R>
+where
+    R: Read,
+{
+    pub fn new(reader: R, size: usize) -> EqualReader<R> {
+        EqualReader { reader, size }
+    }
+}
+
+impl<R> Read for EqualReader<R>
+where
+    R: Read,
+{
+    fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
+        if self.size == 0 {
+            return Ok(0);
+        }
+
+        let buf = if buf.len() < self.size {
+            buf
+        } else {
+            &mut buf[..self.size]
+        };
+
+        match self.reader.read(buf) {
+            Ok(len) => {
+                self.size -= len;
+                Ok(len)
+            }
+            err @ Err(_) => err,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EqualReader;
+    use std::io::Read;
+
+    #[test]
+    fn test_limit() {
+        use std::io::Cursor;
+
+        let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
+
+        {
+            let mut equal_reader = EqualReader::new(org_reader.by_ref(), 5);
+
+            let mut string = String::new();
+            equal_reader.read_to_string(&mut string).unwrap();
+            assert_eq!(string, "hello");
+        }
+
+        let mut string = String::new();
+        org_reader.read_to_string(&mut string).unwrap();
+        assert_eq!(string, " world");
+    }
+
+    #[test]
+    fn test_not_enough() {
+        use std::io::Cursor;
+
+        let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
+
+        {
+            let mut equal_reader = EqualReader::new(org_reader.by_ref(), 5);
+
+            let mut vec = [0];
+            equal_reader.read_exact(&mut vec).unwrap();
+            assert_eq!(vec[0], b'h');
+        }
+
+        let mut string = String::new();
+        org_reader.read_to_string(&mut string).unwrap();
+        assert_eq!(string, "ello world");
+    }
+}
