@@ -52,7 +52,7 @@ const ORPHAN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn run(config: Config) -> Result<(), AgentError> {
     // A stdio server's descendant that leaves its process group (setsid) and
     // outlives it is re-parented to us, and so can still be ended with it.
-    if let Err(e) = crate::sys::become_child_subreaper() {
+    if let Err(e) = crate::mcp::stdio::lineage::become_subreaper() {
         warn!("cannot become the child subreaper ({e}): a stdio server's daemonized descendants may outlive it");
     }
     let telemetry = Arc::new(Telemetry::new());

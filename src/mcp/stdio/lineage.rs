@@ -8,9 +8,9 @@
 //! - Stdio servers are spawned through [`spawn`], which records their pid
 //!   under the same lock the scans take: a server is never mistaken for an
 //!   orphan, however quickly a scan follows its start.
-//! - While a server runs, its supervisor calls [`observe`] about once a
-//!   second: every process below it (through parent links in `/proc`) is
-//!   remembered as its descendant, and orphans that exited are reaped.
+//! - While servers run, their supervisors call [`observe`]; about once a
+//!   second one scan of `/proc` remembers every process below each server
+//!   (through parent links) as its descendant, and reaps orphans that exited.
 //! - When a server ends (restart or shutdown), [`end_orphans_of`] kills every
 //!   re-parented orphan remembered under it — plus any re-parented orphan no
 //!   one claims (a server that crashed before a scan saw its grandchild),
@@ -18,16 +18,20 @@
 //!   own descendants as they in turn are re-parented to us.
 //! - At agent exit, [`end_all_orphans`] ends every re-parented orphan left.
 //!
-//! Why this is safe: kills and reaps only ever address processes whose parent
-//! is this process and that are not servers it spawned. Such a pid (and the
-//! group it leads) cannot be reused until we reap it, so a signal can never
-//! hit an unrelated process. The one imprecision is attribution: a process
+//! Why this is safe: nothing happens unless this process made itself the
+//! subreaper through [`become_subreaper`]; kills and reaps only ever address
+//! processes whose parent is this process, that are not servers it spawned
+//! and that are not in its own process group (children started the ordinary
+//! way stay there; a server's tree never is). Such a pid (and the group it
+//! leads) cannot be reused until we reap it, so a signal can never hit an
+//! unrelated process. The one imprecision is attribution: a process
 //! that left another live server's tree less than a scan interval before a
 //! restart, in a session of its own, may be ended with the restarting one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,15 +47,51 @@ struct Lineage {
     direct: BTreeSet<u32>,
     /// Descendants seen under each server, by the server's pid.
     seen: BTreeMap<u32, BTreeSet<u32>>,
+    /// When `/proc` was last scanned for [`observe`].
+    last_scan: Option<Instant>,
 }
 
 static LINEAGE: Mutex<Lineage> = Mutex::new(Lineage {
     direct: BTreeSet::new(),
     seen: BTreeMap::new(),
+    last_scan: None,
 });
+
+/// Set once this process is a child subreaper: before that, no orphan is
+/// ever re-parented to us, and nothing here may touch any process.
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
 fn lineage() -> MutexGuard<'static, Lineage> {
     LINEAGE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes this process the child subreaper of its stdio servers' trees and
+/// turns the orphan handling here on. Only the agent's `run` calls it: a
+/// process that starts children some other way (a test harness, `doctor`)
+/// must never have them taken for orphans.
+pub fn become_subreaper() -> io::Result<()> {
+    crate::sys::become_child_subreaper()?;
+    SUBREAPER.store(true, Ordering::Release);
+    Ok(())
+}
+
+fn subreaper() -> bool {
+    SUBREAPER.load(Ordering::Acquire)
+}
+
+/// Our children that are orphans we may end or reap: re-parented to us, not
+/// a server we spawned, and not in our own process group (a child started
+/// the ordinary way shares it; a stdio server's tree never does).
+fn orphans(table: &[Proc], direct: &BTreeSet<u32>) -> Vec<Proc> {
+    let me = std::process::id();
+    let Some(own_group) = table.iter().find(|p| p.pid == me).map(|p| p.pgid) else {
+        return Vec::new();
+    };
+    table
+        .iter()
+        .filter(|p| p.ppid == me && p.pgid != own_group && !direct.contains(&p.pid))
+        .copied()
+        .collect()
 }
 
 /// One line of `/proc/PID/stat`.
@@ -122,19 +162,46 @@ pub fn reaped(pid: u32) {
     lineage().direct.remove(&pid);
 }
 
-/// Remembers what now runs below server `server`, and reaps orphans that
-/// exited on their own (so they do not linger as zombies).
-pub fn observe(server: u32) {
+/// Remembers what now runs below every server, and reaps orphans that exited
+/// on their own (so they do not linger as zombies). One scan of `/proc` serves
+/// all servers, at most once per [`OBSERVE_INTERVAL`] however many servers
+/// ask (stdio sessions may run hundreds of them).
+pub fn observe() {
+    scan(false);
+}
+
+/// [`observe`] now, whenever the last scan was: a server is about to end.
+pub fn observe_now() {
+    scan(true);
+}
+
+fn scan(force: bool) {
+    if !subreaper() {
+        return;
+    }
+    {
+        let mut lineage = lineage();
+        let now = Instant::now();
+        let recent = lineage
+            .last_scan
+            .is_some_and(|at| now.saturating_duration_since(at) < OBSERVE_INTERVAL);
+        if recent && !force {
+            return;
+        }
+        lineage.last_scan = Some(now);
+    }
     let table = processes();
-    let me = std::process::id();
     let mut lineage = lineage();
     let live: BTreeSet<u32> = table.iter().map(|p| p.pid).collect();
-    let below_server = below(&table, &BTreeSet::from([server]));
-    let seen = lineage.seen.entry(server).or_default();
-    seen.retain(|pid| live.contains(pid));
-    seen.extend(below_server.into_iter().filter(|pid| *pid != server));
-    for p in &table {
-        if p.ppid == me && p.zombie && !lineage.direct.contains(&p.pid) {
+    let servers: Vec<u32> = lineage.direct.iter().copied().collect();
+    for server in servers {
+        let below_server = below(&table, &BTreeSet::from([server]));
+        let seen = lineage.seen.entry(server).or_default();
+        seen.retain(|pid| live.contains(pid));
+        seen.extend(below_server.into_iter().filter(|pid| *pid != server));
+    }
+    for p in orphans(&table, &lineage.direct) {
+        if p.zombie {
             crate::sys::reap_if_exited(p.pid);
         }
     }
@@ -152,18 +219,16 @@ pub fn end_all_orphans(limit: Duration) -> usize {
 }
 
 fn end_orphans(server: Option<u32>, limit: Duration) -> usize {
-    let me = std::process::id();
+    if !subreaper() {
+        return 0;
+    }
     let until = Instant::now().checked_add(limit);
     let mut killed = BTreeSet::new();
     loop {
         let table = processes();
         let targets: Vec<Proc> = {
             let mut lineage = lineage();
-            let orphans: Vec<Proc> = table
-                .iter()
-                .filter(|p| p.ppid == me && !lineage.direct.contains(&p.pid))
-                .copied()
-                .collect();
+            let orphans = orphans(&table, &lineage.direct);
             let owned = match server {
                 None => orphans.iter().map(|p| p.pid).collect(),
                 Some(server) => {

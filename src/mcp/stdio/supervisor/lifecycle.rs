@@ -211,10 +211,7 @@ fn run_generation(
         let now = Instant::now();
         if observed_at.is_none_or(|at| now.duration_since(at) >= lineage::OBSERVE_INTERVAL) {
             observed_at = Some(now);
-            let pid = shared.lock().pid;
-            if let Some(pid) = pid {
-                lineage::observe(pid);
-            }
+            lineage::observe();
         }
         if replay_until.is_some_and(|until| now >= until) {
             return (End::ReplayFailed, RESTART_TERM_WAIT);
@@ -293,7 +290,7 @@ fn retire_generation(
         stdin_wait
     };
     // What runs below it now, including what left its group, is ended with it.
-    lineage::observe(pid);
+    lineage::observe_now();
     match child::stop_group(pid, reaped, stdin_wait, term_wait) {
         Stopped::Exited => {}
         Stopped::Terminated => log::info!("{}: pid {pid} group ended by SIGTERM", shared.label),
