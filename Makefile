@@ -74,7 +74,8 @@ bench: build dist
 
 # The tunnel under load (SOAK_SECONDS, default 600; or SOAK_CALLS=1000000):
 # fails when memory grows after warm-up or threads/fds drift; CSV in target/soak/.
-soak: build
+# `cargo test --release` builds the binaries it drives (same flags as the test).
+soak:
 	$(CARGO) test --release --locked --test soak -- --soak
 
 # Every fuzz target under fuzz/ for FUZZ_SECONDS seconds each (cargo-fuzz,

@@ -6,6 +6,7 @@
 # sanitizer flags libFuzzer needs. The targets are built once and copied
 # aside, so editing the sources while they run changes nothing. Crashers land
 # in fuzz/artifacts/TARGET/; turn each into a unit test next to its code.
+# FUZZ_TARGETS="a b" runs only those.
 set -eu
 cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -37,6 +38,13 @@ for target in $TARGETS; do
         failed=1
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    # Keep the corpus small (what `cargo fuzz cmin` does): only inputs that
+    # add coverage survive.
+    min="target/fuzz-cmin/$target"
+    rm -rf "$min" && mkdir -p "$min"
+    if "$BIN/$target" -merge=1 "$min" "fuzz/corpus/$target" >>"$log" 2>&1; then
+        rm -rf "fuzz/corpus/$target" && mv "$min" "fuzz/corpus/$target"
+    fi
     corpus=$(ls "fuzz/corpus/$target" | wc -l)
     printf '%-18s %8s %12s %8s %s\n' "$target" "$FUZZ_SECONDS" "${execs:-?}" "$corpus" "$findings"
 done
