@@ -48,7 +48,7 @@ CYCLONEDX_VERSION := 0.5.9
 DIST_NAME := tunnel-client-$(VERSION)
 DIST_TARBALL := target/dist/$(DIST_NAME).tar.gz
 
-.PHONY: all build test lint demo bench test-ui dist install uninstall install-test clean \
+.PHONY: all build test lint demo bench soak fuzz test-ui dist install uninstall install-test clean \
 	vendor unvendor dist-src offline-check repro-check sbom licenses \
 	deb deb-test rpm rpm-test container-rootfs container-check k8s-check \
 	systemd-check packaging-check tools completions
@@ -71,6 +71,18 @@ demo: build
 
 bench: build dist
 	$(CARGO) test --release --locked --test bench -- --bench
+
+# The tunnel under load (SOAK_SECONDS, default 600; or SOAK_CALLS=1000000):
+# fails when memory grows after warm-up or threads/fds drift; CSV in target/soak/.
+# `cargo test --release` builds the binaries it drives (same flags as the test).
+soak:
+	$(CARGO) test --release --locked --test soak -- --soak
+
+# Every fuzz target under fuzz/ for FUZZ_SECONDS seconds each (cargo-fuzz,
+# installed pinned into target/tools; fuzz/ has its own Cargo.lock).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/scripts/fuzz.sh
 
 test-ui: build
 	sh tests/ui/run.sh $(RELEASE_DIR)

@@ -197,7 +197,22 @@ mod tests {
             parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
             Some(Duration::ZERO)
         );
+        // Numbers at and past the integer limits are never an overflow.
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(Duration::from_secs(253_402_300_799 - 784_111_777))
+        );
         for bad in [
+            "18446744073709551616",
+            "99999999999999999999999999",
+            "Sun, 06 Nov 18446744073709551615 08:49:37 GMT",
+            "Sun, 06 Nov 10000 08:49:37 GMT",
+            "Sun, 18446744073709551615 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 18446744073709551615:49:37 GMT",
             "",
             "-1",
             "1.5",

@@ -62,7 +62,10 @@ pub fn parse_http_date(text: &str) -> Option<SystemTime> {
     if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
         return None;
     }
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || year < 1970 {
+    // IMF-fixdate years have four digits; bounding them here keeps the day
+    // arithmetic below far from overflow whatever a peer sends.
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || !(1970..=MAX_YEAR).contains(&year)
+    {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
@@ -71,6 +74,9 @@ pub fn parse_http_date(text: &str) -> Option<SystemTime> {
         .checked_add(h * 3600 + m * 60 + s)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
+
+/// Latest year an HTTP date may name.
+const MAX_YEAR: u64 = 9999;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {

@@ -2,10 +2,9 @@
 //! the contract's headers. It reports what happened; retry policy lives above.
 
 use crate::config::HeaderSet;
-use crate::contract::{self, header, PollBatch, ServerInfo, ShardToken, TunnelMetadata};
+use crate::contract::{self, header, PollBody, ServerInfo, ShardToken, TunnelMetadata};
 use crate::net::{describe_error, ConnectFailure, Hop, NetConfig};
 use crate::secret::Secret;
-use serde_json::Value;
 use std::fmt;
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
@@ -115,8 +114,8 @@ impl std::error::Error for ControlError {
 pub struct PolledCommands {
     /// Monotonic instant the response headers arrived: every command's deadline anchor.
     pub received_at: Instant,
-    /// Raw command objects, decoded one by one by the caller.
-    pub commands: Vec<Value>,
+    /// The body, split into command spans the caller decodes one by one.
+    pub commands: PollBody,
 }
 
 /// Who the agent is to the control plane, and what it asks for.
@@ -269,14 +268,18 @@ impl ControlPlane {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        let batch: PollBatch = serde_json::from_slice(&body)
-            .map_err(|_| ControlError::BadBody("a poll response that is not a command list"))?;
-        if batch.commands.is_empty() {
+        // Split, not decoded whole: each command is decoded on its own so
+        // that one bad command never costs the others their answers.
+        let commands = PollBody::parse(body).map_err(|e| {
+            log::debug!("unusable poll body: {e}");
+            ControlError::BadBody("a poll response that is not a command list")
+        })?;
+        if commands.is_empty() {
             return Ok(None);
         }
         Ok(Some(PolledCommands {
             received_at,
-            commands: batch.commands,
+            commands,
         }))
     }
 

@@ -9,6 +9,7 @@ use super::stop::Stopper;
 use crate::contract::failure::{
     internal_error, unsupported_channel, unsupported_channel_discovery,
 };
+use crate::contract::timeout::command_deadline;
 use crate::contract::{
     Command, CommandKind, CommandType, FailureSource, Headers, RespType, TransportErrorKind,
     TunnelFailure, MAIN_CHANNEL,
@@ -313,17 +314,14 @@ impl Deadline {
     /// Poll receipt + `response_timeout`, or + `--request-timeout` when the
     /// command has none or its deadline cannot be represented.
     fn of(job: &Job, request_timeout: Duration) -> Deadline {
-        let given = job.command.response_timeout;
-        match given.and_then(|t| job.received_at.checked_add(t)) {
-            Some(at) => Deadline { at, own: false },
-            None => Deadline {
-                // At most a day: representable on every clock we run on.
-                at: job
-                    .received_at
-                    .checked_add(request_timeout)
-                    .unwrap_or(job.received_at),
-                own: true,
-            },
+        let deadline = command_deadline(
+            job.received_at,
+            job.command.response_timeout,
+            request_timeout,
+        );
+        Deadline {
+            at: deadline.at,
+            own: !deadline.from_command,
         }
     }
 
@@ -446,7 +444,7 @@ fn unsupported(command: &Command, deadline: Deadline, now: Instant, shared: &Sha
             RespType::JsonrpcResponse,
             Some(unsupported_channel(message.get("id"), channel)),
         ),
-        CommandKind::Malformed(_) | CommandKind::Unknown(_) => (
+        CommandKind::Malformed { .. } | CommandKind::Unknown(_) => (
             RespType::JsonrpcResponse,
             Some(unsupported_channel(None, channel)),
         ),
@@ -506,7 +504,7 @@ fn command_type_of(command: &Command) -> &'static str {
     match command.kind {
         CommandKind::SessionTermination => "session_termination",
         CommandKind::OauthDiscovery => "oauth_discovery",
-        CommandKind::JsonRpc(_) | CommandKind::Malformed(_) => "jsonrpc",
+        CommandKind::JsonRpc(_) | CommandKind::Malformed { .. } => "jsonrpc",
         CommandKind::Unknown(_) => "unknown",
     }
 }
@@ -530,17 +528,13 @@ fn forward(
     };
     let reply = match &command.kind {
         CommandKind::Unknown(_) => return None,
-        CommandKind::Malformed(why) => {
+        CommandKind::Malformed { reason, id } => {
             report!(
                 shared.telemetry, request_id = command.request_id;
-                "command {} is malformed ({why}); answering with an error",
+                "command {} is malformed ({reason}); answering with an error",
                 command.request_id
             );
-            let json = internal_error(
-                &Value::Null,
-                &format!("tunnel command is malformed: {why}"),
-                None,
-            );
+            let json = internal_error(id, &format!("tunnel command is malformed: {reason}"), None);
             return Some(answer(
                 RespType::JsonrpcResponse,
                 Some(json),

@@ -47,6 +47,8 @@ pub use error::{AgentError, StartupError};
 
 /// Longest wait for a stdio child to stop after the grace period.
 const BACKEND_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait at exit for what the MCP servers left behind to die.
+const ORPHAN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM/SIGINT (Ok: exit 0) or a fatal error. The
 /// caller must have blocked the termination signals before any thread started.
@@ -57,6 +59,11 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         Some(path) => Some(pidfile::PidFile::claim(path).map_err(AgentError::PidFile)?),
         None => None,
     };
+    // A stdio server's descendant that leaves its process group (setsid) and
+    // outlives it is re-parented to us, and so can still be ended with it.
+    if let Err(e) = crate::mcp::stdio::lineage::become_subreaper() {
+        warn!("cannot become the child subreaper ({e}): a stdio server's daemonized descendants may outlive it");
+    }
     let telemetry = Arc::new(Telemetry::new());
     if config.harpoon.is_some() {
         // Parsed and validated so profiles stay portable, but not served yet:
@@ -82,6 +89,7 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         for (_, backend) in &channels {
             backend.shutdown(BACKEND_STOP_TIMEOUT);
         }
+        crate::mcp::stdio::lineage::end_all_orphans(ORPHAN_STOP_TIMEOUT);
     }
     result
 }
@@ -273,6 +281,10 @@ fn serve_with(
     // caller asks (session_termination).
     for backend in backends {
         backend.shutdown(BACKEND_STOP_TIMEOUT);
+    }
+    let orphans = crate::mcp::stdio::lineage::end_all_orphans(ORPHAN_STOP_TIMEOUT);
+    if orphans > 0 {
+        warn!("ended {orphans} process(es) the MCP server left behind");
     }
     if let Some(admin) = admin.as_mut() {
         admin.shutdown();

@@ -5,7 +5,7 @@ use super::control::{ControlError, ControlPlane};
 use super::dispatch::{Job, Pool, HEARTBEAT_INTERVAL};
 use super::stop::Stopper;
 use crate::backoff::Backoff;
-use crate::contract::{Command, CommandKind, MAX_POLL_LIMIT};
+use crate::contract::{Command, CommandKind, UndecodableCommand, MAX_POLL_LIMIT};
 use crate::telemetry::{DropReason, PollOutcome, Telemetry};
 use log::{error, info, warn};
 use std::time::{Duration, Instant};
@@ -52,8 +52,8 @@ pub fn poll_loop(
             // commands are only taken while running (the service re-offers
             // what no agent answered).
             if let Ok(Some(batch)) = result {
-                for value in batch.commands {
-                    if let Ok(command) = Command::decode(value) {
+                for span in batch.commands.commands() {
+                    if let Ok(command) = Command::decode_bytes(span) {
                         info!(
                             "command {} arrived during shutdown; dropped",
                             command.request_id
@@ -80,9 +80,11 @@ pub fn poll_loop(
                     Some(batch) => {
                         telemetry
                             .poll_finished(PollOutcome::Commands(batch.commands.len()), latency);
-                        for value in batch.commands {
-                            accept(value, batch.received_at, pool, telemetry);
+                        let mut drops = DropLog::default();
+                        for span in batch.commands.commands() {
+                            accept(span, batch.received_at, pool, telemetry, &mut drops);
                         }
+                        drops.summarize(telemetry);
                     }
                 }
                 continue;
@@ -131,10 +133,51 @@ pub fn poll_loop(
     }
 }
 
-/// Decodes one command and queues it; unknown types and undecodable entries
-/// are logged drops (nothing can or may be posted for them).
-fn accept(value: serde_json::Value, received_at: Instant, pool: &Pool, telemetry: &Telemetry) {
-    match Command::decode(value) {
+/// Most undecodable commands of one poll logged one by one; the rest are
+/// counted in one line (a hostile batch must not flood the log).
+const MAX_DROPS_LOGGED_PER_POLL: usize = 16;
+
+/// Undecodable commands of one poll, for a bounded log.
+#[derive(Default)]
+struct DropLog {
+    dropped: usize,
+}
+
+impl DropLog {
+    fn drop_command(&mut self, telemetry: &Telemetry, error: &UndecodableCommand) {
+        self.dropped += 1;
+        if self.dropped <= MAX_DROPS_LOGGED_PER_POLL {
+            match &error.request_id {
+                Some(id) => report!(telemetry, request_id = id; "{error}; dropped"),
+                None => report!(telemetry, "{error}; dropped"),
+            }
+        }
+    }
+
+    fn summarize(&self, telemetry: &Telemetry) {
+        if let Some(more) = self
+            .dropped
+            .checked_sub(MAX_DROPS_LOGGED_PER_POLL)
+            .filter(|n| *n > 0)
+        {
+            report!(
+                telemetry,
+                "{more} more undecodable commands in the same poll dropped"
+            );
+        }
+    }
+}
+
+/// Decodes one command span and queues it; unknown types and undecodable
+/// entries are logged drops (nothing can or may be posted for them).
+fn accept(
+    span: &[u8],
+    received_at: Instant,
+    pool: &Pool,
+    telemetry: &Telemetry,
+    drops: &mut DropLog,
+) {
+    match Command::decode_bytes(span) {
         Ok(command) => {
             if let CommandKind::Unknown(kind) = &command.kind {
                 warn!(
@@ -149,6 +192,6 @@ fn accept(value: serde_json::Value, received_at: Instant, pool: &Pool, telemetry
                 received_at,
             });
         }
-        Err(e) => report!(telemetry, "{e}; dropped"),
+        Err(e) => drops.drop_command(telemetry, &e),
     }
 }

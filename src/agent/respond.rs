@@ -119,7 +119,7 @@ impl Responder {
             let delay = backoff
                 .next_delay()
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
-            if Instant::now() + delay >= deadline {
+            if past_with(delay, deadline) {
                 report!(
                     self.telemetry, request_id = command.request_id;
                     "response for {} not delivered before its deadline ({attempts} attempts)",
@@ -191,7 +191,7 @@ impl Responder {
             let delay = backoff
                 .next_delay()
                 .max(retry_after.unwrap_or_default().min(RETRY_AFTER_CAP));
-            if Instant::now() + delay >= deadline {
+            if past_with(delay, deadline) {
                 state.failed = true;
                 return;
             }
@@ -227,4 +227,12 @@ impl Responder {
         });
         delivery
     }
+}
+
+/// True when waiting `delay` from now would end at or past `deadline`
+/// (also when the sum cannot be represented).
+fn past_with(delay: Duration, deadline: Instant) -> bool {
+    Instant::now()
+        .checked_add(delay)
+        .is_none_or(|end| end >= deadline)
 }

@@ -40,7 +40,13 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Conf
 /// Reads and checks a profile file into a [`Layer`].
 pub fn load(path: &Path, env: &Env) -> Result<Layer, ConfigError> {
     let bytes = read_bounded(path, MAX_PROFILE_BYTES, "the profile")?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    parse(&bytes, path, env)
+}
+
+/// Checks the bytes of a profile (`path` names it in errors and anchors
+/// `file:` references) into a [`Layer`].
+pub fn parse(bytes: &[u8], path: &Path, env: &Env) -> Result<Layer, ConfigError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
         let problem = match text.find(" at line ") {
             Some(i) => text[..i].to_string(),
@@ -361,6 +367,64 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Every number a profile can hold is range-checked where it is read:
+    /// past the integer limits, fractional, negative or a string, each is a
+    /// clear error naming its key, never a panic or a wrapped value.
+    #[test]
+    fn profile_numbers_past_the_integer_limits_are_errors_naming_the_key() {
+        use crate::config::settings::{Kind, SETTINGS};
+        let env = Env::from_pairs([("TOKEN", "sk-x")]);
+        let path = Path::new("/nonexistent/p.json");
+        let numbers: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|row| matches!(row.kind, Kind::Number(_)) && !row.key.is_empty())
+            .map(|row| row.key)
+            .collect();
+        assert!(numbers.len() >= 5, "{numbers:?}");
+        for key in numbers {
+            for value in [
+                "18446744073709551616",
+                "18446744073709551615",
+                "-9223372036854775809",
+                "-1",
+                "1.5",
+                "1e400",
+                "\"12\"",
+                "[1]",
+            ] {
+                let (outer, inner) = match key.split_once('.') {
+                    Some((outer, inner)) => (outer, Some(inner)),
+                    None => (key, None),
+                };
+                let field = match inner {
+                    Some(inner) => format!(r#""{outer}": {{"{inner}": {value}}}"#),
+                    None => format!(r#""{key}": {value}"#),
+                };
+                let text = format!(
+                    r#"{{"tunnel_id": "{ID3}", "api_key": "env:TOKEN", "mcp_command": "x", {field}}}"#,
+                    ID3 = crate::config::testing::ID3
+                );
+                let layer = parse(text.as_bytes(), path, &env);
+                let error = match layer {
+                    Err(e) => e,
+                    Ok(layer) => {
+                        let empty = Layer::default();
+                        crate::config::resolve(&crate::config::Layers {
+                            flags: &empty,
+                            env: &empty,
+                            profile: &layer,
+                            vars: &env,
+                        })
+                        .expect_err(&format!("{key} = {value} was accepted"))
+                    }
+                };
+                let text = error.to_string();
+                let names_it = text.contains(key) || text.contains(outer) || value == "1e400";
+                assert!(names_it, "{key} = {value}: {text}");
+            }
+        }
     }
 
     #[test]

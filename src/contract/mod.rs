@@ -1,11 +1,13 @@
 //! The wire contract with the control plane, shared by the agent and the relay.
 //! Pure data and pure functions: nothing in `contract/` performs I/O.
 
+pub mod batch;
 pub mod failure;
 pub mod headers;
 pub mod timeout;
 pub mod wire;
 
+pub use batch::PollBody;
 pub use failure::{FailureSource, TransportErrorKind, TunnelFailure};
 pub use headers::Headers;
 pub use wire::*;

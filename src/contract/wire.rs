@@ -1,6 +1,7 @@
 //! Wire types of the control-plane API (openapi.json): poll batches, commands,
 //! response payloads, acks, error bodies, metadata and the server-info header.
 
+use super::batch;
 use super::headers::Headers;
 use super::timeout::parse_response_timeout;
 use serde::{Deserialize, Serialize};
@@ -129,9 +130,10 @@ pub enum CommandKind {
     OauthDiscovery,
     /// A type this agent does not know: logged and skipped, nothing posted.
     Unknown(String),
-    /// A `jsonrpc` command whose payload is missing or not an object: answered
-    /// with a synthesized error so the caller is not left waiting.
-    Malformed(&'static str),
+    /// A `jsonrpc` command whose payload is missing, not an object or not
+    /// decodable: answered with a synthesized error (carrying the payload's
+    /// `id` when one could be read) so the caller is not left waiting.
+    Malformed { reason: &'static str, id: Value },
 }
 
 /// One decoded command: everything a worker needs to serve it and respond.
@@ -195,8 +197,14 @@ impl Command {
         let kind = match command_type {
             CommandType::JsonRpc => match payload {
                 Some(obj @ Value::Object(_)) => CommandKind::JsonRpc(obj),
-                None | Some(Value::Null) => CommandKind::Malformed("jsonrpc payload is missing"),
-                Some(_) => CommandKind::Malformed("jsonrpc payload is not a JSON object"),
+                None | Some(Value::Null) => CommandKind::Malformed {
+                    reason: "jsonrpc payload is missing",
+                    id: Value::Null,
+                },
+                Some(_) => CommandKind::Malformed {
+                    reason: "jsonrpc payload is not a JSON object",
+                    id: Value::Null,
+                },
             },
             CommandType::SessionTermination => CommandKind::SessionTermination,
             CommandType::OauthDiscovery => CommandKind::OauthDiscovery,
@@ -209,6 +217,69 @@ impl Command {
             response_timeout: parse_response_timeout(value.get("response_timeout")),
             headers: decode_headers(value.get("headers")),
             kind,
+        })
+    }
+
+    /// Decodes one command from its bytes (one span of a poll body). A span
+    /// serde_json refuses (invalid UTF-8, nesting past its limit, bad syntax)
+    /// is salvaged: its top-level strings are read member by member, and a
+    /// `jsonrpc` command with a request id and shard token becomes
+    /// [`CommandKind::Malformed`] (answered), anything else undecodable.
+    pub fn decode_bytes(span: &[u8]) -> Result<Command, UndecodableCommand> {
+        match serde_json::from_slice::<Value>(span) {
+            Ok(value) => Command::decode(value),
+            Err(error) => Command::salvage(span, &error),
+        }
+    }
+
+    /// The answerable remains of a command that does not decode.
+    fn salvage(span: &[u8], error: &serde_json::Error) -> Result<Command, UndecodableCommand> {
+        let reason = if error.to_string().contains("recursion limit") {
+            "the command is nested deeper than 127 levels"
+        } else {
+            "the command is not valid JSON (e.g. invalid UTF-8)"
+        };
+        let string = |key: &str| -> Option<String> {
+            serde_json::from_slice::<String>(batch::member(span, key)?).ok()
+        };
+        let Some(request_id) = string("request_id") else {
+            return Err(UndecodableCommand {
+                request_id: None,
+                reason,
+            });
+        };
+        let undecodable = |request_id: String| UndecodableCommand {
+            request_id: Some(request_id),
+            reason,
+        };
+        let Some(shard_token) = string("shard_token") else {
+            return Err(undecodable(request_id));
+        };
+        // Only a jsonrpc command can be answered without its payload; every
+        // other type needs what may be in the part that did not decode.
+        let command_type = batch::member(span, "command_type");
+        if command_type
+            .is_some_and(|t| t != b"null" && string("command_type").as_deref() != Some("jsonrpc"))
+        {
+            return Err(undecodable(request_id));
+        }
+        let channel = string("channel")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| MAIN_CHANNEL.to_string());
+        let id = batch::member(span, "jsonrpc")
+            .and_then(|payload| batch::member(payload, "id"))
+            .and_then(|id| serde_json::from_slice::<Value>(id).ok())
+            .filter(|id| id.is_string() || id.is_number())
+            .unwrap_or(Value::Null);
+        let response_timeout = batch::member(span, "response_timeout")
+            .and_then(|t| serde_json::from_slice::<Value>(t).ok());
+        Ok(Command {
+            request_id,
+            shard_token: ShardToken(shard_token),
+            channel,
+            response_timeout: parse_response_timeout(response_timeout.as_ref()),
+            headers: Headers::new(),
+            kind: CommandKind::Malformed { reason, id },
         })
     }
 
@@ -436,7 +507,7 @@ mod tests {
         assert_eq!(c.channel, "main");
         let c = Command::decode(json!({"request_id": "r", "shard_token": "s", "jsonrpc": [1]}))
             .unwrap();
-        assert!(matches!(c.kind, CommandKind::Malformed(_)));
+        assert!(matches!(c.kind, CommandKind::Malformed { .. }));
         let c = Command::decode(
             json!({"request_id": "r", "shard_token": "s", "channel": null, "jsonrpc": {"id": 1}}),
         )
@@ -445,6 +516,48 @@ mod tests {
         assert!(Command::decode(json!({"shard_token": "s"})).is_err());
         let e = Command::decode(json!({"request_id": "r"})).unwrap_err();
         assert_eq!(e.request_id.as_deref(), Some("r"));
+    }
+
+    /// One command with invalid UTF-8 or nesting past the decoder's limit
+    /// never spoils the batch: each span decodes alone, and a jsonrpc command
+    /// whose ids can still be read is answered (Malformed, with its id).
+    #[test]
+    fn undecodable_commands_are_salvaged_or_dropped_alone() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let mut body = format!(
+            r#"{{"commands":[
+            {{"request_id":"deep","shard_token":"s1","channel":"c","response_timeout":"5s","jsonrpc":{{"jsonrpc":"2.0","id":41,"params":{deep}}}}},
+            {{"request_id":"good","shard_token":"s2","jsonrpc":{{"jsonrpc":"2.0","id":1,"method":"ping"}}}},
+            {{"request_id":"term","shard_token":"s3","command_type":"session_termination","x":{deep}}},
+            {{"request_id":"utf8","shard_token":"s4","jsonrpc":{{"id":"a","p":""#
+        )
+        .into_bytes();
+        body.extend_from_slice(b"\xff\xfe\"}}");
+        body.extend_from_slice(b",{\"request_id\":\"\xff\",\"shard_token\":\"s5\"}]}");
+        assert!(serde_json::from_slice::<Value>(&body).is_err());
+        let batch = crate::contract::PollBody::parse(body).unwrap();
+        let decoded: Vec<_> = batch.commands().map(Command::decode_bytes).collect();
+        assert_eq!(decoded.len(), 5);
+        let deep = decoded[0].as_ref().unwrap();
+        assert_eq!(deep.request_id, "deep");
+        assert_eq!(deep.shard_token.expose(), "s1");
+        assert_eq!(deep.channel, "c");
+        assert_eq!(deep.response_timeout, Some(Duration::from_secs(5)));
+        assert!(
+            matches!(&deep.kind, CommandKind::Malformed { reason, id } if id == &json!(41) && reason.contains("127")),
+            "{:?}",
+            deep.kind
+        );
+        assert_eq!(decoded[1].as_ref().unwrap().method(), Some("ping"));
+        let term = decoded[2].as_ref().unwrap_err();
+        assert_eq!(term.request_id.as_deref(), Some("term"));
+        let utf8 = decoded[3].as_ref().unwrap();
+        assert!(
+            matches!(&utf8.kind, CommandKind::Malformed { reason, id } if id == &json!("a") && reason.contains("UTF-8")),
+            "{:?}",
+            utf8.kind
+        );
+        assert_eq!(decoded[4].as_ref().unwrap_err().request_id, None);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl<T> IdMap<T> {
             return Err(IdMapError::Full);
         }
         let id = self.next;
-        self.next += 1;
+        // Never wraps: an id is never reused, even after 2^64 requests.
+        self.next = self.next.checked_add(1).ok_or(IdMapError::Full)?;
         self.pending.insert(id, (original, payload));
         Ok(id)
     }
@@ -180,6 +181,47 @@ mod tests {
             other => panic!("expected pending, got {other:?}"),
         }
         answer
+    }
+
+    /// Ids at and past the integer limits, as a caller's JSON text gives them:
+    /// kept as decoded and given back unchanged; a child answering with an id
+    /// this map never handed out (negative, fractional, huge) is unknown.
+    #[test]
+    fn ids_past_the_integer_limits_never_overflow_or_match() {
+        let mut map = IdMap::new();
+        for text in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "1e308",
+            "0.5",
+            "-0",
+            "123456789012345678901234567890",
+        ] {
+            let original: Value = serde_json::from_str(text).unwrap();
+            let answer = roundtrip(&mut map, original.clone());
+            assert_eq!(answer["id"], original, "{text}");
+        }
+        for child_id in [
+            "-1",
+            "1.0",
+            "1e2",
+            "18446744073709551615",
+            "18446744073709551616",
+            "\"1\"",
+            "null",
+        ] {
+            let id: Value = serde_json::from_str(child_id).unwrap();
+            assert_eq!(map.take(&id), Lookup::Unknown, "{child_id}");
+        }
+        let mut full = IdMap::<()> {
+            next: u64::MAX,
+            pending: HashMap::new(),
+            retired: HashSet::new(),
+        };
+        assert_eq!(full.register(json!(1), ()), Err(IdMapError::Full));
+        assert_eq!(full.next, u64::MAX);
     }
 
     #[test]

@@ -218,7 +218,13 @@ impl Pending {
         match field {
             "data" => {
                 let separator = usize::from(self.has_data);
-                if self.data.len() + separator + value.len() > max_event {
+                if self
+                    .data
+                    .len()
+                    .saturating_add(separator)
+                    .saturating_add(value.len())
+                    > max_event
+                {
                     return Err(SseError::EventTooLarge { limit: max_event });
                 }
                 if self.has_data {
@@ -355,6 +361,31 @@ mod tests {
             ev("", "second", Some("7")),
             ev("", "third", Some("7")),
         ]
+    }
+
+    /// `retry:` and `id:` values past every integer limit are never numbers
+    /// here: retry is ignored, an id is an opaque string bounded by the line.
+    #[test]
+    fn retry_and_ids_past_the_integer_limits_are_inert() {
+        let stream = b"retry: 18446744073709551616\n\
+            retry: -1\n\
+            retry: 99999999999999999999999999999999999999\n\
+            id: 18446744073709551616\n\
+            data: x\n\n\
+            id: -9223372036854775809\n\
+            data: y\n\n";
+        assert_eq!(
+            parse(stream),
+            vec![
+                ev("", "x", Some("18446744073709551616")),
+                ev("", "y", Some("-9223372036854775809"))
+            ]
+        );
+        let long_id = format!("id: {}\n", "9".repeat(LIMITS.max_line_bytes));
+        assert!(matches!(
+            parse_chunked(long_id.as_bytes(), vec![]),
+            Err(SseError::LineTooLong { .. })
+        ));
     }
 
     #[test]

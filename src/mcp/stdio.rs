@@ -24,6 +24,7 @@
 //!   A session's child that dies is not restarted: its session ends (404 afterwards).
 
 pub mod child;
+pub mod lineage;
 pub mod lines;
 mod session;
 mod supervisor;

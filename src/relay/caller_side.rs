@@ -5,6 +5,7 @@
 use super::http::{BodyError, EventStream, Incoming, Reply};
 use super::hub::{self, AgentEvent, Hub, SessionRoute, SubmitError};
 use super::metrics::Outcome;
+use crate::contract::batch::{self, MAX_PAYLOAD_DEPTH};
 use crate::contract::failure::{internal_error, INTERNAL_ERROR};
 use crate::contract::{header, CommandType, RespType, ResponsePayload, MAIN_CHANNEL};
 use crossbeam_channel::RecvTimeoutError;
@@ -110,6 +111,25 @@ fn post(
             return Outcome::Rejected;
         }
     };
+    // Whatever the relay embeds into a poll body must stay decodable by the
+    // agent: a payload is refused, not embedded, when its nesting plus the
+    // poll envelope would pass what a JSON decoder accepts.
+    if batch::depth(&body).is_some_and(|depth| depth > MAX_PAYLOAD_DEPTH) {
+        let message =
+            format!("the message is nested deeper than {MAX_PAYLOAD_DEPTH} levels, which the tunnel cannot carry");
+        send(
+            hub,
+            incoming,
+            rpc_error(
+                400,
+                &Value::Null,
+                INVALID_REQUEST,
+                &message,
+                "payload_too_deep",
+            ),
+        );
+        return Outcome::Rejected;
+    }
     let message: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(_) => {

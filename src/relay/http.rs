@@ -163,14 +163,14 @@ impl Incoming {
     /// Reads the whole body, refusing anything longer than `cap` bytes
     /// (a declared length is refused before a single byte is read).
     pub fn read_body(&mut self, cap: usize) -> Result<Vec<u8>, BodyError> {
-        let cap = cap as u64;
+        let cap = u64::try_from(cap).unwrap_or(u64::MAX);
         if self.declared_len.is_some_and(|n| n > cap) {
             return Err(BodyError::TooLarge);
         }
         let mut body = Vec::new();
         self.request
             .as_reader()
-            .take(cap + 1)
+            .take(cap.saturating_add(1))
             .read_to_end(&mut body)
             .map_err(|_| BodyError::Io)?;
         if body.len() as u64 > cap {

@@ -115,3 +115,79 @@ pub fn process_group_alive(pgid: u32) -> bool {
     // SAFETY: signal 0 performs only the existence and permission check.
     unsafe { libc::kill(-pgid, 0) == 0 }
 }
+
+/// Makes this process the "child subreaper" of everything it starts: a
+/// descendant whose parent dies (a stdio server's grandchild that called
+/// `setsid()` and outlived it) is re-parented to us instead of to init, so
+/// the agent can still end it. Linux only; elsewhere an `Unsupported` error.
+pub fn become_child_subreaper() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and
+        // touches no memory of ours; the unused arguments are zero as the
+        // man page asks.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no child subreaper on this system",
+        ))
+    }
+}
+
+/// Sends SIGKILL to process `pid` and, when it leads a process group, to that
+/// group. Meant for our own unreaped children only: their pid (and so their
+/// group id) cannot be reused before we reap them.
+pub fn kill_process_and_group(pid: u32) -> io::Result<()> {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pid out of range",
+        ));
+    };
+    if pid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal pid <= 1",
+        ));
+    }
+    // SAFETY: getpgid and kill have no memory effects; pid > 1 rules out the
+    // "every process" and "our own group" meanings of -1 and 0.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        if libc::kill(pid, libc::SIGKILL) == 0 {
+            return Ok(());
+        }
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Reaps our child `pid` if it has exited (never blocks, never touches any
+/// other child). True when it was reaped or is not our child any more.
+pub fn reap_if_exited(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one c_int into a live local; a positive pid
+    // addresses exactly that child, so no other child's status is taken.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    rc == pid || rc == -1
+}

@@ -10,6 +10,7 @@ mod admin;
 mod channels;
 mod cli;
 mod harpoon;
+mod hostile;
 mod http;
 mod net;
 mod oauth;

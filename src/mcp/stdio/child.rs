@@ -105,7 +105,7 @@ pub fn spawn(argv: &[String], cfg: &StdioConfig) -> Result<Spawned, StdioError> 
     for (name, value) in &cfg.extra_env {
         command.env(name, value);
     }
-    let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
+    let mut child = super::lineage::spawn(&mut command).map_err(|e| spawn_error(program, e))?;
     let pid = child.id();
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -113,6 +113,7 @@ pub fn spawn(argv: &[String], cfg: &StdioConfig) -> Result<Spawned, StdioError> 
         // Cannot happen with three `Stdio::piped()`; end the child rather than leak it.
         let _ = sys::signal_process_group(pid, GroupSignal::Kill);
         let _ = child.wait();
+        super::lineage::reaped(pid);
         return Err(StdioError::Unserved {
             program: program.clone(),
             reason: "its pipes could not be set up",

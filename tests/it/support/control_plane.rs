@@ -56,7 +56,8 @@ impl Recorded {
 pub struct Scripted {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    /// Bytes, not text: a hostile control plane may send invalid UTF-8.
+    pub body: Vec<u8>,
 }
 
 impl Scripted {
@@ -64,7 +65,7 @@ impl Scripted {
         Scripted {
             status,
             headers: Vec::new(),
-            body: String::new(),
+            body: Vec::new(),
         }
     }
 
@@ -74,7 +75,12 @@ impl Scripted {
     }
 
     pub fn with_body(mut self, body: &str) -> Self {
-        self.body = body.to_string();
+        self.body = body.as_bytes().to_vec();
+        self
+    }
+
+    pub fn with_bytes(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
         self
     }
 }
@@ -85,7 +91,7 @@ struct State {
     poll_script: VecDeque<Scripted>,
     post_script: VecDeque<Scripted>,
     metadata_script: VecDeque<Scripted>,
-    batches: VecDeque<Value>,
+    batches: VecDeque<Vec<u8>>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
@@ -128,7 +134,14 @@ impl MockControlPlane {
         lock.lock()
             .unwrap()
             .batches
-            .push_back(json!({ "commands": commands }));
+            .push_back(json!({ "commands": commands }).to_string().into_bytes());
+        cv.notify_all();
+    }
+
+    /// Offers a poll body exactly as given (it may be anything but JSON) to the next poll.
+    pub fn push_raw_batch(&self, body: Vec<u8>) {
+        let (lock, cv) = &*self.shared;
+        lock.lock().unwrap().batches.push_back(body);
         cv.notify_all();
     }
 
@@ -238,7 +251,7 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
                     let deadline = Instant::now() + hold;
                     loop {
                         if let Some(batch) = state.batches.pop_front() {
-                            break Scripted::status(200).with_body(&batch.to_string());
+                            break Scripted::status(200).with_bytes(&batch);
                         }
                         let left = deadline.saturating_duration_since(Instant::now());
                         if left.is_zero() {
@@ -261,8 +274,7 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
             Scripted::status(405)
         }
     };
-    let mut response =
-        tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
+    let mut response = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
     for (k, v) in answer.headers {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             response.add_header(h);

@@ -236,6 +236,11 @@ impl Process {
         assert!(status.success());
     }
 
+    /// The exit status if the process has ended, without waiting.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
     /// Waits for the process to exit by itself, then for the end of its output.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let child = &mut self.child;

@@ -5,6 +5,7 @@ use super::pipes;
 use super::state::{End, Phase, Replay, RestartPacing};
 use super::Shared;
 use crate::mcp::stdio::child::{self, Spawned, Stopped};
+use crate::mcp::stdio::lineage;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const CONTROL_QUEUE: usize = 64;
 /// After the child exits, how long to let the reader drain what it wrote.
 const EXIT_DRAIN: Duration = Duration::from_millis(500);
+/// How long orphans a child left outside its group get to die after it ended.
+const ORPHAN_WAIT: Duration = Duration::from_secs(2);
 /// Restart path: wait after closing stdin, then after SIGTERM.
 const RESTART_STDIN_WAIT: Duration = Duration::from_secs(1);
 pub(super) const RESTART_TERM_WAIT: Duration = Duration::from_secs(2);
@@ -169,6 +172,7 @@ fn run_generation(
         }
     }
     let mut probe_sent: Option<Instant> = None;
+    let mut observed_at: Option<Instant> = None;
     let tick = (shared.cfg.hang_after / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
     loop {
         let wait = match replay_until {
@@ -205,6 +209,10 @@ fn run_generation(
             Err(RecvTimeoutError::Timeout) => {}
         }
         let now = Instant::now();
+        if observed_at.is_none_or(|at| now.duration_since(at) >= lineage::OBSERVE_INTERVAL) {
+            observed_at = Some(now);
+            lineage::observe();
+        }
         if replay_until.is_some_and(|until| now >= until) {
             return (End::ReplayFailed, RESTART_TERM_WAIT);
         }
@@ -281,9 +289,18 @@ fn retire_generation(
     } else {
         stdin_wait
     };
+    // What runs below it now, including what left its group, is ended with it.
+    lineage::observe_now();
     match child::stop_group(pid, reaped, stdin_wait, term_wait) {
         Stopped::Exited => {}
         Stopped::Terminated => log::info!("{}: pid {pid} group ended by SIGTERM", shared.label),
         Stopped::Killed => log::warn!("{}: pid {pid} group ended by SIGKILL", shared.label),
+    }
+    let orphans = lineage::end_orphans_of(pid, ORPHAN_WAIT);
+    if orphans > 0 {
+        log::warn!(
+            "{}: ended {orphans} process(es) pid {pid} left outside its process group",
+            shared.label
+        );
     }
 }

@@ -5,6 +5,7 @@ use super::lifecycle::Control;
 use super::route::route;
 use super::Shared;
 use crate::mcp::stdio::child::Spawned;
+use crate::mcp::stdio::lineage;
 use crate::mcp::stdio::lines::{preview, read_line_bounded, Line, RateLimit, MAX_LINE_BYTES};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::Value;
@@ -82,6 +83,7 @@ pub(super) fn serve(
                     Ok(status) => status.to_string(),
                     Err(e) => format!("unknown ({e})"),
                 };
+                lineage::reaped(pid);
                 reaped.store(true, Ordering::Release);
                 let _ = control.send(Control::Exited { generation, status });
             })
