@@ -25,14 +25,26 @@
 //! - A command pinned to an instance (process affinity) cannot move: when
 //!   its lease lapses or its instance stops being live, its caller gets an
 //!   error instead of a wrong server.
+//!
+//! Dead agents. A killed agent's held poll stays open at the relay until it
+//! ends, and an answer written into a dead socket "succeeds" into the kernel
+//! buffer. So the poll handler checks its connection (a non-blocking peek)
+//! before it hands commands over and every [`PEER_CHECK_INTERVAL`] while it
+//! waits: a poll whose agent closed the connection gives what it took back at
+//! once and ends. After the answer, the connection's own thread notices when
+//! the agent closes the connection instead of asking again ([`PeerWatch`]):
+//! an unconfirmed lease on such a connection proves nothing was read. Either
+//! sign marks the instance as lost; unless it makes another request within
+//! [`LOST_GRACE`] (a live agent re-polls at once), it is gone: its
+//! unconfirmed commands are requeued, its confirmed ones (which may have run)
+//! answered with an error, its pinned sessions end with an error.
 
+use super::http::PeerWatch;
 use super::metrics::{Gauges, Metrics};
-use super::queue::{CommandQueue, QueueFull, QueuedCommand};
+use super::queue::{Channels, CommandQueue, QueueFull, QueuedCommand};
 use crate::contract::headers::{self, Headers};
 use crate::contract::timeout::format_duration;
-use crate::contract::{
-    CommandType, ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL,
-};
+use crate::contract::{CommandType, ResponsePayload, ServerInfo, ShardToken, WireCommand};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -61,6 +73,14 @@ pub const MAX_AGENTS: usize = 1_024;
 /// this long after its deadline (callers normally cancel themselves).
 const PENDING_GRACE: Duration = Duration::from_secs(5);
 
+/// How often a held poll checks that its agent's connection is still open.
+pub const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long an instance whose connection closed may take to make another
+/// request before it counts as gone. A live agent re-polls at once; one whose
+/// poll failed waits at most its first backoff step (1 s by default).
+pub const LOST_GRACE: Duration = Duration::from_secs(2);
+
 /// Tunables the hub enforces.
 #[derive(Debug, Clone)]
 pub struct HubSettings {
@@ -84,6 +104,9 @@ pub enum AgentEvent {
     /// The command can no longer be answered: it was pinned to an instance
     /// that is gone.
     PinnedInstanceGone,
+    /// The instance that confirmed the command is gone (its connection
+    /// closed) without answering: the command may or may not have run.
+    AgentGone,
 }
 
 /// What kind of agent request confirms leases how (see [`Hub::agent_request`]).
@@ -126,6 +149,7 @@ pub struct Lease {
 
 struct Pending {
     tunnel_id: String,
+    channel: String,
     command: WireCommand,
     deadline: Instant,
     pinned_to: Option<String>,
@@ -141,27 +165,83 @@ enum Delivery {
         handed_at: Instant,
         written_at: Option<Instant>,
         confirmed: bool,
+        /// Tells whether the agent closed the connection after the answer.
+        peer_watch: Option<PeerWatch>,
     },
 }
 
 struct Agent {
     open_polls: usize,
     last_request: Instant,
+    /// Channels its last poll listed (`channel=`); empty when it listed none.
+    polled_channels: Vec<String>,
+    /// Channels its `X-Tunnel-MCP-Server-Info` declares, once it sent one.
+    declared_channels: Option<Vec<String>>,
     affine_channels: Vec<String>,
     unconfirmed: usize,
+    /// When one of its connections was found closed by the agent, with no
+    /// request from it since.
+    connection_lost: Option<Instant>,
 }
 
 impl Agent {
+    fn new(now: Instant) -> Agent {
+        Agent {
+            open_polls: 0,
+            last_request: now,
+            polled_channels: Vec::new(),
+            declared_channels: None,
+            affine_channels: Vec::new(),
+            unconfirmed: 0,
+            connection_lost: None,
+        }
+    }
+
     fn live(&self, now: Instant, window: Duration) -> bool {
-        self.open_polls > 0 || now.saturating_duration_since(self.last_request) < window
+        if self.open_polls > 0 {
+            return true;
+        }
+        !self.gone(now) && now.saturating_duration_since(self.last_request) < window
+    }
+
+    /// Its connection closed and it has been silent since, for [`LOST_GRACE`].
+    fn gone(&self, now: Instant) -> bool {
+        self.open_polls == 0
+            && self
+                .connection_lost
+                .is_some_and(|lost| now.saturating_duration_since(lost) >= LOST_GRACE)
+    }
+
+    /// The channels its polls serve: the poll's list, else its declaration,
+    /// else every channel (an agent that says nothing).
+    fn channels(&self) -> Channels {
+        if !self.polled_channels.is_empty() {
+            return Channels::Only(self.polled_channels.clone());
+        }
+        match &self.declared_channels {
+            Some(names) => Channels::Only(names.clone()),
+            None => Channels::Any,
+        }
+    }
+
+    fn serves(&self, channel: &str) -> bool {
+        if !self.polled_channels.is_empty() {
+            return self.polled_channels.iter().any(|c| c == channel);
+        }
+        self.declared_channels
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|c| c == channel))
     }
 }
+
+/// An MCP session: tunnel, channel, `Mcp-Session-Id`.
+type SessionKey = (String, String, String);
 
 #[derive(Default)]
 struct State {
     pending: HashMap<String, Pending>,
     agents: HashMap<(String, String), Agent>,
-    sessions: HashMap<(String, String), (String, Instant)>,
+    sessions: HashMap<SessionKey, (String, Instant)>,
 }
 
 pub struct Hub {
@@ -210,12 +290,14 @@ impl Hub {
     /// instance: its poll loop asks again only after reading the previous
     /// answer (which may still be finishing its write on another thread). Any
     /// other request confirms leases whose answer was fully written before it.
+    /// `polled` is the poll's `channel=` list (empty when it lists none).
     pub fn agent_request(
         &self,
         tunnel_id: &str,
         instance: &str,
         info: Option<&ServerInfo>,
         kind: RequestKind,
+        polled: &[String],
         now: Instant,
     ) {
         let mut state = self.lock();
@@ -223,13 +305,12 @@ impl Hub {
         if !state.agents.contains_key(&key) && state.agents.len() >= MAX_AGENTS {
             forget_silent_agents(&mut state, now, Duration::ZERO);
         }
-        let agent = state.agents.entry(key).or_insert(Agent {
-            open_polls: 0,
-            last_request: now,
-            affine_channels: Vec::new(),
-            unconfirmed: 0,
-        });
+        let agent = state.agents.entry(key).or_insert_with(|| Agent::new(now));
         agent.last_request = now;
+        agent.connection_lost = None;
+        if kind == RequestKind::Poll {
+            polled.clone_into(&mut agent.polled_channels);
+        }
         if let Some(info) = info {
             agent.affine_channels = info
                 .channels
@@ -237,6 +318,7 @@ impl Hub {
                 .filter(|c| c.proc_affinity)
                 .map(|c| c.name.clone())
                 .collect();
+            agent.declared_channels = Some(info.channels.iter().map(|c| c.name.clone()).collect());
         }
         if agent.unconfirmed == 0 {
             return;
@@ -301,14 +383,42 @@ impl Hub {
         }
     }
 
-    /// True when some agent of the tunnel has a poll open or made a request
-    /// within the live window.
-    pub fn is_online(&self, tunnel_id: &str, now: Instant) -> bool {
+    /// A poll of `instance` found its connection closed by the agent: the
+    /// instance is gone unless it makes another request soon.
+    pub fn connection_lost(&self, tunnel_id: &str, instance: &str, now: Instant) {
+        let mut state = self.lock();
+        if let Some(agent) = state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.connection_lost.get_or_insert(now);
+        }
+    }
+
+    /// The channels a poll of `instance` may take commands of.
+    pub fn channels_of(&self, tunnel_id: &str, instance: &str) -> Channels {
+        self.lock()
+            .agents
+            .get(&(tunnel_id.to_string(), instance.to_string()))
+            .map_or(Channels::Any, Agent::channels)
+    }
+
+    /// Puts commands a poll took but cannot deliver back at the head of the
+    /// queue, in their order (they were never leased).
+    pub fn give_back(&self, tunnel_id: &str, taken: Vec<QueuedCommand>) {
+        for item in taken.into_iter().rev() {
+            self.queue.push_front(tunnel_id, item);
+        }
+    }
+
+    /// True when some agent of the tunnel that serves `channel` has a poll
+    /// open or made a request within the live window.
+    pub fn is_online(&self, tunnel_id: &str, channel: &str, now: Instant) -> bool {
         let window = self.settings.live_window;
         self.lock()
             .agents
             .iter()
-            .any(|((t, _), a)| t == tunnel_id && a.live(now, window))
+            .any(|((t, _), a)| t == tunnel_id && a.live(now, window) && a.serves(channel))
     }
 
     /// Whether `instance` declared process affinity for `channel`.
@@ -324,6 +434,7 @@ impl Hub {
     pub fn submit(
         &self,
         tunnel_id: &str,
+        channel: &str,
         command: WireCommand,
         pinned_to: Option<String>,
         deadline: Instant,
@@ -341,6 +452,7 @@ impl Hub {
             request_id.clone(),
             Pending {
                 tunnel_id: tunnel_id.to_string(),
+                channel: channel.to_string(),
                 command,
                 deadline,
                 pinned_to: pinned_to.clone(),
@@ -350,6 +462,7 @@ impl Hub {
         );
         let item = QueuedCommand {
             request_id: request_id.clone(),
+            channel: channel.to_string(),
             pinned_to,
         };
         if let Err(QueueFull) = self.queue.push(tunnel_id, item) {
@@ -419,6 +532,7 @@ impl Hub {
                 handed_at: now,
                 written_at: None,
                 confirmed: false,
+                peer_watch: None,
             };
             commands.push(command);
             leases.push(Lease {
@@ -436,8 +550,16 @@ impl Hub {
     }
 
     /// Reports how writing a poll answer went. A failed write requeues at
-    /// once; a successful one starts the confirmation clock.
-    pub fn delivered(&self, leases: &[Lease], written: bool, now: Instant) {
+    /// once; a successful one starts the confirmation clock, and `watch`
+    /// tells later whether the agent closed that connection instead of
+    /// asking again.
+    pub fn delivered(
+        &self,
+        leases: &[Lease],
+        written: bool,
+        watch: Option<&PeerWatch>,
+        now: Instant,
+    ) {
         let mut state = self.lock();
         for lease in leases {
             let Some(pending) = state.pending.get_mut(&lease.request_id) else {
@@ -447,6 +569,7 @@ impl Hub {
                 shard_token,
                 written_at,
                 confirmed,
+                peer_watch,
                 ..
             } = &mut pending.delivery
             else {
@@ -458,6 +581,7 @@ impl Hub {
             // A confirmed lease reached its agent whatever the write reported.
             if written || *confirmed {
                 *written_at = Some(now);
+                *peer_watch = watch.cloned();
             } else {
                 self.requeue(&mut state, &lease.request_id);
             }
@@ -494,6 +618,7 @@ impl Hub {
             &tunnel_id,
             QueuedCommand {
                 request_id: request_id.to_string(),
+                channel: pending.channel.clone(),
                 pinned_to: None,
             },
         );
@@ -569,12 +694,18 @@ impl Hub {
         Ok(())
     }
 
-    /// Where commands of MCP session `session_id` must go.
-    pub fn session_route(&self, tunnel_id: &str, session_id: &str, now: Instant) -> SessionRoute {
+    /// Where commands of MCP session `session_id` on `channel` must go.
+    pub fn session_route(
+        &self,
+        tunnel_id: &str,
+        channel: &str,
+        session_id: &str,
+        now: Instant,
+    ) -> SessionRoute {
         let state = self.lock();
         let Some((instance, _)) = state
             .sessions
-            .get(&(tunnel_id.to_string(), session_id.to_string()))
+            .get(&session_key(tunnel_id, channel, session_id))
         else {
             return SessionRoute::Anywhere;
         };
@@ -589,9 +720,16 @@ impl Hub {
         }
     }
 
-    pub fn pin_session(&self, tunnel_id: &str, session_id: &str, instance: &str, now: Instant) {
+    pub fn pin_session(
+        &self,
+        tunnel_id: &str,
+        channel: &str,
+        session_id: &str,
+        instance: &str,
+        now: Instant,
+    ) {
         let mut state = self.lock();
-        let key = (tunnel_id.to_string(), session_id.to_string());
+        let key = session_key(tunnel_id, channel, session_id);
         if !state.sessions.contains_key(&key) && state.sessions.len() >= MAX_SESSIONS {
             log::warn!("{MAX_SESSIONS} MCP sessions pinned already; this one stays unpinned");
             return;
@@ -599,30 +737,54 @@ impl Hub {
         state.sessions.insert(key, (instance.to_string(), now));
     }
 
-    pub fn unpin_session(&self, tunnel_id: &str, session_id: &str) {
+    pub fn unpin_session(&self, tunnel_id: &str, channel: &str, session_id: &str) {
         self.lock()
             .sessions
-            .remove(&(tunnel_id.to_string(), session_id.to_string()));
+            .remove(&session_key(tunnel_id, channel, session_id));
     }
 
-    /// Expires unconfirmed leases, fails pinned commands whose instance is
-    /// gone and forgets long-silent agents and their sessions.
+    /// Expires unconfirmed leases, hands the work of gone instances on,
+    /// fails pinned commands whose instance is gone and forgets long-silent
+    /// agents and their sessions.
     pub fn sweep(&self, now: Instant) {
         let mut state = self.lock();
         let window = self.pinned_window();
         let mut lapsed = Vec::new();
         let mut orphaned = Vec::new();
+        let mut abandoned = Vec::new();
+        let mut closed_by_agent = Vec::new();
         for (id, pending) in &state.pending {
             match &pending.delivery {
+                Delivery::Leased {
+                    instance,
+                    confirmed,
+                    ..
+                } if state
+                    .agents
+                    .get(&(pending.tunnel_id.clone(), instance.clone()))
+                    .is_some_and(|a| a.gone(now)) =>
+                {
+                    // Unconfirmed: never read, give it to another agent.
+                    // Confirmed: it may have run; its caller must know.
+                    if *confirmed && pending.pinned_to.is_none() {
+                        abandoned.push(id.clone());
+                    } else {
+                        lapsed.push(id.clone());
+                    }
+                }
                 Delivery::Leased {
                     confirmed: false,
                     handed_at,
                     written_at,
+                    peer_watch,
+                    instance,
                     ..
                 } => {
                     let since = written_at.unwrap_or(*handed_at);
                     if now.saturating_duration_since(since) >= self.settings.lease_period {
                         lapsed.push(id.clone());
+                    } else if peer_watch.as_ref().is_some_and(PeerWatch::closed) {
+                        closed_by_agent.push((pending.tunnel_id.clone(), instance.clone()));
                     }
                 }
                 Delivery::Queued => {
@@ -644,8 +806,24 @@ impl Hub {
                 }
             }
         }
+        for key in closed_by_agent {
+            if let Some(agent) = state.agents.get_mut(&key) {
+                agent.connection_lost.get_or_insert(now);
+            }
+        }
         for id in lapsed {
             self.requeue(&mut state, &id);
+        }
+        for id in abandoned {
+            if let Some(pending) = state.pending.remove(&id) {
+                if let Delivery::Leased { instance, .. } = &pending.delivery {
+                    log::warn!(
+                        "request {id}: agent instance {instance} went away before answering; \
+                         the caller gets an error"
+                    );
+                }
+                let _ = pending.events.try_send(AgentEvent::AgentGone);
+            }
         }
         for id in orphaned {
             if let Some(pending) = state.pending.remove(&id) {
@@ -690,10 +868,12 @@ fn forget_silent_agents(state: &mut State, now: Instant, after: Duration) {
             || now.saturating_duration_since(a.last_request) <= after
     });
     let agents = &state.agents;
-    state.sessions.retain(|(tunnel, _), (instance, pinned_at)| {
-        agents.contains_key(&(tunnel.clone(), instance.clone()))
-            || now.saturating_duration_since(*pinned_at) <= after
-    });
+    state
+        .sessions
+        .retain(|(tunnel, _, _), (instance, pinned_at)| {
+            agents.contains_key(&(tunnel.clone(), instance.clone()))
+                || now.saturating_duration_since(*pinned_at) <= after
+        });
 }
 
 /// Drains every event already buffered, for coalescing SSE writes.
@@ -708,22 +888,19 @@ pub fn drain_ready(rx: &Receiver<AgentEvent>) -> Vec<AgentEvent> {
     events
 }
 
-/// The headers of a caller request that travel in its command.
-pub fn command_headers(pairs: &[(&str, Option<&str>)]) -> Headers {
-    let mut out = Headers::new();
-    for (name, value) in pairs {
-        if let Some(value) = value {
-            out.entry((*name).to_string())
-                .or_default()
-                .push((*value).to_string());
-        }
-    }
-    out
+fn session_key(tunnel_id: &str, channel: &str, session_id: &str) -> SessionKey {
+    (
+        tunnel_id.to_string(),
+        channel.to_string(),
+        session_id.to_string(),
+    )
 }
 
-/// A fresh command for `payload` (shard token and timeout set at delivery).
+/// A fresh command for `payload` on `channel` (shard token and timeout set
+/// at delivery).
 pub fn new_command(
     command_type: CommandType,
+    channel: &str,
     headers: Headers,
     jsonrpc: Option<Value>,
 ) -> WireCommand {
@@ -731,7 +908,7 @@ pub fn new_command(
         request_id: crate::random::token("req_"),
         shard_token: ShardToken(String::new()),
         command_type,
-        channel: Some(MAIN_CHANNEL.to_string()),
+        channel: Some(channel.to_string()),
         created_at: crate::clock::rfc3339(SystemTime::now()),
         response_timeout: None,
         headers,
@@ -781,8 +958,8 @@ mod tests {
     }
 
     fn deliver(hub: &Hub, instance: &str, now: Instant) -> (Vec<WireCommand>, Vec<Lease>) {
-        hub.agent_request("t", instance, None, RequestKind::Poll, now);
-        let taken = hub.queue.take("t", instance, 25, now);
+        hub.agent_request("t", instance, None, RequestKind::Poll, &[], now);
+        let taken = hub.queue.take("t", instance, &Channels::Any, 25, now);
         hub.lease("t", instance, taken, now)
     }
 
@@ -792,16 +969,17 @@ mod tests {
         let t0 = Instant::now();
         let command = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
         let id = command.request_id.clone();
         let rx = hub
-            .submit("t", command, None, t0 + Duration::from_secs(30))
+            .submit("t", "main", command, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (cmds, leases) = deliver(&hub, "A", t0);
         assert_eq!(cmds.len(), 1);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.sweep(t0 + Duration::from_millis(500));
         assert_eq!(hub.queue.depth(), 0, "still within the lease period");
         hub.sweep(t0 + Duration::from_secs(2));
@@ -828,18 +1006,20 @@ mod tests {
         let t0 = Instant::now();
         let command = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
-        hub.submit("t", command, None, t0 + Duration::from_secs(30))
+        hub.submit("t", "main", command, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.agent_request(
             "t",
             "A",
             None,
             RequestKind::Other,
+            &[],
             t0 + Duration::from_millis(1),
         );
         hub.sweep(t0 + Duration::from_secs(5));
@@ -852,26 +1032,34 @@ mod tests {
         let t0 = Instant::now();
         let free = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
-        hub.submit("t", free, None, t0 + Duration::from_secs(30))
+        hub.submit("t", "main", free, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
-        hub.delivered(&leases, false, t0);
+        hub.delivered(&leases, false, None, t0);
         assert_eq!(hub.queue.depth(), 1);
 
         let pinned = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
         let rx = hub
-            .submit("t", pinned, Some("A".into()), t0 + Duration::from_secs(30))
+            .submit(
+                "t",
+                "main",
+                pinned,
+                Some("A".into()),
+                t0 + Duration::from_secs(30),
+            )
             .unwrap();
         let (cmds, leases) = deliver(&hub, "A", t0);
         assert_eq!(cmds.len(), 2);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.sweep(t0 + Duration::from_secs(2));
         assert!(matches!(rx.try_recv(), Ok(AgentEvent::PinnedInstanceGone)));
     }
@@ -880,19 +1068,106 @@ mod tests {
     fn sessions_route_to_live_instances_only() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        hub.agent_request("t", "A", None, RequestKind::Other, t0);
-        hub.pin_session("t", "s", "A", t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], t0);
+        hub.pin_session("t", "main", "s", "A", t0);
         assert_eq!(
-            hub.session_route("t", "s", t0),
+            hub.session_route("t", "main", "s", t0),
             SessionRoute::Pinned("A".into())
         );
-        assert_eq!(hub.session_route("t", "other", t0), SessionRoute::Anywhere);
         assert_eq!(
-            hub.session_route("t", "s", t0 + Duration::from_secs(11)),
+            hub.session_route("t", "main", "other", t0),
+            SessionRoute::Anywhere
+        );
+        assert_eq!(
+            hub.session_route("t", "main", "s", t0 + Duration::from_secs(11)),
             SessionRoute::Gone
         );
-        assert!(hub.is_online("t", t0 + Duration::from_secs(9)));
-        assert!(!hub.is_online("t", t0 + Duration::from_secs(11)));
+        assert!(hub.is_online("t", "main", t0 + Duration::from_secs(9)));
+        assert!(!hub.is_online("t", "main", t0 + Duration::from_secs(11)));
+    }
+
+    fn submit_one(hub: &Hub, pinned: Option<&str>, t0: Instant) -> Receiver<AgentEvent> {
+        let command = new_command(
+            CommandType::JsonRpc,
+            "main",
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
+        hub.submit(
+            "t",
+            "main",
+            command,
+            pinned.map(str::to_string),
+            t0 + Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gone_instance_hands_on_unconfirmed_work_and_fails_confirmed_work() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let confirmed = submit_one(&hub, None, t0);
+        let (_, leases) = deliver(&hub, "A", t0);
+        hub.delivered(&leases, true, None, t0);
+        // A's next poll confirms the first command and takes the second.
+        let unconfirmed = submit_one(&hub, None, t0);
+        let (_, leases) = deliver(&hub, "A", t0 + Duration::from_millis(1));
+        hub.delivered(&leases, true, None, t0 + Duration::from_millis(1));
+
+        let lost = t0 + Duration::from_millis(2);
+        hub.connection_lost("t", "A", lost);
+        hub.sweep(lost + LOST_GRACE / 2);
+        assert_eq!(hub.queue.depth(), 0, "within the grace nothing moves");
+        assert!(hub.is_online("t", "main", lost + LOST_GRACE / 2));
+
+        hub.sweep(lost + LOST_GRACE);
+        assert!(matches!(confirmed.try_recv(), Ok(AgentEvent::AgentGone)));
+        assert!(unconfirmed.try_recv().is_err(), "still waiting");
+        assert_eq!(hub.queue.depth(), 1, "requeued for another agent");
+        assert!(!hub.is_online("t", "main", lost + LOST_GRACE));
+    }
+
+    #[test]
+    fn a_request_within_the_grace_proves_the_instance_alive() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let rx = submit_one(&hub, None, t0);
+        let (_, leases) = deliver(&hub, "A", t0);
+        hub.delivered(&leases, true, None, t0);
+        hub.connection_lost("t", "A", t0);
+        let back = t0 + LOST_GRACE / 2;
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], back);
+        hub.sweep(t0 + LOST_GRACE * 2);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(hub.queue.depth(), 0);
+    }
+
+    #[test]
+    fn channels_route_by_poll_list_then_declaration() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let info: ServerInfo = serde_json::from_str(
+            r#"{"version":1,"channels":[{"name":"main"},{"name":"tools","proc_affinity":true}]}"#,
+        )
+        .unwrap();
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &[], t0);
+        assert_eq!(
+            hub.channels_of("t", "A"),
+            Channels::Only(vec!["main".into(), "tools".into()])
+        );
+        assert!(hub.is_online("t", "tools", t0));
+        assert!(!hub.is_online("t", "other", t0));
+        let polled = ["tools".to_string()];
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &polled, t0);
+        assert_eq!(
+            hub.channels_of("t", "A"),
+            Channels::Only(vec!["tools".into()])
+        );
+        assert!(!hub.is_online("t", "main", t0));
+        hub.agent_request("t", "B", None, RequestKind::Poll, &[], t0);
+        assert_eq!(hub.channels_of("t", "B"), Channels::Any);
+        assert!(hub.is_online("t", "other", t0));
     }
 
     #[test]
