@@ -114,17 +114,20 @@ pub fn handle(
     }
 }
 
-/// `X-Tunnel-Client-Instance-Id`, bounded; agents without one share a record.
+/// `X-Tunnel-Client-Instance-Id`, bounded and printable (it is logged);
+/// agents without one share a record.
 fn instance_id(incoming: &Incoming) -> String {
-    match incoming.header(header::INSTANCE_ID).map(str::trim) {
-        Some(id) if !id.is_empty() => {
-            let mut end = id.len().min(MAX_INSTANCE_ID_BYTES);
-            while !id.is_char_boundary(end) {
-                end -= 1;
-            }
-            id[..end].to_string()
-        }
-        _ => ANONYMOUS_INSTANCE.to_string(),
+    let id: String = incoming
+        .header(header::INSTANCE_ID)
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(MAX_INSTANCE_ID_BYTES)
+        .collect();
+    if id.is_empty() {
+        ANONYMOUS_INSTANCE.to_string()
+    } else {
+        id
     }
 }
 

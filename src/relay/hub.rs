@@ -305,7 +305,10 @@ impl Hub {
         if !state.agents.contains_key(&key) && state.agents.len() >= MAX_AGENTS {
             forget_silent_agents(&mut state, now, Duration::ZERO);
         }
-        let agent = state.agents.entry(key).or_insert_with(|| Agent::new(now));
+        let agent = state.agents.entry(key).or_insert_with(|| {
+            log::info!("agent instance {instance} of tunnel {tunnel_id} connected");
+            Agent::new(now)
+        });
         agent.last_request = now;
         agent.connection_lost = None;
         if kind == RequestKind::Poll {

@@ -4,5 +4,8 @@
 mod agent_side;
 mod agents;
 mod caller_side;
+mod channels;
 mod cli;
+mod forwarding;
+mod oauth;
 mod shutdown;
