@@ -7,5 +7,6 @@ mod caller_side;
 mod channels;
 mod cli;
 mod forwarding;
+mod ha;
 mod oauth;
 mod shutdown;
