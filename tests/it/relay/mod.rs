@@ -8,5 +8,6 @@ mod channels;
 mod cli;
 mod forwarding;
 mod ha;
+mod mcp_sdk;
 mod oauth;
 mod shutdown;
