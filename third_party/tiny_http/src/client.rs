@@ -200,8 +200,10 @@ impl ClientConnection {
             Ok(_) => {}
             // an idle connection is closed without a response
             Err(e) => {
-                if e.kind() != ErrorKind::TimedOut {
-                    self.peer_watch.mark_closed();
+                match e.kind() {
+                    ErrorKind::TimedOut => {}
+                    ErrorKind::ConnectionReset => self.peer_watch.mark_reset(),
+                    _ => self.peer_watch.mark_closed(),
                 }
                 return Err(closed());
             }

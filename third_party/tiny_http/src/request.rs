@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use std::io::BufWriter;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -97,18 +97,42 @@ pub struct Request {
 /// keeps no socket open.
 #[derive(Debug, Clone, Default)]
 pub struct PeerWatch {
-    closed: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
 }
+
+const PEER_OPEN: u8 = 0;
+const PEER_CLOSED: u8 = 1;
+const PEER_RESET: u8 = 2;
 
 impl PeerWatch {
     /// True once the client closed or reset the connection (an idle timeout
     /// of the server's own does not count).
     pub fn closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != PEER_OPEN
+    }
+
+    /// True once the client reset the connection (TCP RST): its socket went
+    /// away with data unread, so an answer written before was never read.
+    pub fn reset(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PEER_RESET
+    }
+
+    /// True when both watch the same connection.
+    pub fn same_connection(&self, other: &PeerWatch) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
     }
 
     pub(crate) fn mark_closed(&self) {
-        self.closed.store(true, Ordering::Release);
+        let _ = self.state.compare_exchange(
+            PEER_OPEN,
+            PEER_CLOSED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    pub(crate) fn mark_reset(&self) {
+        self.state.store(PEER_RESET, Ordering::Release);
     }
 }
 
