@@ -83,6 +83,7 @@ pub fn handle(
         info.as_ref(),
         kind,
         &polled,
+        incoming.peer_watch().as_ref(),
         Instant::now(),
     );
 

@@ -40,12 +40,12 @@ pub fn authorized(settings: &CallerSettings<'_>, incoming: &Incoming) -> bool {
     }
 }
 
-/// One caller request's place: its tunnel and channel, and where answers
-/// point callers for OAuth discovery.
+/// One caller request's place: its tunnel and channel, and the relay's
+/// public address (for OAuth discovery links in answers).
 struct Target<'a> {
     tunnel_id: &'a str,
     channel: &'a str,
-    metadata_url: String,
+    public_url: &'a str,
 }
 
 /// Handles one request on `/v1/mcp/{tunnel_id}/{channel}` and reports its
@@ -95,7 +95,7 @@ pub fn handle(
     let target = Target {
         tunnel_id,
         channel,
-        metadata_url: oauth::metadata_url(settings.public_url, tunnel_id),
+        public_url: settings.public_url,
     };
     match incoming.method() {
         tiny_http::Method::Post => post(hub, settings, incoming, &target),
@@ -361,7 +361,7 @@ fn finish(
         }
     };
     let mut headers = hub::allowlisted(&payload.resp_headers);
-    oauth::rewrite_challenges(&mut headers, &target.metadata_url);
+    oauth::rewrite_challenges(&mut headers, target.public_url, target.tunnel_id);
     pin_if_affine(
         hub,
         target,
@@ -491,7 +491,7 @@ fn delete(
                     hub.unpin_session(tunnel_id, channel, &session);
                 }
                 let mut headers = hub::allowlisted(&payload.resp_headers);
-                oauth::rewrite_challenges(&mut headers, &target.metadata_url);
+                oauth::rewrite_challenges(&mut headers, target.public_url, target.tunnel_id);
                 send(hub, incoming, terminal_reply(&payload, headers));
                 return Outcome::Answered;
             }

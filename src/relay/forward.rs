@@ -65,12 +65,17 @@ pub fn command_headers<'a>(
         .collect();
     let mut out = Headers::new();
     for (name, value) in pairs {
-        let lower = name.to_ascii_lowercase();
-        let dropped = HOP_BY_HOP.contains(&lower.as_str())
-            || CLIENT_IDENTITY.contains(&lower.as_str())
-            || DROPPED_PREFIXES.iter().any(|p| lower.starts_with(p))
-            || named_by_connection.contains(&lower)
-            || (lower == "authorization" && !keep_authorization);
+        let is = |other: &&str| name.eq_ignore_ascii_case(other);
+        let dropped = HOP_BY_HOP.iter().any(is)
+            || CLIENT_IDENTITY.iter().any(is)
+            || DROPPED_PREFIXES.iter().any(|p| {
+                name.get(..p.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(p))
+            })
+            || named_by_connection
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n))
+            || (!keep_authorization && name.eq_ignore_ascii_case(header::AUTHORIZATION));
         if dropped {
             continue;
         }

@@ -417,13 +417,30 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
 
-        let (client, request) = ask();
+        // Read, then closed: a plain close.
+        let (mut client, request) = ask();
         let watch = request.peer_watch().unwrap();
         request.respond(Reply::empty(204)).unwrap();
         assert!(!watch.closed());
+        let mut answer = [0u8; 64];
+        let read = client.read(&mut answer).unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 204"));
         drop(client);
         while !watch.closed() {
             assert!(std::time::Instant::now() < deadline, "close not seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!watch.reset());
+
+        // Closed with the answer unread: the client's kernel resets.
+        let (client, request) = ask();
+        let watch = request.peer_watch().unwrap();
+        request.respond(Reply::empty(204)).unwrap();
+        // The answer is in the client's buffer (peek waits for it), unread.
+        assert!(client.peek(&mut answer).unwrap() > 0);
+        drop(client);
+        while !watch.reset() {
+            assert!(std::time::Instant::now() < deadline, "reset not seen");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }

@@ -32,12 +32,20 @@
 //! before it hands commands over and every [`PEER_CHECK_INTERVAL`] while it
 //! waits: a poll whose agent closed the connection gives what it took back at
 //! once and ends. After the answer, the connection's own thread notices when
-//! the agent closes the connection instead of asking again ([`PeerWatch`]):
-//! an unconfirmed lease on such a connection proves nothing was read. Either
-//! sign marks the instance as lost; unless it makes another request within
-//! [`LOST_GRACE`] (a live agent re-polls at once), it is gone: its
+//! the agent closes the connection instead of asking again ([`PeerWatch`]).
+//! A reset (RST: the agent's socket went away with the answer unread) requeues
+//! the unconfirmed commands of that answer at once; a plain close may follow
+//! a read answer, so it only marks the instance. Either sign marks the
+//! instance as lost. It is gone when, [`LOST_GRACE`] later, it has not polled
+//! again (a live agent re-polls at once) and all its connections (two at
+//! least: its poll's and one it posted answers on) closed together, within
+//! [`CLOSED_TOGETHER`] of the loss: a killed process loses them all at once,
+//! while an agent draining after SIGTERM stops polling but keeps the
+//! connections it posts its remaining answers on. A gone instance's
 //! unconfirmed commands are requeued, its confirmed ones (which may have run)
-//! answered with an error, its pinned sessions end with an error.
+//! answered with an error, its pinned sessions end with an error. An agent
+//! killed before it ever posted leaves no such proof: its confirmed commands
+//! wait for the response timeout.
 
 use super::http::PeerWatch;
 use super::metrics::{Gauges, Metrics};
@@ -68,6 +76,15 @@ pub const MAX_SESSIONS: usize = 10_000;
 
 /// Most agent instance records kept (authenticated peers only).
 pub const MAX_AGENTS: usize = 1_024;
+
+/// Most open connections watched per agent instance (an agent polls on one
+/// and posts on at most its worker count).
+const MAX_WATCHED_CONNECTIONS: usize = 64;
+
+/// How close to the loss of its poll every connection of an instance must
+/// have closed for it to count as gone (what one process exit looks like,
+/// seen through the poll check and the sweep on a loaded machine).
+pub const CLOSED_TOGETHER: Duration = Duration::from_secs(2);
 
 /// A pending command whose caller vanished without cancelling is dropped
 /// this long after its deadline (callers normally cancel themselves).
@@ -179,9 +196,17 @@ struct Agent {
     declared_channels: Option<Vec<String>>,
     affine_channels: Vec<String>,
     unconfirmed: usize,
-    /// When one of its connections was found closed by the agent, with no
-    /// request from it since.
+    /// When a poll connection of it was found closed by the agent, with no
+    /// poll from it since.
     connection_lost: Option<Instant>,
+    /// The connections it made requests on that were still open then.
+    connections: Vec<Watched>,
+}
+
+/// A connection of an agent instance and when it was first seen closed.
+struct Watched {
+    watch: PeerWatch,
+    closed_at: Option<Instant>,
 }
 
 impl Agent {
@@ -194,6 +219,36 @@ impl Agent {
             affine_channels: Vec::new(),
             unconfirmed: 0,
             connection_lost: None,
+            connections: Vec::new(),
+        }
+    }
+
+    /// Remembers the connection of a request. Closed ones are dropped while
+    /// the instance is not lost; once it is, they are its death certificate.
+    fn watch(&mut self, watch: Option<&PeerWatch>) {
+        if self.connection_lost.is_none() {
+            self.connections.retain(|w| !w.watch.closed());
+        }
+        if let Some(watch) = watch {
+            let known = self
+                .connections
+                .iter()
+                .any(|w| w.watch.same_connection(watch));
+            if !known && self.connections.len() < MAX_WATCHED_CONNECTIONS {
+                self.connections.push(Watched {
+                    watch: watch.clone(),
+                    closed_at: None,
+                });
+            }
+        }
+    }
+
+    /// Notes when each of its connections was first seen closed.
+    fn observe(&mut self, now: Instant) {
+        for w in &mut self.connections {
+            if w.closed_at.is_none() && w.watch.closed() {
+                w.closed_at = Some(now);
+            }
         }
     }
 
@@ -204,12 +259,23 @@ impl Agent {
         !self.gone(now) && now.saturating_duration_since(self.last_request) < window
     }
 
-    /// Its connection closed and it has been silent since, for [`LOST_GRACE`].
+    /// Its poll connection closed, it has not polled again for
+    /// [`LOST_GRACE`], and all its connections (two at least) closed with it.
     fn gone(&self, now: Instant) -> bool {
+        let Some(lost) = self.connection_lost else {
+            return false;
+        };
+        let together = |closed: Instant| {
+            closed.saturating_duration_since(lost) <= CLOSED_TOGETHER
+                && lost.saturating_duration_since(closed) <= CLOSED_TOGETHER
+        };
         self.open_polls == 0
+            && now.saturating_duration_since(lost) >= LOST_GRACE
+            && self.connections.len() >= 2
             && self
-                .connection_lost
-                .is_some_and(|lost| now.saturating_duration_since(lost) >= LOST_GRACE)
+                .connections
+                .iter()
+                .all(|w| w.closed_at.is_some_and(together))
     }
 
     /// The channels its polls serve: the poll's list, else its declaration,
@@ -290,7 +356,9 @@ impl Hub {
     /// instance: its poll loop asks again only after reading the previous
     /// answer (which may still be finishing its write on another thread). Any
     /// other request confirms leases whose answer was fully written before it.
-    /// `polled` is the poll's `channel=` list (empty when it lists none).
+    /// `polled` is the poll's `channel=` list (empty when it lists none);
+    /// `watch` tells later whether the request's connection closed.
+    #[allow(clippy::too_many_arguments)]
     pub fn agent_request(
         &self,
         tunnel_id: &str,
@@ -298,6 +366,7 @@ impl Hub {
         info: Option<&ServerInfo>,
         kind: RequestKind,
         polled: &[String],
+        watch: Option<&PeerWatch>,
         now: Instant,
     ) {
         let mut state = self.lock();
@@ -310,8 +379,11 @@ impl Hub {
             Agent::new(now)
         });
         agent.last_request = now;
-        agent.connection_lost = None;
+        agent.watch(watch);
         if kind == RequestKind::Poll {
+            // Only a poll proves a lost instance alive: any other request
+            // may have been sent just before it died.
+            agent.connection_lost = None;
             polled.clone_into(&mut agent.polled_channels);
         }
         if let Some(info) = info {
@@ -395,6 +467,7 @@ impl Hub {
             .get_mut(&(tunnel_id.to_string(), instance.to_string()))
         {
             agent.connection_lost.get_or_insert(now);
+            agent.observe(now);
         }
     }
 
@@ -751,6 +824,9 @@ impl Hub {
     /// agents and their sessions.
     pub fn sweep(&self, now: Instant) {
         let mut state = self.lock();
+        for agent in state.agents.values_mut() {
+            agent.observe(now);
+        }
         let window = self.pinned_window();
         let mut lapsed = Vec::new();
         let mut orphaned = Vec::new();
@@ -784,9 +860,12 @@ impl Hub {
                     ..
                 } => {
                     let since = written_at.unwrap_or(*handed_at);
-                    if now.saturating_duration_since(since) >= self.settings.lease_period {
+                    let reset = peer_watch.as_ref().is_some_and(PeerWatch::reset);
+                    if reset || now.saturating_duration_since(since) >= self.settings.lease_period {
+                        // A reset connection went away with the answer unread.
                         lapsed.push(id.clone());
-                    } else if peer_watch.as_ref().is_some_and(PeerWatch::closed) {
+                    }
+                    if peer_watch.as_ref().is_some_and(PeerWatch::closed) {
                         closed_by_agent.push((pending.tunnel_id.clone(), instance.clone()));
                     }
                 }
@@ -961,7 +1040,7 @@ mod tests {
     }
 
     fn deliver(hub: &Hub, instance: &str, now: Instant) -> (Vec<WireCommand>, Vec<Lease>) {
-        hub.agent_request("t", instance, None, RequestKind::Poll, &[], now);
+        hub.agent_request("t", instance, None, RequestKind::Poll, &[], None, now);
         let taken = hub.queue.take("t", instance, &Channels::Any, 25, now);
         hub.lease("t", instance, taken, now)
     }
@@ -1023,6 +1102,7 @@ mod tests {
             None,
             RequestKind::Other,
             &[],
+            None,
             t0 + Duration::from_millis(1),
         );
         hub.sweep(t0 + Duration::from_secs(5));
@@ -1071,7 +1151,7 @@ mod tests {
     fn sessions_route_to_live_instances_only() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        hub.agent_request("t", "A", None, RequestKind::Other, &[], t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], None, t0);
         hub.pin_session("t", "main", "s", "A", t0);
         assert_eq!(
             hub.session_route("t", "main", "s", t0),
@@ -1106,18 +1186,66 @@ mod tests {
         .unwrap()
     }
 
+    /// Watches of `n` real connections to a loopback server, and a function
+    /// that closes them all from the client side (as a process exit does).
+    fn connections(n: usize) -> (Vec<PeerWatch>, impl FnOnce()) {
+        use std::io::Write;
+        let listener =
+            crate::relay::http::nodelay_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = crate::httpd::Limits {
+            pipelining: false,
+            ..crate::httpd::Limits::default()
+        };
+        let server = crate::httpd::serve(listener, limits).unwrap();
+        let mut clients = Vec::new();
+        let mut watches = Vec::new();
+        for _ in 0..n {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let request = server.recv().unwrap();
+            watches.push(request.peer_watch().unwrap());
+            request.respond(tiny_http::Response::empty(204)).unwrap();
+            clients.push(client);
+        }
+        let closing = watches.clone();
+        let close = move || {
+            drop(clients);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !closing.iter().all(PeerWatch::closed) {
+                assert!(Instant::now() < deadline, "closes not seen");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            drop(server);
+        };
+        (watches, close)
+    }
+
     #[test]
     fn a_gone_instance_hands_on_unconfirmed_work_and_fails_confirmed_work() {
         let hub = hub(Duration::from_secs(10));
         let t0 = Instant::now();
+        // A polls on one connection and posts on another.
+        let (watches, kill) = connections(2);
+        let (poll, post) = (Some(&watches[0]), Some(&watches[1]));
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
         let confirmed = submit_one(&hub, None, t0);
-        let (_, leases) = deliver(&hub, "A", t0);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
         hub.delivered(&leases, true, None, t0);
         // A's next poll confirms the first command and takes the second.
         let unconfirmed = submit_one(&hub, None, t0);
-        let (_, leases) = deliver(&hub, "A", t0 + Duration::from_millis(1));
-        hub.delivered(&leases, true, None, t0 + Duration::from_millis(1));
+        let t1 = t0 + Duration::from_millis(1);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t1);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t1);
+        let (_, leases) = hub.lease("t", "A", taken, t1);
+        hub.delivered(&leases, true, None, t1);
 
+        // A is killed: every connection closes at once.
+        kill();
         let lost = t0 + Duration::from_millis(2);
         hub.connection_lost("t", "A", lost);
         hub.sweep(lost + LOST_GRACE / 2);
@@ -1132,18 +1260,58 @@ mod tests {
     }
 
     #[test]
-    fn a_request_within_the_grace_proves_the_instance_alive() {
+    fn a_poll_within_the_grace_proves_the_instance_alive() {
         let hub = hub(Duration::from_secs(10));
         let t0 = Instant::now();
+        let (watches, close) = connections(2);
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Other,
+            &[],
+            Some(&watches[1]),
+            t0,
+        );
         let rx = submit_one(&hub, None, t0);
-        let (_, leases) = deliver(&hub, "A", t0);
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Poll,
+            &[],
+            Some(&watches[0]),
+            t0,
+        );
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
         hub.delivered(&leases, true, None, t0);
+        close();
         hub.connection_lost("t", "A", t0);
         let back = t0 + LOST_GRACE / 2;
-        hub.agent_request("t", "A", None, RequestKind::Poll, &[], back);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, back);
         hub.sweep(t0 + LOST_GRACE * 2);
         assert!(rx.try_recv().is_err());
         assert_eq!(hub.queue.depth(), 0);
+    }
+
+    #[test]
+    fn an_agent_with_an_open_connection_is_draining_not_gone() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let rx = submit_one(&hub, None, t0);
+        let open = PeerWatch::default();
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], Some(&open), t0);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
+        hub.delivered(&leases, true, None, t0);
+        // Its poll connection closed (SIGTERM stops polling), but it still
+        // posts on its other connection: not gone, whatever the time.
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, t0);
+        hub.connection_lost("t", "A", t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], Some(&open), t0);
+        hub.sweep(t0 + LOST_GRACE * 3);
+        assert!(rx.try_recv().is_err(), "still waiting for the answer");
     }
 
     #[test]
@@ -1154,7 +1322,7 @@ mod tests {
             r#"{"version":1,"channels":[{"name":"main"},{"name":"tools","proc_affinity":true}]}"#,
         )
         .unwrap();
-        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &[], t0);
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &[], None, t0);
         assert_eq!(
             hub.channels_of("t", "A"),
             Channels::Only(vec!["main".into(), "tools".into()])
@@ -1162,13 +1330,13 @@ mod tests {
         assert!(hub.is_online("t", "tools", t0));
         assert!(!hub.is_online("t", "other", t0));
         let polled = ["tools".to_string()];
-        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &polled, t0);
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &polled, None, t0);
         assert_eq!(
             hub.channels_of("t", "A"),
             Channels::Only(vec!["tools".into()])
         );
         assert!(!hub.is_online("t", "main", t0));
-        hub.agent_request("t", "B", None, RequestKind::Poll, &[], t0);
+        hub.agent_request("t", "B", None, RequestKind::Poll, &[], None, t0);
         assert_eq!(hub.channels_of("t", "B"), Channels::Any);
         assert!(hub.is_online("t", "other", t0));
     }

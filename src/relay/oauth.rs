@@ -202,12 +202,14 @@ fn send(incoming: Incoming, reply: Reply) {
 }
 
 /// Points every `resource_metadata` auth-param in the `WWW-Authenticate`
-/// headers of a caller answer at `url`, so a standard MCP client discovers
-/// through the relay, never at an address inside the agent's network.
-pub fn rewrite_challenges(headers: &mut [(String, String)], url: &str) {
+/// headers of a caller answer at the relay's metadata route for the tunnel,
+/// so a standard MCP client discovers through the relay, never at an address
+/// inside the agent's network.
+pub fn rewrite_challenges(headers: &mut [(String, String)], public: &str, tunnel_id: &str) {
     for (name, value) in headers.iter_mut() {
         if name.eq_ignore_ascii_case(header::WWW_AUTHENTICATE) {
-            if let Some(rewritten) = rewrite_resource_metadata(value, url) {
+            let url = metadata_url(public, tunnel_id);
+            if let Some(rewritten) = rewrite_resource_metadata(value, &url) {
                 *value = rewritten;
             }
         }
@@ -349,7 +351,7 @@ mod tests {
                 "Bearer resource_metadata=\"https://in/x\"".to_string(),
             ),
         ];
-        rewrite_challenges(&mut headers, URL);
+        rewrite_challenges(&mut headers, "http://relay:1", "t");
         assert_eq!(headers[0].1, "application/json");
         assert_eq!(headers[1].1, format!("Bearer resource_metadata=\"{URL}\""));
     }

@@ -71,14 +71,30 @@ fn a_poll_whose_agent_vanished_hands_nothing_over() {
     assert_eq!(metric(&base, "relay_redeliveries_total"), 0);
 }
 
-/// The agent read its poll answer and vanished before asking again: the
-/// connection's close proves the delivery was lost, so the command goes to a
+/// A second connection of instance `instance` (the one it posts on): one
+/// answered request, then kept open.
+fn raw_connection(base: &str, instance: &str) -> TcpStream {
+    let mut socket = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        socket,
+        "GET /v1/tunnels/{TUNNEL_ID} HTTP/1.1\r\nHost: relay\r\n\
+         Authorization: Bearer {API_KEY}\r\nX-Tunnel-Client-Instance-Id: {instance}\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut BufReader::new(&mut socket)).status, 200);
+    socket
+}
+
+/// The agent read its poll answer and died before asking again: all its
+/// connections close at once, which proves it gone, so the command goes to a
 /// live agent after the short grace, not after the lease period.
 #[test]
-fn a_delivery_whose_agent_closed_the_connection_goes_to_a_live_one() {
+fn a_delivery_whose_agent_died_after_reading_it_goes_to_a_live_one() {
     let mut cfg = config();
     cfg.lease_period = Duration::from_secs(600);
     let (_relay, base) = start(cfg);
+    let posts = raw_connection(&base, "A");
     let mut vanishing = raw_poll(&base, "A");
     wait_until(WAIT, "A's poll to be held", || {
         metric(&base, "relay_open_polls") == 1
@@ -91,9 +107,39 @@ fn a_delivery_whose_agent_closed_the_connection_goes_to_a_live_one() {
     let polled = read_response(&mut BufReader::new(&mut vanishing));
     assert_eq!(polled.status, 200);
     drop(vanishing);
+    drop(posts);
     let b = Agent::new(&base, "B");
     let cmd = b.poll_one();
     assert_eq!(cmd["jsonrpc"]["id"], 4);
+    assert_eq!(b.answer(&cmd, json!({})).0, 200);
+    assert_eq!(caller.join().unwrap().json()["result"]["by"], "B");
+    assert_eq!(metric(&base, "relay_redeliveries_total"), 1);
+}
+
+/// The agent died with its poll answer unread in its socket: the reset that
+/// follows proves it never read it, so the command goes on at once, even
+/// without any other sign of the agent's death.
+#[test]
+fn a_delivery_never_read_goes_to_a_live_one_at_once() {
+    let mut cfg = config();
+    cfg.lease_period = Duration::from_secs(600);
+    let (_relay, base) = start(cfg);
+    let vanishing = raw_poll(&base, "A");
+    wait_until(WAIT, "A's poll to be held", || {
+        metric(&base, "relay_open_polls") == 1
+    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call"}),
+        &[],
+    );
+    // The answer has arrived (peek waits for it) and is never read.
+    let mut byte = [0u8; 1];
+    assert_eq!(vanishing.peek(&mut byte).unwrap(), 1);
+    drop(vanishing);
+    let b = Agent::new(&base, "B");
+    let cmd = b.poll_one();
+    assert_eq!(cmd["jsonrpc"]["id"], 5);
     assert_eq!(b.answer(&cmd, json!({})).0, 200);
     assert_eq!(caller.join().unwrap().json()["result"]["by"], "B");
     assert_eq!(metric(&base, "relay_redeliveries_total"), 1);

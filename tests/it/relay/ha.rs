@@ -288,7 +288,10 @@ fn ha_after_an_agent_restart_the_waiting_call_is_served_by_the_new_agent() {
     wait_for_agents(&base, 1);
     let old_pid = stub_pid(&base, "main", &[]);
 
+    // The old process is gone (its sockets closed) before the call arrives:
+    // its long-poll is still held at the relay.
     old.signal("KILL");
+    old.wait_exit(WAIT);
     let url = channel_url(&base, "main");
     let caller = std::thread::spawn(move || {
         let message = json!({"jsonrpc": "2.0", "id": "stats", "method": "tools/call",
@@ -296,7 +299,6 @@ fn ha_after_an_agent_restart_the_waiting_call_is_served_by_the_new_agent() {
         let answer = call_url(&url, &message, &[]);
         (answer, Instant::now())
     });
-    old.wait_exit(WAIT);
     let new = process::agent(&base, &[]);
     let first_poll = wait_until(WAIT, "the new agent's first poll", || {
         (relay
@@ -326,4 +328,35 @@ fn ha_after_an_agent_restart_the_waiting_call_is_served_by_the_new_agent() {
         "agent restart: first call served {} ms after the new agent's first poll",
         served_at.saturating_duration_since(first_poll).as_millis()
     );
+}
+
+// RELAY.md "Several agents": SIGTERM stops an agent's polling (its held poll
+// connection closes, as a killed one's does) while it finishes the calls it
+// took: the relay waits for those answers instead of declaring it gone.
+#[test]
+fn ha_an_agent_draining_after_sigterm_still_answers_the_call_it_took() {
+    let (_relay, base) = binary(&[]);
+    let mut agent = process::agent(&base, &[]);
+    wait_for_agents(&base, 1);
+    for _ in 0..3 {
+        assert!(stub_pid(&base, "main", &[]) > 0);
+    }
+    let url = channel_url(&base, "main");
+    let caller = std::thread::spawn(move || {
+        let message = json!({"jsonrpc": "2.0", "id": "long", "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {"ms": 4000}}});
+        call_url(&url, &message, &[])
+    });
+    wait_until(WAIT, "the long call to reach the agent", || {
+        metric(&base, "relay_commands_delivered_total") == 4
+    });
+    // Its next poll is held once it has taken the call: stop it then.
+    wait_until(WAIT, "the agent's next poll", || {
+        metric(&base, "relay_open_polls") == 1
+    });
+    agent.signal("TERM");
+    let answer = caller.join().unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["id"], "long");
+    assert_eq!(agent.wait_exit(WAIT).code(), Some(0));
 }

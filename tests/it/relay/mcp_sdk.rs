@@ -129,5 +129,10 @@ fn a_2026_07_28_sdk_server_answers_discover_and_tools_call_through_relay_and_age
                 "params": {"_meta": meta()}}),
         &[("MCP-Protocol-Version", PROTOCOL)],
     );
-    assert_eq!(dropped.json()["error"]["code"], HEADER_MISMATCH, "{}", dropped.body);
+    assert_eq!(
+        dropped.json()["error"]["code"],
+        HEADER_MISMATCH,
+        "{}",
+        dropped.body
+    );
 }
