@@ -37,8 +37,8 @@
 //! the unconfirmed commands of that answer at once; a plain close may follow
 //! a read answer, so it only marks the instance. Either sign marks the
 //! instance as lost. It is gone when, [`LOST_GRACE`] later, it has not polled
-//! again (a live agent re-polls at once) and all its connections (two at
-//! least: its poll's and one it posted answers on) closed together, within
+//! again (a live agent re-polls at once), none of its connections is open,
+//! and two at least (its poll's and one it posted answers on) closed within
 //! [`CLOSED_TOGETHER`] of the loss: a killed process loses them all at once,
 //! while an agent draining after SIGTERM stops polling but keeps the
 //! connections it posts its remaining answers on. A gone instance's
@@ -260,22 +260,29 @@ impl Agent {
     }
 
     /// Its poll connection closed, it has not polled again for
-    /// [`LOST_GRACE`], and all its connections (two at least) closed with it.
+    /// [`LOST_GRACE`], none of its connections outlived that, and two at
+    /// least closed with it (its poll's and one it posted on).
     fn gone(&self, now: Instant) -> bool {
         let Some(lost) = self.connection_lost else {
             return false;
         };
-        let together = |closed: Instant| {
-            closed.saturating_duration_since(lost) <= CLOSED_TOGETHER
-                && lost.saturating_duration_since(closed) <= CLOSED_TOGETHER
-        };
-        self.open_polls == 0
-            && now.saturating_duration_since(lost) >= LOST_GRACE
-            && self.connections.len() >= 2
-            && self
-                .connections
-                .iter()
-                .all(|w| w.closed_at.is_some_and(together))
+        if self.open_polls > 0 || now.saturating_duration_since(lost) < LOST_GRACE {
+            return false;
+        }
+        let mut closed_with_it = 0;
+        for w in &self.connections {
+            match w.closed_at {
+                // Still open: an agent draining, not a dead one.
+                None => return false,
+                // Closed long before (idle): says nothing either way.
+                Some(closed) if lost.saturating_duration_since(closed) > CLOSED_TOGETHER => {}
+                Some(closed) if closed.saturating_duration_since(lost) > CLOSED_TOGETHER => {
+                    return false
+                }
+                Some(_) => closed_with_it += 1,
+            }
+        }
+        closed_with_it >= 2
     }
 
     /// The channels its polls serve: the poll's list, else its declaration,
@@ -1186,41 +1193,53 @@ mod tests {
         .unwrap()
     }
 
-    /// Watches of `n` real connections to a loopback server, and a function
-    /// that closes them all from the client side (as a process exit does).
-    fn connections(n: usize) -> (Vec<PeerWatch>, impl FnOnce()) {
-        use std::io::Write;
-        let listener =
-            crate::relay::http::nodelay_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let limits = crate::httpd::Limits {
-            pipelining: false,
-            ..crate::httpd::Limits::default()
-        };
-        let server = crate::httpd::serve(listener, limits).unwrap();
-        let mut clients = Vec::new();
-        let mut watches = Vec::new();
-        for _ in 0..n {
-            let mut client = std::net::TcpStream::connect(addr).unwrap();
-            client
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let request = server.recv().unwrap();
-            watches.push(request.peer_watch().unwrap());
-            request.respond(tiny_http::Response::empty(204)).unwrap();
-            clients.push(client);
+    /// Real connections to a loopback server, each closed by its client when
+    /// the test says so, with the server's watch on each.
+    struct Connections {
+        watches: Vec<PeerWatch>,
+        clients: Vec<Option<std::net::TcpStream>>,
+        _server: tiny_http::Server,
+    }
+
+    impl Connections {
+        fn open(n: usize) -> Connections {
+            use std::io::Write;
+            let addr = "127.0.0.1:0".parse().unwrap();
+            let listener = crate::relay::http::nodelay_listener(addr).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits = crate::httpd::Limits {
+                pipelining: false,
+                ..crate::httpd::Limits::default()
+            };
+            let server = crate::httpd::serve(listener, limits).unwrap();
+            let mut clients = Vec::new();
+            let mut watches = Vec::new();
+            for _ in 0..n {
+                let mut client = std::net::TcpStream::connect(addr).unwrap();
+                client
+                    .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let request = server.recv().unwrap();
+                watches.push(request.peer_watch().unwrap());
+                request.respond(tiny_http::Response::empty(204)).unwrap();
+                clients.push(Some(client));
+            }
+            Connections {
+                watches,
+                clients,
+                _server: server,
+            }
         }
-        let closing = watches.clone();
-        let close = move || {
-            drop(clients);
+
+        /// Closes connection `i` and waits until the server has seen it.
+        fn close(&mut self, i: usize) {
+            self.clients[i].take();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !closing.iter().all(PeerWatch::closed) {
-                assert!(Instant::now() < deadline, "closes not seen");
+            while !self.watches[i].closed() {
+                assert!(Instant::now() < deadline, "close not seen");
                 std::thread::sleep(Duration::from_millis(2));
             }
-            drop(server);
-        };
-        (watches, close)
+        }
     }
 
     #[test]
@@ -1228,8 +1247,8 @@ mod tests {
         let hub = hub(Duration::from_secs(10));
         let t0 = Instant::now();
         // A polls on one connection and posts on another.
-        let (watches, kill) = connections(2);
-        let (poll, post) = (Some(&watches[0]), Some(&watches[1]));
+        let mut c = Connections::open(2);
+        let (poll, post) = (Some(&c.watches[0]), Some(&c.watches[1]));
         hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
         let confirmed = submit_one(&hub, None, t0);
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
@@ -1245,7 +1264,8 @@ mod tests {
         hub.delivered(&leases, true, None, t1);
 
         // A is killed: every connection closes at once.
-        kill();
+        c.close(0);
+        c.close(1);
         let lost = t0 + Duration::from_millis(2);
         hub.connection_lost("t", "A", lost);
         hub.sweep(lost + LOST_GRACE / 2);
@@ -1263,14 +1283,14 @@ mod tests {
     fn a_poll_within_the_grace_proves_the_instance_alive() {
         let hub = hub(Duration::from_secs(10));
         let t0 = Instant::now();
-        let (watches, close) = connections(2);
+        let mut c = Connections::open(2);
         hub.agent_request(
             "t",
             "A",
             None,
             RequestKind::Other,
             &[],
-            Some(&watches[1]),
+            Some(&c.watches[1]),
             t0,
         );
         let rx = submit_one(&hub, None, t0);
@@ -1280,19 +1300,61 @@ mod tests {
             None,
             RequestKind::Poll,
             &[],
-            Some(&watches[0]),
+            Some(&c.watches[0]),
             t0,
         );
         let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
         let (_, leases) = hub.lease("t", "A", taken, t0);
         hub.delivered(&leases, true, None, t0);
-        close();
+        c.close(0);
+        c.close(1);
         hub.connection_lost("t", "A", t0);
         let back = t0 + LOST_GRACE / 2;
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, back);
         hub.sweep(t0 + LOST_GRACE * 2);
         assert!(rx.try_recv().is_err());
         assert_eq!(hub.queue.depth(), 0);
+    }
+
+    #[test]
+    fn a_connection_closed_long_before_the_loss_is_no_proof() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let mut c = Connections::open(3);
+        // A posted on 1 and 2, polls on 0; 2 closed long ago (idle).
+        for i in [1, 2, 0] {
+            let kind = if i == 0 {
+                RequestKind::Poll
+            } else {
+                RequestKind::Other
+            };
+            hub.agent_request("t", "A", None, kind, &[], Some(&c.watches[i]), t0);
+        }
+        c.close(2);
+        hub.sweep(t0);
+        let later = t0 + Duration::from_secs(20);
+        // Killed holding its poll: 0 and 1 close together.
+        c.close(0);
+        c.close(1);
+        hub.connection_lost("t", "A", later);
+        assert!(!gone(&hub, "A", later + LOST_GRACE / 2), "within the grace");
+        hub.sweep(later + LOST_GRACE);
+        assert!(gone(&hub, "A", later + LOST_GRACE));
+
+        // B only ever polled: its poll closing alone proves nothing.
+        let mut d = Connections::open(1);
+        let watch = Some(&d.watches[0]);
+        hub.agent_request("t", "B", None, RequestKind::Poll, &[], watch, later);
+        d.close(0);
+        hub.connection_lost("t", "B", later);
+        hub.sweep(later + LOST_GRACE);
+        assert!(!gone(&hub, "B", later + LOST_GRACE));
+    }
+
+    fn gone(hub: &Hub, instance: &str, now: Instant) -> bool {
+        let state = hub.lock();
+        let key = ("t".to_string(), instance.to_string());
+        state.agents.get(&key).is_some_and(|a| a.gone(now))
     }
 
     #[test]
