@@ -2,7 +2,8 @@
 //! POST) exactly as PROTOCOL.md. Never logs keys, shard tokens or payloads.
 
 use super::http::{constant_time_eq, BodyError, Incoming, Reply};
-use super::hub::{Hub, RequestKind, RespondError};
+use super::hub::{Hub, RequestKind, RespondError, PEER_CHECK_INTERVAL};
+use crate::config::channels::is_channel_name;
 use crate::contract::{
     header, Ack, ApiErrorResponse, ResponsePayload, ServerInfo, TunnelMetadata, MAX_POLL_LIMIT,
     SERVER_INFO_MAX_BYTES,
@@ -18,6 +19,9 @@ const MAX_INSTANCE_ID_BYTES: usize = 128;
 
 /// Instance id used for agents that send none (older or foreign clients).
 const ANONYMOUS_INSTANCE: &str = "anonymous";
+
+/// Most `channel=` parameters one poll may list (an agent declares at most 32).
+const MAX_POLL_CHANNELS: usize = 64;
 
 pub struct AgentSettings<'a> {
     pub agent_key: &'a str,
@@ -63,7 +67,25 @@ pub fn handle(
         (tiny_http::Method::Get, "poll") => RequestKind::Poll,
         _ => RequestKind::Other,
     };
-    hub.agent_request(tunnel_id, &instance, info.as_ref(), kind, Instant::now());
+    let polled = match kind {
+        RequestKind::Poll => match poll_channels(&incoming) {
+            Ok(polled) => polled,
+            Err(reply) => {
+                send(hub, incoming, reply);
+                return;
+            }
+        },
+        RequestKind::Other => Vec::new(),
+    };
+    hub.agent_request(
+        tunnel_id,
+        &instance,
+        info.as_ref(),
+        kind,
+        &polled,
+        incoming.peer_watch().as_ref(),
+        Instant::now(),
+    );
 
     match (incoming.method(), rest) {
         (tiny_http::Method::Get, "") => {
@@ -93,18 +115,45 @@ pub fn handle(
     }
 }
 
-/// `X-Tunnel-Client-Instance-Id`, bounded; agents without one share a record.
+/// `X-Tunnel-Client-Instance-Id`, bounded and printable (it is logged);
+/// agents without one share a record.
 fn instance_id(incoming: &Incoming) -> String {
-    match incoming.header(header::INSTANCE_ID).map(str::trim) {
-        Some(id) if !id.is_empty() => {
-            let mut end = id.len().min(MAX_INSTANCE_ID_BYTES);
-            while !id.is_char_boundary(end) {
-                end -= 1;
-            }
-            id[..end].to_string()
-        }
-        _ => ANONYMOUS_INSTANCE.to_string(),
+    let id: String = incoming
+        .header(header::INSTANCE_ID)
+        .unwrap_or("")
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(MAX_INSTANCE_ID_BYTES)
+        .collect();
+    if id.is_empty() {
+        ANONYMOUS_INSTANCE.to_string()
+    } else {
+        id
     }
+}
+
+/// The poll's `channel=` list (empty when it lists none): the channels whose
+/// commands this poll takes.
+fn poll_channels(incoming: &Incoming) -> Result<Vec<String>, Reply> {
+    let mut channels: Vec<String> = Vec::new();
+    for name in incoming.query_all("channel") {
+        if !is_channel_name(name) {
+            return Err(api_error(
+                400,
+                "invalid_request_error",
+                Some("invalid_channel_format"),
+                "each channel must be 1 to 64 of a-z, 0-9, '_' and '-'",
+            ));
+        }
+        if channels.len() >= MAX_POLL_CHANNELS {
+            let message = format!("a poll may list at most {MAX_POLL_CHANNELS} channels");
+            return Err(api_error(400, "invalid_request_error", None, &message));
+        }
+        if !channels.iter().any(|c| c == name) {
+            channels.push(name.to_string());
+        }
+    }
+    Ok(channels)
 }
 
 /// `X-Tunnel-MCP-Server-Info`, when present and well-formed (unknown fields
@@ -182,9 +231,23 @@ fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
         tunnel_id,
         instance,
     };
+    let channels = hub.channels_of(tunnel_id, instance);
     let deadline = Instant::now() + wait;
     let (commands, leases) = loop {
-        let taken = hub.queue.take(tunnel_id, instance, limit, deadline);
+        // Wake up now and then to see whether the agent is still there.
+        let wake = deadline.min(Instant::now() + PEER_CHECK_INTERVAL);
+        let taken = hub.queue.take(tunnel_id, instance, &channels, limit, wake);
+        if incoming.peer_closed() == Some(true) {
+            // The agent is gone (killed, restarted): what it took goes back
+            // to the head of the queue for a live agent, never into a dead
+            // socket where it would wait for its lease to lapse.
+            hub.give_back(tunnel_id, taken);
+            drop(open);
+            hub.connection_lost(tunnel_id, instance, Instant::now());
+            log::info!("agent instance {instance} closed its poll connection; poll ended");
+            send(hub, incoming, Reply::empty(204));
+            return;
+        }
         let now = Instant::now();
         let (commands, leases) = hub.lease(tunnel_id, instance, taken, now);
         // Everything taken may have been abandoned by its caller meanwhile.
@@ -203,8 +266,9 @@ fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
         "delivering {} command(s) to agent instance {instance}",
         commands.len()
     );
+    let watch = incoming.peer_watch();
     let written = incoming.respond(reply).is_ok();
-    hub.delivered(&leases, written, Instant::now());
+    hub.delivered(&leases, written, watch.as_ref(), Instant::now());
 }
 
 fn response(

@@ -1,13 +1,17 @@
-//! The caller side: an MCP Streamable HTTP endpoint (`/v1/mcp/{id}`) that
-//! queues each message for an agent and answers with the agent's reply.
+//! The caller side: an MCP Streamable HTTP endpoint (`/v1/mcp/{id}` for
+//! channel `main`, `/v1/mcp/{id}/{channel}`) that queues each message for an
+//! agent serving its channel and answers with the agent's reply.
 //! Never logs payloads, header values or tokens; never waits past a deadline.
 
+use super::forward;
 use super::http::{BodyError, EventStream, Incoming, Reply};
 use super::hub::{self, AgentEvent, Hub, SessionRoute, SubmitError};
 use super::metrics::Outcome;
+use super::oauth;
+use crate::config::channels::is_channel_name;
 use crate::contract::batch::{self, MAX_PAYLOAD_DEPTH};
 use crate::contract::failure::{internal_error, INTERNAL_ERROR};
-use crate::contract::{header, CommandType, RespType, ResponsePayload, MAIN_CHANNEL};
+use crate::contract::{header, CommandType, RespType, ResponsePayload};
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -22,29 +26,49 @@ pub struct CallerSettings<'a> {
     pub caller_token: Option<&'a str>,
     pub response_timeout: Duration,
     pub max_body_bytes: usize,
+    /// The relay's address as callers see it (`--public-url`), no trailing `/`.
+    pub public_url: &'a str,
 }
 
-/// Handles one request on `/v1/mcp/{tunnel_id}` and reports its outcome.
+/// True when caller auth is off or the request carries the caller token.
+pub fn authorized(settings: &CallerSettings<'_>, incoming: &Incoming) -> bool {
+    match settings.caller_token {
+        None => true,
+        Some(expected) => {
+            let given = incoming.bearer().unwrap_or("");
+            super::http::constant_time_eq(given.as_bytes(), expected.as_bytes())
+        }
+    }
+}
+
+/// One caller request's place: its tunnel and channel, and the relay's
+/// public address (for OAuth discovery links in answers).
+struct Target<'a> {
+    tunnel_id: &'a str,
+    channel: &'a str,
+    public_url: &'a str,
+}
+
+/// Handles one request on `/v1/mcp/{tunnel_id}/{channel}` and reports its
+/// outcome.
 pub fn handle(
     hub: &Hub,
     settings: &CallerSettings<'_>,
     incoming: Incoming,
     tunnel_id: &str,
+    channel: &str,
 ) -> Outcome {
-    if let Some(expected) = settings.caller_token {
-        let given = incoming.bearer().unwrap_or("");
-        if !super::http::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            let reply = rpc_error(
-                401,
-                &Value::Null,
-                INVALID_REQUEST,
-                "missing or wrong caller token",
-                "unauthorized",
-            )
-            .with_header(header::WWW_AUTHENTICATE, "Bearer");
-            send(hub, incoming, reply);
-            return Outcome::Unauthorized;
-        }
+    if !authorized(settings, &incoming) {
+        let reply = rpc_error(
+            401,
+            &Value::Null,
+            INVALID_REQUEST,
+            "missing or wrong caller token",
+            "unauthorized",
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer");
+        send(hub, incoming, reply);
+        return Outcome::Unauthorized;
     }
     if !hub.knows_tunnel(tunnel_id) {
         let reply = rpc_error(
@@ -57,9 +81,26 @@ pub fn handle(
         send(hub, incoming, reply);
         return Outcome::Rejected;
     }
+    if !is_channel_name(channel) {
+        // The name is not echoed: it is whatever the caller put in the path.
+        let reply = rpc_error(
+            400,
+            &Value::Null,
+            INVALID_REQUEST,
+            "the channel in the path must be 1 to 64 of a-z, 0-9, '_' and '-'",
+            "invalid_channel_format",
+        );
+        send(hub, incoming, reply);
+        return Outcome::Rejected;
+    }
+    let target = Target {
+        tunnel_id,
+        channel,
+        public_url: settings.public_url,
+    };
     match incoming.method() {
-        tiny_http::Method::Post => post(hub, settings, incoming, tunnel_id),
-        tiny_http::Method::Delete => delete(hub, settings, incoming, tunnel_id),
+        tiny_http::Method::Post => post(hub, settings, incoming, &target),
+        tiny_http::Method::Delete => delete(hub, settings, incoming, &target),
         _ => {
             // No server-initiated stream travels over the tunnel.
             let reply = Reply::text(405, "text/plain", "use POST (or DELETE to end a session)\n")
@@ -74,8 +115,9 @@ fn post(
     hub: &Hub,
     settings: &CallerSettings<'_>,
     mut incoming: Incoming,
-    tunnel_id: &str,
+    target: &Target<'_>,
 ) -> Outcome {
+    let tunnel_id = target.tunnel_id;
     let body = match incoming.read_body(settings.max_body_bytes) {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -167,18 +209,18 @@ fn post(
     let caller_session = incoming.header(header::MCP_SESSION_ID).map(str::to_string);
 
     let now = Instant::now();
-    let pinned_to = match route(hub, tunnel_id, caller_session.as_deref(), now) {
+    let pinned_to = match route(hub, target, caller_session.as_deref(), now) {
         Ok(pinned_to) => pinned_to,
         Err((reply, outcome)) => {
             send(hub, incoming, with_id(reply, &id));
             return outcome;
         }
     };
-    let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command(CommandType::JsonRpc, headers, Some(message));
+    let headers = forward::command_headers(incoming.headers(), settings.caller_token.is_none());
+    let command = hub::new_command(CommandType::JsonRpc, target.channel, headers, Some(message));
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
-    let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
+    let events = match hub.submit(tunnel_id, target.channel, command, pinned_to, deadline) {
         Ok(rx) => rx,
         Err(e) => {
             let (reply, outcome) = submit_refusal(e);
@@ -251,7 +293,7 @@ fn post(
                         hub,
                         &mut waiting,
                         event,
-                        tunnel_id,
+                        target,
                         &id,
                         method.as_deref(),
                         caller_session.as_deref(),
@@ -263,7 +305,7 @@ fn post(
                     hub,
                     &mut waiting,
                     other,
-                    tunnel_id,
+                    target,
                     &id,
                     method.as_deref(),
                     caller_session.as_deref(),
@@ -317,12 +359,12 @@ impl Waiting {
     }
 }
 
-/// Delivers the terminal event (or the loss of the pinned instance).
+/// Delivers the terminal event (or the loss of the agent).
 fn finish(
     hub: &Hub,
     waiting: &mut Waiting,
     event: AgentEvent,
-    tunnel_id: &str,
+    target: &Target<'_>,
     id: &Value,
     method: Option<&str>,
     caller_session: Option<&str>,
@@ -333,11 +375,16 @@ fn finish(
             waiting.fail(hub, session_gone(id));
             return Outcome::SessionGone;
         }
+        AgentEvent::AgentGone => {
+            waiting.fail(hub, agent_gone(id));
+            return Outcome::AgentGone;
+        }
     };
     let mut headers = hub::allowlisted(&payload.resp_headers);
+    oauth::rewrite_challenges(&mut headers, target.public_url, target.tunnel_id);
     pin_if_affine(
         hub,
-        tunnel_id,
+        target,
         &instance,
         method,
         caller_session,
@@ -356,15 +403,16 @@ fn finish(
 /// other answer pins the caller's own unpinned session id.
 fn pin_if_affine(
     hub: &Hub,
-    tunnel_id: &str,
+    target: &Target<'_>,
     instance: &str,
     method: Option<&str>,
     caller_session: Option<&str>,
     payload: &ResponsePayload,
     headers: &mut Vec<(String, String)>,
 ) {
+    let (tunnel_id, channel) = (target.tunnel_id, target.channel);
     if !(200..300).contains(&payload.resp_code)
-        || !hub.instance_affine(tunnel_id, instance, MAIN_CHANNEL)
+        || !hub.instance_affine(tunnel_id, instance, channel)
     {
         return;
     }
@@ -383,8 +431,8 @@ fn pin_if_affine(
         (_, None, Some(caller)) => caller.to_string(),
         (_, None, None) => return,
     };
-    if hub.session_route(tunnel_id, &session, now) == SessionRoute::Anywhere {
-        hub.pin_session(tunnel_id, &session, instance, now);
+    if hub.session_route(tunnel_id, channel, &session, now) == SessionRoute::Anywhere {
+        hub.pin_session(tunnel_id, channel, &session, instance, now);
         log::debug!("MCP session pinned to agent instance {instance}");
     }
 }
@@ -427,26 +475,27 @@ fn delete(
     hub: &Hub,
     settings: &CallerSettings<'_>,
     incoming: Incoming,
-    tunnel_id: &str,
+    target: &Target<'_>,
 ) -> Outcome {
+    let (tunnel_id, channel) = (target.tunnel_id, target.channel);
     let Some(session) = incoming.header(header::MCP_SESSION_ID).map(str::to_string) else {
         let body = json!({"error": {"message": "DELETE needs the Mcp-Session-Id header of the session to end", "type": "invalid_request_error", "code": "missing_mcp_session_id"}});
         send(hub, incoming, Reply::json(400, &body));
         return Outcome::Rejected;
     };
     let now = Instant::now();
-    let pinned_to = match route(hub, tunnel_id, Some(&session), now) {
+    let pinned_to = match route(hub, target, Some(&session), now) {
         Ok(pinned_to) => pinned_to,
         Err((reply, outcome)) => {
             send(hub, incoming, reply);
             return outcome;
         }
     };
-    let headers = forwarded_headers(&incoming, settings.caller_token.is_none());
-    let command = hub::new_command(CommandType::SessionTermination, headers, None);
+    let headers = forward::command_headers(incoming.headers(), settings.caller_token.is_none());
+    let command = hub::new_command(CommandType::SessionTermination, channel, headers, None);
     let request_id = command.request_id.clone();
     let deadline = now + settings.response_timeout;
-    let events = match hub.submit(tunnel_id, command, pinned_to, deadline) {
+    let events = match hub.submit(tunnel_id, channel, command, pinned_to, deadline) {
         Ok(rx) => rx,
         Err(e) => {
             let (reply, outcome) = submit_refusal(e);
@@ -459,16 +508,21 @@ fn delete(
             Ok(AgentEvent::Notify(_)) => continue,
             Ok(AgentEvent::Terminal { payload, .. }) => {
                 if (200..300).contains(&payload.resp_code) {
-                    hub.unpin_session(tunnel_id, &session);
+                    hub.unpin_session(tunnel_id, channel, &session);
                 }
-                let reply = terminal_reply(&payload, hub::allowlisted(&payload.resp_headers));
-                send(hub, incoming, reply);
+                let mut headers = hub::allowlisted(&payload.resp_headers);
+                oauth::rewrite_challenges(&mut headers, target.public_url, target.tunnel_id);
+                send(hub, incoming, terminal_reply(&payload, headers));
                 return Outcome::Answered;
             }
             Ok(AgentEvent::PinnedInstanceGone) => {
-                hub.unpin_session(tunnel_id, &session);
+                hub.unpin_session(tunnel_id, channel, &session);
                 send(hub, incoming, session_gone(&Value::Null));
                 return Outcome::SessionGone;
+            }
+            Ok(AgentEvent::AgentGone) => {
+                send(hub, incoming, agent_gone(&Value::Null));
+                return Outcome::AgentGone;
             }
             Err(RecvTimeoutError::Timeout) => {
                 hub.cancel(&request_id);
@@ -503,10 +557,11 @@ fn delete(
 /// Checks that an agent can take the message now and where it must go.
 fn route(
     hub: &Hub,
-    tunnel_id: &str,
+    target: &Target<'_>,
     session: Option<&str>,
     now: Instant,
 ) -> Result<Option<String>, (Reply, Outcome)> {
+    let (tunnel_id, channel) = (target.tunnel_id, target.channel);
     if hub.is_closed() {
         let reply = rpc_error(
             503,
@@ -517,18 +572,21 @@ fn route(
         );
         return Err((reply, Outcome::ShuttingDown));
     }
-    if !hub.is_online(tunnel_id, now) {
+    if !hub.is_online(tunnel_id, channel, now) {
+        let message = format!(
+            "the tunnel is offline for channel \"{channel}\": no tunnel-client serving it has polled recently; start tunnel-client for this tunnel and channel"
+        );
         let reply = rpc_error(
             503,
             &Value::Null,
             INTERNAL_ERROR,
-            "the tunnel is offline: no tunnel-client has polled it recently; start tunnel-client for this tunnel",
+            &message,
             "tunnel_client_not_seen",
         )
         .with_header(header::RETRY_AFTER, "1");
         return Err((reply, Outcome::Offline));
     }
-    match session.map(|s| hub.session_route(tunnel_id, s, now)) {
+    match session.map(|s| hub.session_route(tunnel_id, channel, s, now)) {
         None | Some(SessionRoute::Anywhere) => Ok(None),
         Some(SessionRoute::Pinned(instance)) => Ok(Some(instance)),
         Some(SessionRoute::Gone) => Err((session_gone(&Value::Null), Outcome::SessionGone)),
@@ -558,31 +616,6 @@ fn submit_refusal(error: SubmitError) -> (Reply, Outcome) {
     (reply, outcome)
 }
 
-/// The caller headers that travel with the command. `Authorization` only
-/// when the relay does not use it itself (caller auth off).
-fn forwarded_headers(incoming: &Incoming, pass_authorization: bool) -> crate::contract::Headers {
-    let authorization = if pass_authorization {
-        incoming.header(header::AUTHORIZATION)
-    } else {
-        None
-    };
-    hub::command_headers(&[
-        (
-            header::MCP_SESSION_ID,
-            incoming.header(header::MCP_SESSION_ID),
-        ),
-        (
-            header::MCP_PROTOCOL_VERSION,
-            incoming.header(header::MCP_PROTOCOL_VERSION),
-        ),
-        (
-            header::LAST_EVENT_ID,
-            incoming.header(header::LAST_EVENT_ID),
-        ),
-        (header::AUTHORIZATION, authorization),
-    ])
-}
-
 fn session_gone(id: &Value) -> Reply {
     // 404 tells an MCP client that its session is over and to initialize again.
     rpc_error(
@@ -591,6 +624,17 @@ fn session_gone(id: &Value) -> Reply {
         INTERNAL_ERROR,
         "the tunnel-client process that owned this MCP session is gone; start a new session with initialize",
         "session_agent_gone",
+    )
+}
+
+fn agent_gone(id: &Value) -> Reply {
+    // The agent confirmed the message and then vanished: it may have run.
+    rpc_error(
+        502,
+        id,
+        INTERNAL_ERROR,
+        "the tunnel-client handling this request went away before answering; it may or may not have run",
+        "tunnel_client_gone",
     )
 }
 

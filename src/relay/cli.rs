@@ -27,13 +27,16 @@ Streamable HTTP endpoint for callers.
 
 Usage:
   tunnel-relay --listen ADDR --tunnel-id ID [--tunnel-id ID ...]
-               [--response-timeout SECS] [--max-queue N] [--log-level LEVEL]
+               [--response-timeout SECS] [--max-queue N] [--public-url URL]
+               [--log-level LEVEL]
 
 Options:
   --listen ADDR             IP:PORT to listen on (port 0 picks a free port)
   --tunnel-id ID            a tunnel to serve (repeatable)
   --response-timeout SECS   how long a caller waits for an answer (default 30)
   --max-queue N             commands queued per tunnel before 503 (default 1024)
+  --public-url URL          the relay's address as callers reach it, for OAuth
+                            discovery links (default http:// + the listen address)
   --log-level LEVEL         off, error, warn, info, debug or trace (default info)
   -h, --help                print this help
   -V, --version             print the version
@@ -45,7 +48,11 @@ Environment:
 
 Endpoints:
   /v1/tunnels/{id}[/poll|/response]  agent side (tunnel-client's contract)
-  /v1/mcp/{id}                       caller side (MCP Streamable HTTP)
+  /v1/mcp/{id}[/CHANNEL]             caller side (MCP Streamable HTTP); no
+                                     CHANNEL is channel main
+  /.well-known/oauth-protected-resource/v1/mcp/{id}
+                                     the MCP server's OAuth metadata, fetched
+                                     by the agent
   /healthz, /metrics                 health and Prometheus metrics
 ";
 
@@ -173,6 +180,7 @@ pub fn parse(
     let mut tunnel_ids = Vec::new();
     let mut response_timeout = DEFAULT_RESPONSE_TIMEOUT;
     let mut max_queue = DEFAULT_MAX_QUEUE;
+    let mut public_url = None;
     let mut log_level = log::LevelFilter::Info;
 
     let mut parser = lexopt::Parser::from_args(args);
@@ -211,6 +219,7 @@ pub fn parse(
                     }
                 };
             }
+            Long("public-url") => public_url = Some(string_value(&mut parser, "--public-url")?),
             Long("log-level") => {
                 let text = string_value(&mut parser, "--log-level")?;
                 log_level = text
@@ -238,6 +247,7 @@ pub fn parse(
     config.caller_token = caller_token;
     config.response_timeout = response_timeout;
     config.max_queue = max_queue;
+    config.public_url = public_url;
     config.validate().map_err(UsageError::Config)?;
     Ok(Action::Run(Box::new(config), log_level))
 }
@@ -283,6 +293,8 @@ mod tests {
                 "5",
                 "--max-queue",
                 "7",
+                "--public-url",
+                "https://relay.example.com/",
                 "--log-level",
                 "debug",
             ]),
@@ -295,6 +307,10 @@ mod tests {
         assert_eq!(config.tunnel_ids, vec!["a", "b"]);
         assert_eq!(config.response_timeout, Duration::from_secs(5));
         assert_eq!(config.max_queue, 7);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://relay.example.com/")
+        );
         assert_eq!(level, log::LevelFilter::Debug);
         assert!(config.caller_token.is_none());
     }
@@ -338,6 +354,17 @@ mod tests {
             (
                 &["--listen", "127.0.0.1:0", "--tunnel-id", "a/b"],
                 "not usable in a URL",
+            ),
+            (
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--tunnel-id",
+                    "a",
+                    "--public-url",
+                    "ftp://relay",
+                ],
+                "--public-url",
             ),
         ];
         for (argv, want) in cases {
@@ -385,6 +412,44 @@ mod tests {
         let err = parse_with(&["--max-queue"]);
         assert_eq!(err.to_string(), "--max-queue needs a value; see --help");
         assert!(err.source().is_some());
+    }
+
+    #[test]
+    fn public_urls_are_plain_and_never_echoed() {
+        let parse_url = |url: &str| {
+            parse(
+                args(&[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--tunnel-id",
+                    "a",
+                    "--public-url",
+                    url,
+                ]),
+                env_with(Some("k"), None),
+            )
+        };
+        for good in [
+            "http://127.0.0.1:9000",
+            "https://relay.example.com/prefix",
+            "https://[::1]:8443/",
+        ] {
+            assert!(matches!(parse_url(good), Ok(Action::Run(..))), "{good}");
+        }
+        for bad in [
+            "relay.example.com",
+            "https://",
+            "https:///path",
+            "https://user:hunter2@relay.example.com",
+            "https://relay/?a=1",
+            "https://relay/#x",
+            "https://relay/a b",
+            "https://relay/\"x",
+        ] {
+            let err = parse_url(bad).unwrap_err();
+            assert!(err.to_string().contains("--public-url"), "{bad}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //!   (head bytes, head deadline); the relay refines them (414 for a long
 //!   target). Bodies are read lazily, by the relay with `take`, under
 //!   tiny_http's body deadline and byte cap.
+//! - Whether a client closed its connection: `Request::peer_closed` (our
+//!   patch 8) peeks at the socket without blocking while the request waits
+//!   for its answer; `PeerWatch` says afterwards whether the client closed
+//!   the connection instead of sending another request.
 //! - Whatever body a handler leaves unread is drained by tiny_http's
 //!   connection thread after the answer (bounded by the same cap and
 //!   deadline), or the connection is closed. An answer that leaves a body
@@ -31,6 +35,8 @@
 use crate::contract::header;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+
+pub use tiny_http::PeerWatch;
 
 /// Longest request target accepted (path + query).
 pub const MAX_URL_BYTES: usize = 8 * 1024;
@@ -113,6 +119,40 @@ impl Incoming {
             .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value)
+    }
+
+    /// Every value of query parameter `name`, in order.
+    pub fn query_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let query = self
+            .request
+            .url()
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .filter(move |(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// Every request header as a name/value pair, in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.request
+            .headers()
+            .iter()
+            .map(|h| (h.field.as_str().as_str(), h.value.as_str()))
+    }
+
+    /// Whether the client has closed its connection while this request
+    /// waits for an answer (`None`: cannot be told).
+    pub fn peer_closed(&self) -> Option<bool> {
+        self.request.peer_closed()
+    }
+
+    /// Tells, after the answer, whether the client closed the connection
+    /// instead of sending another request.
+    pub fn peer_watch(&self) -> Option<PeerWatch> {
+        self.request.peer_watch()
     }
 
     /// The first value of header `name`, ignoring case.
@@ -346,6 +386,63 @@ mod tests {
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
+    }
+
+    /// Our tiny_http patch 8: a held request sees its client go away, and
+    /// after the answer the watch sees the client close instead of asking again.
+    #[test]
+    fn a_held_request_sees_its_client_close_the_connection() {
+        let listener = nodelay_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = crate::httpd::Limits {
+            pipelining: false,
+            ..crate::httpd::Limits::default()
+        };
+        let server = crate::httpd::serve(listener, limits).unwrap();
+        let ask = || {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client
+                .write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let request = Incoming::new(server.recv().unwrap());
+            (client, request)
+        };
+
+        let (client, request) = ask();
+        assert_eq!(request.peer_closed(), Some(false));
+        drop(client);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while request.peer_closed() != Some(true) {
+            assert!(std::time::Instant::now() < deadline, "close not seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+
+        // Read, then closed: a plain close.
+        let (mut client, request) = ask();
+        let watch = request.peer_watch().unwrap();
+        request.respond(Reply::empty(204)).unwrap();
+        assert!(!watch.closed());
+        let mut answer = [0u8; 64];
+        let read = client.read(&mut answer).unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 204"));
+        drop(client);
+        while !watch.closed() {
+            assert!(std::time::Instant::now() < deadline, "close not seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!watch.reset());
+
+        // Closed with the answer unread: the client's kernel resets.
+        let (client, request) = ask();
+        let watch = request.peer_watch().unwrap();
+        request.respond(Reply::empty(204)).unwrap();
+        // The answer is in the client's buffer (peek waits for it), unread.
+        assert!(client.peek(&mut answer).unwrap() > 0);
+        drop(client);
+        while !watch.reset() {
+            assert!(std::time::Instant::now() < deadline, "reset not seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

@@ -25,14 +25,34 @@
 //! - A command pinned to an instance (process affinity) cannot move: when
 //!   its lease lapses or its instance stops being live, its caller gets an
 //!   error instead of a wrong server.
+//!
+//! Dead agents. A killed agent's held poll stays open at the relay until it
+//! ends, and an answer written into a dead socket "succeeds" into the kernel
+//! buffer. So the poll handler checks its connection (a non-blocking peek)
+//! before it hands commands over and every [`PEER_CHECK_INTERVAL`] while it
+//! waits: a poll whose agent closed the connection gives what it took back at
+//! once and ends. After the answer, the connection's own thread notices when
+//! the agent closes the connection instead of asking again ([`PeerWatch`]).
+//! A reset (RST: the agent's socket went away with the answer unread) requeues
+//! the unconfirmed commands of that answer at once; a plain close may follow
+//! a read answer, so it only marks the instance. Either sign marks the
+//! instance as lost. It is gone when, [`LOST_GRACE`] later, it has not polled
+//! again (a live agent re-polls at once), none of its connections is open,
+//! and two at least (its poll's and one it posted answers on) closed within
+//! [`CLOSED_TOGETHER`] of the loss: a killed process loses them all at once,
+//! while an agent draining after SIGTERM stops polling but keeps the
+//! connections it posts its remaining answers on. A gone instance's
+//! unconfirmed commands are requeued, its confirmed ones (which may have run)
+//! answered with an error, its pinned sessions end with an error. An agent
+//! killed before it ever posted leaves no such proof: its confirmed commands
+//! wait for the response timeout.
 
+use super::http::PeerWatch;
 use super::metrics::{Gauges, Metrics};
-use super::queue::{CommandQueue, QueueFull, QueuedCommand};
+use super::queue::{Channels, CommandQueue, QueueFull, QueuedCommand};
 use crate::contract::headers::{self, Headers};
 use crate::contract::timeout::format_duration;
-use crate::contract::{
-    CommandType, ResponsePayload, ServerInfo, ShardToken, WireCommand, MAIN_CHANNEL,
-};
+use crate::contract::{CommandType, ResponsePayload, ServerInfo, ShardToken, WireCommand};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -57,9 +77,26 @@ pub const MAX_SESSIONS: usize = 10_000;
 /// Most agent instance records kept (authenticated peers only).
 pub const MAX_AGENTS: usize = 1_024;
 
+/// Most open connections watched per agent instance (an agent polls on one
+/// and posts on at most its worker count).
+const MAX_WATCHED_CONNECTIONS: usize = 64;
+
+/// How close to the loss of its poll every connection of an instance must
+/// have closed for it to count as gone (what one process exit looks like,
+/// seen through the poll check and the sweep on a loaded machine).
+pub const CLOSED_TOGETHER: Duration = Duration::from_secs(2);
+
 /// A pending command whose caller vanished without cancelling is dropped
 /// this long after its deadline (callers normally cancel themselves).
 const PENDING_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a held poll checks that its agent's connection is still open.
+pub const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long an instance whose connection closed may take to make another
+/// request before it counts as gone. A live agent re-polls at once; one whose
+/// poll failed waits at most its first backoff step (1 s by default).
+pub const LOST_GRACE: Duration = Duration::from_secs(2);
 
 /// Tunables the hub enforces.
 #[derive(Debug, Clone)]
@@ -84,6 +121,9 @@ pub enum AgentEvent {
     /// The command can no longer be answered: it was pinned to an instance
     /// that is gone.
     PinnedInstanceGone,
+    /// The instance that confirmed the command is gone (its connection
+    /// closed) without answering: the command may or may not have run.
+    AgentGone,
 }
 
 /// What kind of agent request confirms leases how (see [`Hub::agent_request`]).
@@ -126,6 +166,7 @@ pub struct Lease {
 
 struct Pending {
     tunnel_id: String,
+    channel: String,
     command: WireCommand,
     deadline: Instant,
     pinned_to: Option<String>,
@@ -141,27 +182,139 @@ enum Delivery {
         handed_at: Instant,
         written_at: Option<Instant>,
         confirmed: bool,
+        /// Tells whether the agent closed the connection after the answer.
+        peer_watch: Option<PeerWatch>,
     },
 }
 
 struct Agent {
     open_polls: usize,
     last_request: Instant,
+    /// Channels its last poll listed (`channel=`); empty when it listed none.
+    polled_channels: Vec<String>,
+    /// Channels its `X-Tunnel-MCP-Server-Info` declares, once it sent one.
+    declared_channels: Option<Vec<String>>,
     affine_channels: Vec<String>,
     unconfirmed: usize,
+    /// When a poll connection of it was found closed by the agent, with no
+    /// poll from it since.
+    connection_lost: Option<Instant>,
+    /// The connections it made requests on that were still open then.
+    connections: Vec<Watched>,
+}
+
+/// A connection of an agent instance and when it was first seen closed.
+struct Watched {
+    watch: PeerWatch,
+    closed_at: Option<Instant>,
 }
 
 impl Agent {
+    fn new(now: Instant) -> Agent {
+        Agent {
+            open_polls: 0,
+            last_request: now,
+            polled_channels: Vec::new(),
+            declared_channels: None,
+            affine_channels: Vec::new(),
+            unconfirmed: 0,
+            connection_lost: None,
+            connections: Vec::new(),
+        }
+    }
+
+    /// Remembers the connection of a request. Closed ones are dropped while
+    /// the instance is not lost; once it is, they are its death certificate.
+    fn watch(&mut self, watch: Option<&PeerWatch>) {
+        if self.connection_lost.is_none() {
+            self.connections.retain(|w| !w.watch.closed());
+        }
+        if let Some(watch) = watch {
+            let known = self
+                .connections
+                .iter()
+                .any(|w| w.watch.same_connection(watch));
+            if !known && self.connections.len() < MAX_WATCHED_CONNECTIONS {
+                self.connections.push(Watched {
+                    watch: watch.clone(),
+                    closed_at: None,
+                });
+            }
+        }
+    }
+
+    /// Notes when each of its connections was first seen closed.
+    fn observe(&mut self, now: Instant) {
+        for w in &mut self.connections {
+            if w.closed_at.is_none() && w.watch.closed() {
+                w.closed_at = Some(now);
+            }
+        }
+    }
+
     fn live(&self, now: Instant, window: Duration) -> bool {
-        self.open_polls > 0 || now.saturating_duration_since(self.last_request) < window
+        if self.open_polls > 0 {
+            return true;
+        }
+        !self.gone(now) && now.saturating_duration_since(self.last_request) < window
+    }
+
+    /// Its poll connection closed, it has not polled again for
+    /// [`LOST_GRACE`], none of its connections outlived that, and two at
+    /// least closed with it (its poll's and one it posted on).
+    fn gone(&self, now: Instant) -> bool {
+        let Some(lost) = self.connection_lost else {
+            return false;
+        };
+        if self.open_polls > 0 || now.saturating_duration_since(lost) < LOST_GRACE {
+            return false;
+        }
+        let mut closed_with_it = 0;
+        for w in &self.connections {
+            match w.closed_at {
+                // Still open: an agent draining, not a dead one.
+                None => return false,
+                // Closed long before (idle): says nothing either way.
+                Some(closed) if lost.saturating_duration_since(closed) > CLOSED_TOGETHER => {}
+                Some(closed) if closed.saturating_duration_since(lost) > CLOSED_TOGETHER => {
+                    return false
+                }
+                Some(_) => closed_with_it += 1,
+            }
+        }
+        closed_with_it >= 2
+    }
+
+    /// The channels its polls serve: the poll's list, else its declaration,
+    /// else every channel (an agent that says nothing).
+    fn channels(&self) -> Channels {
+        if !self.polled_channels.is_empty() {
+            return Channels::Only(self.polled_channels.clone());
+        }
+        match &self.declared_channels {
+            Some(names) => Channels::Only(names.clone()),
+            None => Channels::Any,
+        }
+    }
+
+    fn serves(&self, channel: &str) -> bool {
+        if !self.polled_channels.is_empty() {
+            return self.polled_channels.iter().any(|c| c == channel);
+        }
+        self.declared_channels
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|c| c == channel))
     }
 }
+
+/// An MCP session: tunnel, channel, `Mcp-Session-Id`.
+type SessionKey = (String, String, String);
 
 #[derive(Default)]
 struct State {
     pending: HashMap<String, Pending>,
     agents: HashMap<(String, String), Agent>,
-    sessions: HashMap<(String, String), (String, Instant)>,
+    sessions: HashMap<SessionKey, (String, Instant)>,
 }
 
 pub struct Hub {
@@ -210,12 +363,17 @@ impl Hub {
     /// instance: its poll loop asks again only after reading the previous
     /// answer (which may still be finishing its write on another thread). Any
     /// other request confirms leases whose answer was fully written before it.
+    /// `polled` is the poll's `channel=` list (empty when it lists none);
+    /// `watch` tells later whether the request's connection closed.
+    #[allow(clippy::too_many_arguments)]
     pub fn agent_request(
         &self,
         tunnel_id: &str,
         instance: &str,
         info: Option<&ServerInfo>,
         kind: RequestKind,
+        polled: &[String],
+        watch: Option<&PeerWatch>,
         now: Instant,
     ) {
         let mut state = self.lock();
@@ -223,13 +381,18 @@ impl Hub {
         if !state.agents.contains_key(&key) && state.agents.len() >= MAX_AGENTS {
             forget_silent_agents(&mut state, now, Duration::ZERO);
         }
-        let agent = state.agents.entry(key).or_insert(Agent {
-            open_polls: 0,
-            last_request: now,
-            affine_channels: Vec::new(),
-            unconfirmed: 0,
+        let agent = state.agents.entry(key).or_insert_with(|| {
+            log::info!("agent instance {instance} of tunnel {tunnel_id} connected");
+            Agent::new(now)
         });
         agent.last_request = now;
+        agent.watch(watch);
+        if kind == RequestKind::Poll {
+            // Only a poll proves a lost instance alive: any other request
+            // may have been sent just before it died.
+            agent.connection_lost = None;
+            polled.clone_into(&mut agent.polled_channels);
+        }
         if let Some(info) = info {
             agent.affine_channels = info
                 .channels
@@ -237,6 +400,7 @@ impl Hub {
                 .filter(|c| c.proc_affinity)
                 .map(|c| c.name.clone())
                 .collect();
+            agent.declared_channels = Some(info.channels.iter().map(|c| c.name.clone()).collect());
         }
         if agent.unconfirmed == 0 {
             return;
@@ -301,14 +465,43 @@ impl Hub {
         }
     }
 
-    /// True when some agent of the tunnel has a poll open or made a request
-    /// within the live window.
-    pub fn is_online(&self, tunnel_id: &str, now: Instant) -> bool {
+    /// A poll of `instance` found its connection closed by the agent: the
+    /// instance is gone unless it makes another request soon.
+    pub fn connection_lost(&self, tunnel_id: &str, instance: &str, now: Instant) {
+        let mut state = self.lock();
+        if let Some(agent) = state
+            .agents
+            .get_mut(&(tunnel_id.to_string(), instance.to_string()))
+        {
+            agent.connection_lost.get_or_insert(now);
+            agent.observe(now);
+        }
+    }
+
+    /// The channels a poll of `instance` may take commands of.
+    pub fn channels_of(&self, tunnel_id: &str, instance: &str) -> Channels {
+        self.lock()
+            .agents
+            .get(&(tunnel_id.to_string(), instance.to_string()))
+            .map_or(Channels::Any, Agent::channels)
+    }
+
+    /// Puts commands a poll took but cannot deliver back at the head of the
+    /// queue, in their order (they were never leased).
+    pub fn give_back(&self, tunnel_id: &str, taken: Vec<QueuedCommand>) {
+        for item in taken.into_iter().rev() {
+            self.queue.push_front(tunnel_id, item);
+        }
+    }
+
+    /// True when some agent of the tunnel that serves `channel` has a poll
+    /// open or made a request within the live window.
+    pub fn is_online(&self, tunnel_id: &str, channel: &str, now: Instant) -> bool {
         let window = self.settings.live_window;
         self.lock()
             .agents
             .iter()
-            .any(|((t, _), a)| t == tunnel_id && a.live(now, window))
+            .any(|((t, _), a)| t == tunnel_id && a.live(now, window) && a.serves(channel))
     }
 
     /// Whether `instance` declared process affinity for `channel`.
@@ -324,6 +517,7 @@ impl Hub {
     pub fn submit(
         &self,
         tunnel_id: &str,
+        channel: &str,
         command: WireCommand,
         pinned_to: Option<String>,
         deadline: Instant,
@@ -341,6 +535,7 @@ impl Hub {
             request_id.clone(),
             Pending {
                 tunnel_id: tunnel_id.to_string(),
+                channel: channel.to_string(),
                 command,
                 deadline,
                 pinned_to: pinned_to.clone(),
@@ -350,6 +545,7 @@ impl Hub {
         );
         let item = QueuedCommand {
             request_id: request_id.clone(),
+            channel: channel.to_string(),
             pinned_to,
         };
         if let Err(QueueFull) = self.queue.push(tunnel_id, item) {
@@ -419,6 +615,7 @@ impl Hub {
                 handed_at: now,
                 written_at: None,
                 confirmed: false,
+                peer_watch: None,
             };
             commands.push(command);
             leases.push(Lease {
@@ -436,8 +633,16 @@ impl Hub {
     }
 
     /// Reports how writing a poll answer went. A failed write requeues at
-    /// once; a successful one starts the confirmation clock.
-    pub fn delivered(&self, leases: &[Lease], written: bool, now: Instant) {
+    /// once; a successful one starts the confirmation clock, and `watch`
+    /// tells later whether the agent closed that connection instead of
+    /// asking again.
+    pub fn delivered(
+        &self,
+        leases: &[Lease],
+        written: bool,
+        watch: Option<&PeerWatch>,
+        now: Instant,
+    ) {
         let mut state = self.lock();
         for lease in leases {
             let Some(pending) = state.pending.get_mut(&lease.request_id) else {
@@ -447,6 +652,7 @@ impl Hub {
                 shard_token,
                 written_at,
                 confirmed,
+                peer_watch,
                 ..
             } = &mut pending.delivery
             else {
@@ -458,6 +664,7 @@ impl Hub {
             // A confirmed lease reached its agent whatever the write reported.
             if written || *confirmed {
                 *written_at = Some(now);
+                *peer_watch = watch.cloned();
             } else {
                 self.requeue(&mut state, &lease.request_id);
             }
@@ -494,6 +701,7 @@ impl Hub {
             &tunnel_id,
             QueuedCommand {
                 request_id: request_id.to_string(),
+                channel: pending.channel.clone(),
                 pinned_to: None,
             },
         );
@@ -569,12 +777,18 @@ impl Hub {
         Ok(())
     }
 
-    /// Where commands of MCP session `session_id` must go.
-    pub fn session_route(&self, tunnel_id: &str, session_id: &str, now: Instant) -> SessionRoute {
+    /// Where commands of MCP session `session_id` on `channel` must go.
+    pub fn session_route(
+        &self,
+        tunnel_id: &str,
+        channel: &str,
+        session_id: &str,
+        now: Instant,
+    ) -> SessionRoute {
         let state = self.lock();
         let Some((instance, _)) = state
             .sessions
-            .get(&(tunnel_id.to_string(), session_id.to_string()))
+            .get(&session_key(tunnel_id, channel, session_id))
         else {
             return SessionRoute::Anywhere;
         };
@@ -589,9 +803,16 @@ impl Hub {
         }
     }
 
-    pub fn pin_session(&self, tunnel_id: &str, session_id: &str, instance: &str, now: Instant) {
+    pub fn pin_session(
+        &self,
+        tunnel_id: &str,
+        channel: &str,
+        session_id: &str,
+        instance: &str,
+        now: Instant,
+    ) {
         let mut state = self.lock();
-        let key = (tunnel_id.to_string(), session_id.to_string());
+        let key = session_key(tunnel_id, channel, session_id);
         if !state.sessions.contains_key(&key) && state.sessions.len() >= MAX_SESSIONS {
             log::warn!("{MAX_SESSIONS} MCP sessions pinned already; this one stays unpinned");
             return;
@@ -599,30 +820,60 @@ impl Hub {
         state.sessions.insert(key, (instance.to_string(), now));
     }
 
-    pub fn unpin_session(&self, tunnel_id: &str, session_id: &str) {
+    pub fn unpin_session(&self, tunnel_id: &str, channel: &str, session_id: &str) {
         self.lock()
             .sessions
-            .remove(&(tunnel_id.to_string(), session_id.to_string()));
+            .remove(&session_key(tunnel_id, channel, session_id));
     }
 
-    /// Expires unconfirmed leases, fails pinned commands whose instance is
-    /// gone and forgets long-silent agents and their sessions.
+    /// Expires unconfirmed leases, hands the work of gone instances on,
+    /// fails pinned commands whose instance is gone and forgets long-silent
+    /// agents and their sessions.
     pub fn sweep(&self, now: Instant) {
         let mut state = self.lock();
+        for agent in state.agents.values_mut() {
+            agent.observe(now);
+        }
         let window = self.pinned_window();
         let mut lapsed = Vec::new();
         let mut orphaned = Vec::new();
+        let mut abandoned = Vec::new();
+        let mut closed_by_agent = Vec::new();
         for (id, pending) in &state.pending {
             match &pending.delivery {
+                Delivery::Leased {
+                    instance,
+                    confirmed,
+                    ..
+                } if state
+                    .agents
+                    .get(&(pending.tunnel_id.clone(), instance.clone()))
+                    .is_some_and(|a| a.gone(now)) =>
+                {
+                    // Unconfirmed: never read, give it to another agent.
+                    // Confirmed: it may have run; its caller must know.
+                    if *confirmed && pending.pinned_to.is_none() {
+                        abandoned.push(id.clone());
+                    } else {
+                        lapsed.push(id.clone());
+                    }
+                }
                 Delivery::Leased {
                     confirmed: false,
                     handed_at,
                     written_at,
+                    peer_watch,
+                    instance,
                     ..
                 } => {
                     let since = written_at.unwrap_or(*handed_at);
-                    if now.saturating_duration_since(since) >= self.settings.lease_period {
+                    let reset = peer_watch.as_ref().is_some_and(PeerWatch::reset);
+                    if reset || now.saturating_duration_since(since) >= self.settings.lease_period {
+                        // A reset connection went away with the answer unread.
                         lapsed.push(id.clone());
+                    }
+                    if peer_watch.as_ref().is_some_and(PeerWatch::closed) {
+                        closed_by_agent.push((pending.tunnel_id.clone(), instance.clone()));
                     }
                 }
                 Delivery::Queued => {
@@ -644,8 +895,24 @@ impl Hub {
                 }
             }
         }
+        for key in closed_by_agent {
+            if let Some(agent) = state.agents.get_mut(&key) {
+                agent.connection_lost.get_or_insert(now);
+            }
+        }
         for id in lapsed {
             self.requeue(&mut state, &id);
+        }
+        for id in abandoned {
+            if let Some(pending) = state.pending.remove(&id) {
+                if let Delivery::Leased { instance, .. } = &pending.delivery {
+                    log::warn!(
+                        "request {id}: agent instance {instance} went away before answering; \
+                         the caller gets an error"
+                    );
+                }
+                let _ = pending.events.try_send(AgentEvent::AgentGone);
+            }
         }
         for id in orphaned {
             if let Some(pending) = state.pending.remove(&id) {
@@ -690,10 +957,12 @@ fn forget_silent_agents(state: &mut State, now: Instant, after: Duration) {
             || now.saturating_duration_since(a.last_request) <= after
     });
     let agents = &state.agents;
-    state.sessions.retain(|(tunnel, _), (instance, pinned_at)| {
-        agents.contains_key(&(tunnel.clone(), instance.clone()))
-            || now.saturating_duration_since(*pinned_at) <= after
-    });
+    state
+        .sessions
+        .retain(|(tunnel, _, _), (instance, pinned_at)| {
+            agents.contains_key(&(tunnel.clone(), instance.clone()))
+                || now.saturating_duration_since(*pinned_at) <= after
+        });
 }
 
 /// Drains every event already buffered, for coalescing SSE writes.
@@ -708,22 +977,19 @@ pub fn drain_ready(rx: &Receiver<AgentEvent>) -> Vec<AgentEvent> {
     events
 }
 
-/// The headers of a caller request that travel in its command.
-pub fn command_headers(pairs: &[(&str, Option<&str>)]) -> Headers {
-    let mut out = Headers::new();
-    for (name, value) in pairs {
-        if let Some(value) = value {
-            out.entry((*name).to_string())
-                .or_default()
-                .push((*value).to_string());
-        }
-    }
-    out
+fn session_key(tunnel_id: &str, channel: &str, session_id: &str) -> SessionKey {
+    (
+        tunnel_id.to_string(),
+        channel.to_string(),
+        session_id.to_string(),
+    )
 }
 
-/// A fresh command for `payload` (shard token and timeout set at delivery).
+/// A fresh command for `payload` on `channel` (shard token and timeout set
+/// at delivery).
 pub fn new_command(
     command_type: CommandType,
+    channel: &str,
     headers: Headers,
     jsonrpc: Option<Value>,
 ) -> WireCommand {
@@ -731,7 +997,7 @@ pub fn new_command(
         request_id: crate::random::token("req_"),
         shard_token: ShardToken(String::new()),
         command_type,
-        channel: Some(MAIN_CHANNEL.to_string()),
+        channel: Some(channel.to_string()),
         created_at: crate::clock::rfc3339(SystemTime::now()),
         response_timeout: None,
         headers,
@@ -781,8 +1047,8 @@ mod tests {
     }
 
     fn deliver(hub: &Hub, instance: &str, now: Instant) -> (Vec<WireCommand>, Vec<Lease>) {
-        hub.agent_request("t", instance, None, RequestKind::Poll, now);
-        let taken = hub.queue.take("t", instance, 25, now);
+        hub.agent_request("t", instance, None, RequestKind::Poll, &[], None, now);
+        let taken = hub.queue.take("t", instance, &Channels::Any, 25, now);
         hub.lease("t", instance, taken, now)
     }
 
@@ -792,16 +1058,17 @@ mod tests {
         let t0 = Instant::now();
         let command = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
         let id = command.request_id.clone();
         let rx = hub
-            .submit("t", command, None, t0 + Duration::from_secs(30))
+            .submit("t", "main", command, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (cmds, leases) = deliver(&hub, "A", t0);
         assert_eq!(cmds.len(), 1);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.sweep(t0 + Duration::from_millis(500));
         assert_eq!(hub.queue.depth(), 0, "still within the lease period");
         hub.sweep(t0 + Duration::from_secs(2));
@@ -828,18 +1095,21 @@ mod tests {
         let t0 = Instant::now();
         let command = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
-        hub.submit("t", command, None, t0 + Duration::from_secs(30))
+        hub.submit("t", "main", command, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.agent_request(
             "t",
             "A",
             None,
             RequestKind::Other,
+            &[],
+            None,
             t0 + Duration::from_millis(1),
         );
         hub.sweep(t0 + Duration::from_secs(5));
@@ -852,26 +1122,34 @@ mod tests {
         let t0 = Instant::now();
         let free = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
-        hub.submit("t", free, None, t0 + Duration::from_secs(30))
+        hub.submit("t", "main", free, None, t0 + Duration::from_secs(30))
             .unwrap();
         let (_, leases) = deliver(&hub, "A", t0);
-        hub.delivered(&leases, false, t0);
+        hub.delivered(&leases, false, None, t0);
         assert_eq!(hub.queue.depth(), 1);
 
         let pinned = new_command(
             CommandType::JsonRpc,
+            "main",
             Headers::new(),
             Some(serde_json::json!({})),
         );
         let rx = hub
-            .submit("t", pinned, Some("A".into()), t0 + Duration::from_secs(30))
+            .submit(
+                "t",
+                "main",
+                pinned,
+                Some("A".into()),
+                t0 + Duration::from_secs(30),
+            )
             .unwrap();
         let (cmds, leases) = deliver(&hub, "A", t0);
         assert_eq!(cmds.len(), 2);
-        hub.delivered(&leases, true, t0);
+        hub.delivered(&leases, true, None, t0);
         hub.sweep(t0 + Duration::from_secs(2));
         assert!(matches!(rx.try_recv(), Ok(AgentEvent::PinnedInstanceGone)));
     }
@@ -880,19 +1158,249 @@ mod tests {
     fn sessions_route_to_live_instances_only() {
         let hub = hub(Duration::from_secs(1));
         let t0 = Instant::now();
-        hub.agent_request("t", "A", None, RequestKind::Other, t0);
-        hub.pin_session("t", "s", "A", t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], None, t0);
+        hub.pin_session("t", "main", "s", "A", t0);
         assert_eq!(
-            hub.session_route("t", "s", t0),
+            hub.session_route("t", "main", "s", t0),
             SessionRoute::Pinned("A".into())
         );
-        assert_eq!(hub.session_route("t", "other", t0), SessionRoute::Anywhere);
         assert_eq!(
-            hub.session_route("t", "s", t0 + Duration::from_secs(11)),
+            hub.session_route("t", "main", "other", t0),
+            SessionRoute::Anywhere
+        );
+        assert_eq!(
+            hub.session_route("t", "main", "s", t0 + Duration::from_secs(11)),
             SessionRoute::Gone
         );
-        assert!(hub.is_online("t", t0 + Duration::from_secs(9)));
-        assert!(!hub.is_online("t", t0 + Duration::from_secs(11)));
+        assert!(hub.is_online("t", "main", t0 + Duration::from_secs(9)));
+        assert!(!hub.is_online("t", "main", t0 + Duration::from_secs(11)));
+    }
+
+    fn submit_one(hub: &Hub, pinned: Option<&str>, t0: Instant) -> Receiver<AgentEvent> {
+        let command = new_command(
+            CommandType::JsonRpc,
+            "main",
+            Headers::new(),
+            Some(serde_json::json!({})),
+        );
+        hub.submit(
+            "t",
+            "main",
+            command,
+            pinned.map(str::to_string),
+            t0 + Duration::from_secs(30),
+        )
+        .unwrap()
+    }
+
+    /// Real connections to a loopback server, each closed by its client when
+    /// the test says so, with the server's watch on each.
+    struct Connections {
+        watches: Vec<PeerWatch>,
+        clients: Vec<Option<std::net::TcpStream>>,
+        _server: tiny_http::Server,
+    }
+
+    impl Connections {
+        fn open(n: usize) -> Connections {
+            use std::io::Write;
+            let addr = "127.0.0.1:0".parse().unwrap();
+            let listener = crate::relay::http::nodelay_listener(addr).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits = crate::httpd::Limits {
+                pipelining: false,
+                ..crate::httpd::Limits::default()
+            };
+            let server = crate::httpd::serve(listener, limits).unwrap();
+            let mut clients = Vec::new();
+            let mut watches = Vec::new();
+            for _ in 0..n {
+                let mut client = std::net::TcpStream::connect(addr).unwrap();
+                client
+                    .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let request = server.recv().unwrap();
+                watches.push(request.peer_watch().unwrap());
+                request.respond(tiny_http::Response::empty(204)).unwrap();
+                clients.push(Some(client));
+            }
+            Connections {
+                watches,
+                clients,
+                _server: server,
+            }
+        }
+
+        /// Closes connection `i` and waits until the server has seen it.
+        fn close(&mut self, i: usize) {
+            self.clients[i].take();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !self.watches[i].closed() {
+                assert!(Instant::now() < deadline, "close not seen");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    #[test]
+    fn a_gone_instance_hands_on_unconfirmed_work_and_fails_confirmed_work() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        // A polls on one connection and posts on another.
+        let mut c = Connections::open(2);
+        let (poll, post) = (Some(&c.watches[0]), Some(&c.watches[1]));
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
+        let confirmed = submit_one(&hub, None, t0);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
+        hub.delivered(&leases, true, None, t0);
+        // A's next poll confirms the first command and takes the second.
+        let unconfirmed = submit_one(&hub, None, t0);
+        let t1 = t0 + Duration::from_millis(1);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t1);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t1);
+        let (_, leases) = hub.lease("t", "A", taken, t1);
+        hub.delivered(&leases, true, None, t1);
+
+        // A is killed: every connection closes at once.
+        c.close(0);
+        c.close(1);
+        let lost = t0 + Duration::from_millis(2);
+        hub.connection_lost("t", "A", lost);
+        hub.sweep(lost + LOST_GRACE / 2);
+        assert_eq!(hub.queue.depth(), 0, "within the grace nothing moves");
+        assert!(hub.is_online("t", "main", lost + LOST_GRACE / 2));
+
+        hub.sweep(lost + LOST_GRACE);
+        assert!(matches!(confirmed.try_recv(), Ok(AgentEvent::AgentGone)));
+        assert!(unconfirmed.try_recv().is_err(), "still waiting");
+        assert_eq!(hub.queue.depth(), 1, "requeued for another agent");
+        assert!(!hub.is_online("t", "main", lost + LOST_GRACE));
+    }
+
+    #[test]
+    fn a_poll_within_the_grace_proves_the_instance_alive() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let mut c = Connections::open(2);
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Other,
+            &[],
+            Some(&c.watches[1]),
+            t0,
+        );
+        let rx = submit_one(&hub, None, t0);
+        hub.agent_request(
+            "t",
+            "A",
+            None,
+            RequestKind::Poll,
+            &[],
+            Some(&c.watches[0]),
+            t0,
+        );
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
+        hub.delivered(&leases, true, None, t0);
+        c.close(0);
+        c.close(1);
+        hub.connection_lost("t", "A", t0);
+        let back = t0 + LOST_GRACE / 2;
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, back);
+        hub.sweep(t0 + LOST_GRACE * 2);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(hub.queue.depth(), 0);
+    }
+
+    #[test]
+    fn a_connection_closed_long_before_the_loss_is_no_proof() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let mut c = Connections::open(3);
+        // A posted on 1 and 2, polls on 0; 2 closed long ago (idle).
+        for i in [1, 2, 0] {
+            let kind = if i == 0 {
+                RequestKind::Poll
+            } else {
+                RequestKind::Other
+            };
+            hub.agent_request("t", "A", None, kind, &[], Some(&c.watches[i]), t0);
+        }
+        c.close(2);
+        hub.sweep(t0);
+        let later = t0 + Duration::from_secs(20);
+        // Killed holding its poll: 0 and 1 close together.
+        c.close(0);
+        c.close(1);
+        hub.connection_lost("t", "A", later);
+        assert!(!gone(&hub, "A", later + LOST_GRACE / 2), "within the grace");
+        hub.sweep(later + LOST_GRACE);
+        assert!(gone(&hub, "A", later + LOST_GRACE));
+
+        // B only ever polled: its poll closing alone proves nothing.
+        let mut d = Connections::open(1);
+        let watch = Some(&d.watches[0]);
+        hub.agent_request("t", "B", None, RequestKind::Poll, &[], watch, later);
+        d.close(0);
+        hub.connection_lost("t", "B", later);
+        hub.sweep(later + LOST_GRACE);
+        assert!(!gone(&hub, "B", later + LOST_GRACE));
+    }
+
+    fn gone(hub: &Hub, instance: &str, now: Instant) -> bool {
+        let state = hub.lock();
+        let key = ("t".to_string(), instance.to_string());
+        state.agents.get(&key).is_some_and(|a| a.gone(now))
+    }
+
+    #[test]
+    fn an_agent_with_an_open_connection_is_draining_not_gone() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let rx = submit_one(&hub, None, t0);
+        let open = PeerWatch::default();
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], Some(&open), t0);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
+        hub.delivered(&leases, true, None, t0);
+        // Its poll connection closed (SIGTERM stops polling), but it still
+        // posts on its other connection: not gone, whatever the time.
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, t0);
+        hub.connection_lost("t", "A", t0);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], Some(&open), t0);
+        hub.sweep(t0 + LOST_GRACE * 3);
+        assert!(rx.try_recv().is_err(), "still waiting for the answer");
+    }
+
+    #[test]
+    fn channels_route_by_poll_list_then_declaration() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let info: ServerInfo = serde_json::from_str(
+            r#"{"version":1,"channels":[{"name":"main"},{"name":"tools","proc_affinity":true}]}"#,
+        )
+        .unwrap();
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &[], None, t0);
+        assert_eq!(
+            hub.channels_of("t", "A"),
+            Channels::Only(vec!["main".into(), "tools".into()])
+        );
+        assert!(hub.is_online("t", "tools", t0));
+        assert!(!hub.is_online("t", "other", t0));
+        let polled = ["tools".to_string()];
+        hub.agent_request("t", "A", Some(&info), RequestKind::Poll, &polled, None, t0);
+        assert_eq!(
+            hub.channels_of("t", "A"),
+            Channels::Only(vec!["tools".into()])
+        );
+        assert!(!hub.is_online("t", "main", t0));
+        hub.agent_request("t", "B", None, RequestKind::Poll, &[], None, t0);
+        assert_eq!(hub.channels_of("t", "B"), Channels::Any);
+        assert!(hub.is_online("t", "other", t0));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Outcome {
     Overloaded,
     /// The MCP session's pinned agent instance is gone (404).
     SessionGone,
+    /// The agent that took the request went away before answering (502).
+    AgentGone,
     /// Malformed or oversized request, unknown tunnel, wrong method (4xx).
     Rejected,
     /// Missing or wrong caller token (401).
@@ -28,12 +30,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Answered,
         Outcome::Timeout,
         Outcome::Offline,
         Outcome::Overloaded,
         Outcome::SessionGone,
+        Outcome::AgentGone,
         Outcome::Rejected,
         Outcome::Unauthorized,
         Outcome::ShuttingDown,
@@ -46,6 +49,7 @@ impl Outcome {
             Outcome::Offline => "offline",
             Outcome::Overloaded => "overloaded",
             Outcome::SessionGone => "session_gone",
+            Outcome::AgentGone => "agent_gone",
             Outcome::Rejected => "rejected",
             Outcome::Unauthorized => "unauthorized",
             Outcome::ShuttingDown => "shutting_down",

@@ -20,9 +20,11 @@
 mod agent_side;
 mod caller_side;
 pub mod cli;
+mod forward;
 mod http;
 mod hub;
 pub mod metrics;
+mod oauth;
 pub mod queue;
 mod server;
 
@@ -80,6 +82,10 @@ pub struct RelayConfig {
     pub live_window: Duration,
     pub max_waiting_callers: usize,
     pub max_open_polls: usize,
+    /// The relay's address as callers see it (`--public-url`), for the
+    /// OAuth metadata it serves and points to; `None`: `http://` + the
+    /// bound address.
+    pub public_url: Option<String>,
 }
 
 impl RelayConfig {
@@ -96,6 +102,7 @@ impl RelayConfig {
             live_window: DEFAULT_LIVE_WINDOW,
             max_waiting_callers: DEFAULT_MAX_WAITING_CALLERS,
             max_open_polls: DEFAULT_MAX_OPEN_POLLS,
+            public_url: None,
         }
     }
 
@@ -134,8 +141,35 @@ impl RelayConfig {
         if self.response_timeout.is_zero() {
             return Err(RelayError::ZeroLimit("response_timeout"));
         }
+        if let Some(url) = &self.public_url {
+            if !is_public_url(url) {
+                return Err(RelayError::InvalidPublicUrl(url.clone()));
+            }
+        }
         Ok(())
     }
+}
+
+/// Longest `--public-url` accepted.
+const MAX_PUBLIC_URL_BYTES: usize = 1024;
+
+/// True for an absolute `http`/`https` URL without credentials, query or
+/// fragment, in plain printable ASCII that can stand inside a quoted
+/// `WWW-Authenticate` parameter: it is shown to every caller.
+fn is_public_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    url.len() <= MAX_PUBLIC_URL_BYTES
+        && !authority.is_empty()
+        && !authority.contains('@')
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"\\?#<>`{}|^".contains(&b))
 }
 
 /// Why a relay could not start.
@@ -143,6 +177,8 @@ impl RelayConfig {
 pub enum RelayError {
     NoTunnels,
     InvalidTunnelId(String),
+    /// `--public-url` is unusable (its text, never shown: it may hold credentials).
+    InvalidPublicUrl(String),
     EmptyAgentKey,
     CallerAuthRequired {
         listen: SocketAddr,
@@ -165,6 +201,7 @@ impl RelayError {
             self,
             RelayError::NoTunnels
                 | RelayError::InvalidTunnelId(_)
+                | RelayError::InvalidPublicUrl(_)
                 | RelayError::EmptyAgentKey
                 | RelayError::CallerAuthRequired { .. }
                 | RelayError::ZeroLimit(_)
@@ -179,6 +216,11 @@ impl fmt::Display for RelayError {
             RelayError::InvalidTunnelId(id) => write!(
                 f,
                 "tunnel id {id:?} is not usable in a URL path; use letters, digits, '_', '-' or '.' (at most {MAX_TUNNEL_ID_BYTES} bytes)"
+            ),
+            // The value is not echoed: it may hold credentials.
+            RelayError::InvalidPublicUrl(_) => write!(
+                f,
+                "--public-url is not a plain http(s) URL; use e.g. https://relay.example.com (no credentials, query, fragment, quotes or spaces)"
             ),
             RelayError::EmptyAgentKey => write!(
                 f,
@@ -206,6 +248,7 @@ impl std::error::Error for RelayError {
             RelayError::Server(source) => Some(source.as_ref()),
             RelayError::NoTunnels
             | RelayError::InvalidTunnelId(_)
+            | RelayError::InvalidPublicUrl(_)
             | RelayError::EmptyAgentKey
             | RelayError::CallerAuthRequired { .. }
             | RelayError::ZeroLimit(_) => None,

@@ -10,9 +10,28 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedCommand {
     pub request_id: String,
+    /// Only a poll that serves this channel may take the command.
+    pub channel: String,
     /// When set, only this agent instance may take the command (an MCP
     /// session pinned to the process that answered its `initialize`).
     pub pinned_to: Option<String>,
+}
+
+/// The channels a poll serves: what it listed, else what its agent declared,
+/// else (neither) every channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channels {
+    Any,
+    Only(Vec<String>),
+}
+
+impl Channels {
+    pub fn admits(&self, channel: &str) -> bool {
+        match self {
+            Channels::Any => true,
+            Channels::Only(names) => names.iter().any(|n| n == channel),
+        }
+    }
 }
 
 /// The queue of that tunnel already holds `max_queue` commands.
@@ -27,12 +46,14 @@ pub trait CommandQueue: Send + Sync {
     /// Puts a command back at the head for redelivery. Not bounded: the
     /// command was already counted once and its caller is still waiting.
     fn push_front(&self, tunnel_id: &str, item: QueuedCommand);
-    /// Waits until a command this instance may take is queued (or until
-    /// `deadline`, or until the queue closes) and returns at most `limit`.
+    /// Waits until a command this instance may take on one of `channels` is
+    /// queued (or until `deadline`, or until the queue closes) and returns at
+    /// most `limit`.
     fn take(
         &self,
         tunnel_id: &str,
         instance_id: &str,
+        channels: &Channels,
         limit: usize,
         deadline: Instant,
     ) -> Vec<QueuedCommand>;
@@ -102,6 +123,7 @@ impl CommandQueue for MemoryQueue {
         &self,
         tunnel_id: &str,
         instance_id: &str,
+        channels: &Channels,
         limit: usize,
         deadline: Instant,
     ) -> Vec<QueuedCommand> {
@@ -111,7 +133,7 @@ impl CommandQueue for MemoryQueue {
                 return Vec::new();
             }
             if let Some(deque) = state.tunnels.get_mut(tunnel_id) {
-                let taken = take_eligible(deque, instance_id, limit);
+                let taken = take_eligible(deque, instance_id, channels, limit);
                 if !taken.is_empty() {
                     return taken;
                 }
@@ -152,15 +174,18 @@ impl CommandQueue for MemoryQueue {
 fn take_eligible(
     deque: &mut VecDeque<QueuedCommand>,
     instance_id: &str,
+    channels: &Channels,
     limit: usize,
 ) -> Vec<QueuedCommand> {
     let mut taken = Vec::new();
     let mut index = 0;
     while index < deque.len() && taken.len() < limit {
-        let eligible = match &deque[index].pinned_to {
-            Some(pinned) => pinned == instance_id,
-            None => true,
-        };
+        let item = &deque[index];
+        let eligible = channels.admits(&item.channel)
+            && match &item.pinned_to {
+                Some(pinned) => pinned == instance_id,
+                None => true,
+            };
         if eligible {
             if let Some(item) = deque.remove(index) {
                 taken.push(item);
@@ -179,11 +204,18 @@ mod tests {
     use std::time::Duration;
 
     fn cmd(id: &str, pinned: Option<&str>) -> QueuedCommand {
+        on("main", id, pinned)
+    }
+
+    fn on(channel: &str, id: &str, pinned: Option<&str>) -> QueuedCommand {
         QueuedCommand {
             request_id: id.to_string(),
+            channel: channel.to_string(),
             pinned_to: pinned.map(str::to_string),
         }
     }
+
+    const ANY: Channels = Channels::Any;
 
     fn soon() -> Instant {
         Instant::now() + Duration::from_millis(20)
@@ -197,13 +229,13 @@ mod tests {
         assert_eq!(q.push("t", cmd("c", None)), Err(QueueFull));
         assert!(q.push("other", cmd("c", None)).is_ok());
         assert_eq!(q.depth(), 3);
-        assert_eq!(q.take("t", "i", 1, soon()), vec![cmd("a", None)]);
+        assert_eq!(q.take("t", "i", &ANY, 1, soon()), vec![cmd("a", None)]);
         q.push_front("t", cmd("z", None));
         assert_eq!(
-            q.take("t", "i", 5, soon()),
+            q.take("t", "i", &ANY, 5, soon()),
             vec![cmd("z", None), cmd("b", None)]
         );
-        assert!(q.take("t", "i", 5, soon()).is_empty());
+        assert!(q.take("t", "i", &ANY, 5, soon()).is_empty());
     }
 
     #[test]
@@ -211,9 +243,26 @@ mod tests {
         let q = MemoryQueue::new(10);
         q.push("t", cmd("p", Some("A"))).unwrap();
         q.push("t", cmd("free", None)).unwrap();
-        assert_eq!(q.take("t", "B", 5, soon()), vec![cmd("free", None)]);
-        assert!(q.take("t", "B", 5, soon()).is_empty());
-        assert_eq!(q.take("t", "A", 5, soon()), vec![cmd("p", Some("A"))]);
+        assert_eq!(q.take("t", "B", &ANY, 5, soon()), vec![cmd("free", None)]);
+        assert!(q.take("t", "B", &ANY, 5, soon()).is_empty());
+        assert_eq!(q.take("t", "A", &ANY, 5, soon()), vec![cmd("p", Some("A"))]);
+    }
+
+    #[test]
+    fn a_poll_takes_only_the_channels_it_serves() {
+        let q = MemoryQueue::new(10);
+        q.push("t", on("tools", "t1", None)).unwrap();
+        q.push("t", on("main", "m1", None)).unwrap();
+        let main_only = Channels::Only(vec!["main".into()]);
+        assert_eq!(
+            q.take("t", "A", &main_only, 5, soon()),
+            vec![on("main", "m1", None)]
+        );
+        assert!(q.take("t", "A", &main_only, 5, soon()).is_empty());
+        assert_eq!(
+            q.take("t", "B", &ANY, 5, soon()),
+            vec![on("tools", "t1", None)]
+        );
     }
 
     #[test]
@@ -225,7 +274,7 @@ mod tests {
         let waiter = {
             let q = Arc::clone(&q);
             std::thread::spawn(move || {
-                q.take("t", "i", 1, Instant::now() + Duration::from_secs(60))
+                q.take("t", "i", &ANY, 1, Instant::now() + Duration::from_secs(60))
             })
         };
         q.close();
@@ -238,7 +287,7 @@ mod tests {
         let waiter = {
             let q = Arc::clone(&q);
             std::thread::spawn(move || {
-                q.take("t", "i", 1, Instant::now() + Duration::from_secs(60))
+                q.take("t", "i", &ANY, 1, Instant::now() + Duration::from_secs(60))
             })
         };
         q.push("t", cmd("a", None)).unwrap();

@@ -26,8 +26,9 @@ use super::caller_side::{self, CallerSettings};
 use super::http::{Incoming, Reply};
 use super::hub::Hub;
 use super::metrics::Outcome;
+use super::oauth;
 use super::{RelayConfig, RelayError};
-use crate::contract::header;
+use crate::contract::{header, MAIN_CHANNEL};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 struct Shared {
     hub: Hub,
     config: RelayConfig,
+    /// The relay's address as callers see it, without a trailing `/`.
+    public_url: String,
     in_flight: Mutex<usize>,
     idle: Condvar,
     /// Request threads alive (busy or waiting for work).
@@ -128,9 +131,14 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
     let server =
         crate::httpd::serve(listener, limits).map_err(|e| RelayError::Server(Box::new(e)))?;
     let server = Arc::new(server);
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{local_addr}"),
+    };
     let shared = Arc::new(Shared {
         hub,
         config,
+        public_url,
         in_flight: Mutex::new(0),
         idle: Condvar::new(),
         threads: Mutex::new(0),
@@ -318,22 +326,37 @@ fn route(shared: &Shared, incoming: Incoming) {
             let rest = rest.first().copied().unwrap_or("");
             agent_side::handle(hub, &settings, incoming, tunnel_id, rest);
         }
-        ["v1", "mcp", tunnel_id] => {
+        ["v1", "mcp", tunnel_id, channel @ ..] if channel.len() <= 1 => {
+            // `/v1/mcp/{id}` is the same endpoint as `/v1/mcp/{id}/main`.
+            let channel = channel.first().copied().unwrap_or(MAIN_CHANNEL);
             let started = Instant::now();
-            let settings = CallerSettings {
-                caller_token: shared.config.caller_token.as_ref().map(|t| t.expose()),
-                response_timeout: shared.config.response_timeout,
-                max_body_bytes: shared.config.max_body_bytes,
-            };
-            let outcome = caller_side::handle(hub, &settings, incoming, tunnel_id);
+            let settings = caller_settings(shared);
+            let outcome = caller_side::handle(hub, &settings, incoming, tunnel_id, channel);
             hub.metrics.caller_finished(outcome, started.elapsed());
             if outcome == Outcome::Answered {
                 log::debug!("caller request answered in {:?}", started.elapsed());
             }
         }
+        // Protected-resource metadata exists for a tunnel (its `main`), never
+        // for a channel path below it.
+        [".well-known", "oauth-protected-resource", "v1", "mcp", tunnel_id] => {
+            let started = Instant::now();
+            let settings = caller_settings(shared);
+            let outcome = oauth::handle(hub, &settings, incoming, tunnel_id);
+            hub.metrics.caller_finished(outcome, started.elapsed());
+        }
         _ => {
             let _ = incoming.respond(Reply::text(404, "text/plain", "not found\n"));
         }
+    }
+}
+
+fn caller_settings(shared: &Shared) -> CallerSettings<'_> {
+    CallerSettings {
+        caller_token: shared.config.caller_token.as_ref().map(|t| t.expose()),
+        response_timeout: shared.config.response_timeout,
+        max_body_bytes: shared.config.max_body_bytes,
+        public_url: &shared.public_url,
     }
 }
 

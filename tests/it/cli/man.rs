@@ -198,6 +198,7 @@ fn relay_man_page_has_the_relay_flags_and_variables() {
         "--tunnel-id",
         "--response-timeout",
         "--max-queue",
+        "--public-url",
         "--log-level",
         "--help",
         "--version",

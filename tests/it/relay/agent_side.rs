@@ -83,7 +83,10 @@ fn long_poll_returns_when_a_caller_posts() {
             ("Mcp-Session-Id", "sess-1"),
             ("Mcp-Protocol-Version", "2025-06-18"),
             ("Last-Event-ID", "ev-9"),
-            ("X-Not-Forwarded", "1"),
+            ("Mcp-Method", "tools/list"),
+            ("X-Trace-Id", "t-1"),
+            ("Cookie", "caller-cookie=1"),
+            ("X-Forwarded-For", "10.1.2.3"),
         ],
     );
     let polled = poller.join().unwrap();
@@ -102,7 +105,12 @@ fn long_poll_returns_when_a_caller_posts() {
         json!(["2025-06-18"])
     );
     assert_eq!(cmd["headers"]["Last-Event-ID"], json!(["ev-9"]));
-    assert!(cmd["headers"].get("X-Not-Forwarded").is_none());
+    // Every end-to-end header travels; cookies and client identity stay.
+    assert_eq!(cmd["headers"]["Mcp-Method"], json!(["tools/list"]));
+    assert_eq!(cmd["headers"]["X-Trace-Id"], json!(["t-1"]));
+    for name in ["Cookie", "X-Forwarded-For", "Host", "Content-Length"] {
+        assert!(cmd["headers"].get(name).is_none(), "{name} forwarded");
+    }
     let timeout = tunnel::contract::timeout::parse_response_timeout(cmd.get("response_timeout"));
     let timeout = timeout.expect("response_timeout in the contract grammar");
     assert!(timeout <= Duration::from_secs(30) && timeout > Duration::from_secs(20));

@@ -32,14 +32,21 @@ fn lease_config() -> tunnel::relay::RelayConfig {
     cfg
 }
 
+/// A killed agent's long-poll is still held when a command arrives: the poll
+/// sees its connection closed and gives the command back instead of writing
+/// it into a dead socket, where it would wait for its lease to lapse.
 #[test]
-fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
-    let (_relay, base) = start(lease_config());
+fn a_poll_whose_agent_vanished_hands_nothing_over() {
+    // A lease period longer than any wait here: no lapsed lease can explain
+    // the result.
+    let mut cfg = config();
+    cfg.lease_period = Duration::from_secs(600);
+    let (_relay, base) = start(cfg);
     let dead = raw_poll(&base, "A");
     wait_until(WAIT, "A's poll to be held", || {
         metric(&base, "relay_open_polls") == 1
     });
-    // A is killed mid-poll: its socket closes, the relay cannot see it.
+    // A is killed mid-poll: its socket closes.
     dead.shutdown(Shutdown::Both).unwrap();
     drop(dead);
 
@@ -48,9 +55,11 @@ fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}),
         &[],
     );
-    wait_until(WAIT, "the command to be handed to A's dead poll", || {
-        metric(&base, "relay_commands_delivered_total") == 1
-    });
+    wait_until(
+        WAIT,
+        "A's dead poll to end with the command still queued",
+        || metric(&base, "relay_open_polls") == 0 && metric(&base, "relay_queue_depth") == 1,
+    );
     let b = Agent::new(&base, "B");
     let cmd = b.poll_one();
     assert_eq!(cmd["jsonrpc"]["id"], 1);
@@ -58,6 +67,81 @@ fn a_command_handed_to_a_vanished_agent_goes_to_a_live_one() {
     let answer = caller.join().unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["result"]["by"], "B");
+    assert_eq!(metric(&base, "relay_commands_delivered_total"), 1);
+    assert_eq!(metric(&base, "relay_redeliveries_total"), 0);
+}
+
+/// A second connection of instance `instance` (the one it posts on): one
+/// answered request, then kept open.
+fn raw_connection(base: &str, instance: &str) -> TcpStream {
+    let mut socket = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        socket,
+        "GET /v1/tunnels/{TUNNEL_ID} HTTP/1.1\r\nHost: relay\r\n\
+         Authorization: Bearer {API_KEY}\r\nX-Tunnel-Client-Instance-Id: {instance}\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut BufReader::new(&mut socket)).status, 200);
+    socket
+}
+
+/// The agent read its poll answer and died before asking again: all its
+/// connections close at once, which proves it gone, so the command goes to a
+/// live agent after the short grace, not after the lease period.
+#[test]
+fn a_delivery_whose_agent_died_after_reading_it_goes_to_a_live_one() {
+    let mut cfg = config();
+    cfg.lease_period = Duration::from_secs(600);
+    let (_relay, base) = start(cfg);
+    let posts = raw_connection(&base, "A");
+    let mut vanishing = raw_poll(&base, "A");
+    wait_until(WAIT, "A's poll to be held", || {
+        metric(&base, "relay_open_polls") == 1
+    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call"}),
+        &[],
+    );
+    let polled = read_response(&mut BufReader::new(&mut vanishing));
+    assert_eq!(polled.status, 200);
+    drop(vanishing);
+    drop(posts);
+    let b = Agent::new(&base, "B");
+    let cmd = b.poll_one();
+    assert_eq!(cmd["jsonrpc"]["id"], 4);
+    assert_eq!(b.answer(&cmd, json!({})).0, 200);
+    assert_eq!(caller.join().unwrap().json()["result"]["by"], "B");
+    assert_eq!(metric(&base, "relay_redeliveries_total"), 1);
+}
+
+/// The agent died with its poll answer unread in its socket: the reset that
+/// follows proves it never read it, so the command goes on at once, even
+/// without any other sign of the agent's death.
+#[test]
+fn a_delivery_never_read_goes_to_a_live_one_at_once() {
+    let mut cfg = config();
+    cfg.lease_period = Duration::from_secs(600);
+    let (_relay, base) = start(cfg);
+    let vanishing = raw_poll(&base, "A");
+    wait_until(WAIT, "A's poll to be held", || {
+        metric(&base, "relay_open_polls") == 1
+    });
+    let caller = call_in_background(
+        &base,
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call"}),
+        &[],
+    );
+    // The answer has arrived (peek waits for it) and is never read.
+    let mut byte = [0u8; 1];
+    assert_eq!(vanishing.peek(&mut byte).unwrap(), 1);
+    drop(vanishing);
+    let b = Agent::new(&base, "B");
+    let cmd = b.poll_one();
+    assert_eq!(cmd["jsonrpc"]["id"], 5);
+    assert_eq!(b.answer(&cmd, json!({})).0, 200);
+    assert_eq!(caller.join().unwrap().json()["result"]["by"], "B");
     assert_eq!(metric(&base, "relay_redeliveries_total"), 1);
 }
 

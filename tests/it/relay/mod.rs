@@ -4,5 +4,10 @@
 mod agent_side;
 mod agents;
 mod caller_side;
+mod channels;
 mod cli;
+mod forwarding;
+mod ha;
+mod mcp_sdk;
+mod oauth;
 mod shutdown;

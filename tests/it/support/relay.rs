@@ -2,6 +2,7 @@
 //! caller over real sockets with the tests' HTTP client.
 
 use super::http::{client, reply, Reply};
+use super::process::{self, Process};
 use super::{wait_until, API_KEY, TUNNEL_ID, WAIT};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
@@ -37,11 +38,86 @@ pub fn metric(base: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {series}"))
 }
 
+/// The `tunnel-relay` binary for [`TUNNEL_ID`] on `listen` (port 0 allowed)
+/// with the key [`API_KEY`] and `args`, and the URL it prints.
+pub fn binary_on(listen: &str, args: &[&str]) -> (Process, String) {
+    binary_with(listen, args, &[])
+}
+
+/// [`binary_on`] with extra environment (e.g. `TUNNEL_RELAY_CALLER_TOKEN`).
+pub fn binary_with(listen: &str, args: &[&str], env: &[(&str, &str)]) -> (Process, String) {
+    let mut all = vec![
+        "--listen",
+        listen,
+        "--tunnel-id",
+        TUNNEL_ID,
+        "--log-level",
+        "debug",
+    ];
+    all.extend_from_slice(args);
+    let mut all_env = vec![("TUNNEL_RELAY_AGENT_KEY", API_KEY)];
+    all_env.extend_from_slice(env);
+    let relay = process::relay(&all, &all_env);
+    let url = relay.listening_url();
+    (relay, url)
+}
+
+/// [`binary_on`] a free port.
+pub fn binary(args: &[&str]) -> (Process, String) {
+    binary_on("127.0.0.1:0", args)
+}
+
+/// Waits until the relay counts `n` connected agent instances.
+pub fn wait_for_agents(base: &str, n: u64) {
+    wait_until(WAIT, format_args!("{n} agent(s) connected"), || {
+        metric(base, "relay_agents_connected") == n
+    });
+}
+
+/// `{base}/v1/mcp/{TUNNEL_ID}/{channel}`.
+pub fn channel_url(base: &str, channel: &str) -> String {
+    format!("{base}/v1/mcp/{TUNNEL_ID}/{channel}")
+}
+
+/// POSTs one message to `url` with extra headers.
+pub fn call_url(url: &str, message: &Value, headers: &[(&str, &str)]) -> Reply {
+    let mut req = client()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    reply(req.send(message.to_string()).unwrap())
+}
+
+/// The pid of the stub MCP server that answers `stats` on `channel` (the
+/// stub's `stats` tool reports its own process).
+pub fn stub_pid(base: &str, channel: &str, headers: &[(&str, &str)]) -> u64 {
+    stub_pid_at(&channel_url(base, channel), headers)
+}
+
+/// [`stub_pid`] through the caller endpoint `url`.
+pub fn stub_pid_at(url: &str, headers: &[(&str, &str)]) -> u64 {
+    let message = json!({"jsonrpc": "2.0", "id": "stats", "method": "tools/call",
+        "params": {"name": "stats", "arguments": {}}});
+    let answer = call_url(url, &message, headers);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let text = answer.json()["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a stats result: {}", answer.body))
+        .to_string();
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    stats["pid"].as_u64().unwrap()
+}
+
 /// A test agent: one instance id, optional server-info declaration.
 pub struct Agent {
     pub base: String,
     pub instance: String,
     pub server_info: Option<String>,
+    /// The `channel=` list of its polls (none when empty).
+    pub poll_channels: Vec<String>,
     http: ureq::Agent,
 }
 
@@ -56,8 +132,21 @@ impl Agent {
             base: base.to_string(),
             instance: instance.to_string(),
             server_info: None,
+            poll_channels: Vec::new(),
             http: client(),
         }
+    }
+
+    /// Declares `info` as its `X-Tunnel-MCP-Server-Info`.
+    pub fn declaring(mut self, info: &str) -> Agent {
+        self.server_info = Some(info.to_string());
+        self
+    }
+
+    /// Lists `channels` in every poll (`channel=`), as `--poll-channel` does.
+    pub fn serving(mut self, channels: &[&str]) -> Agent {
+        self.poll_channels = channels.iter().map(|c| c.to_string()).collect();
+        self
     }
 
     pub fn affine(mut self) -> Agent {
@@ -67,8 +156,13 @@ impl Agent {
     }
 
     pub fn poll(&self, limit: usize, timeout_ms: u64) -> Polled {
+        let channels: String = self
+            .poll_channels
+            .iter()
+            .map(|c| format!("channel={c}&"))
+            .collect();
         let url = format!(
-            "{}/v1/tunnels/{TUNNEL_ID}/poll?limit={limit}&timeout_ms={timeout_ms}",
+            "{}/v1/tunnels/{TUNNEL_ID}/poll?{channels}limit={limit}&timeout_ms={timeout_ms}",
             self.base
         );
         let mut req = self
@@ -126,7 +220,7 @@ impl Agent {
         self.post(
             command,
             &json!({
-                "request_id": command["request_id"], "channel": "main",
+                "request_id": command["request_id"], "channel": command["channel"],
                 "resp_json": {"jsonrpc": "2.0", "id": id, "result": {"method": method, "by": self.instance}},
                 "resp_headers": headers, "resp_code": 200, "resp_type": "jsonrpc_response",
             }),

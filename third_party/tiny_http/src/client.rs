@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::{Limits, Request};
+use crate::{Limits, PeerWatch, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -45,6 +45,9 @@ pub struct ClientConnection {
 
     // where the previous request hands back its unread body
     previous_body: Option<Receiver<Option<Box<dyn Read + Send + 'static>>>>,
+
+    // set once the client closes the connection between requests
+    peer_watch: PeerWatch,
 }
 
 /// A request body as read off the socket: fails past `left` bytes.
@@ -103,6 +106,7 @@ impl ClientConnection {
             limits,
             accepted: Some(Instant::now()),
             previous_body: None,
+            peer_watch: PeerWatch::default(),
         }
     }
 
@@ -189,10 +193,20 @@ impl ClientConnection {
             .set_read_deadline(idle_deadline)
             .map_err(ReadError::ReadIoError)?;
         match reader.fill_buf() {
-            Ok([]) => return Err(closed()),
+            Ok([]) => {
+                self.peer_watch.mark_closed();
+                return Err(closed());
+            }
             Ok(_) => {}
             // an idle connection is closed without a response
-            Err(_) => return Err(closed()),
+            Err(e) => {
+                match e.kind() {
+                    ErrorKind::TimedOut => {}
+                    ErrorKind::ConnectionReset => self.peer_watch.mark_reset(),
+                    _ => self.peer_watch.mark_closed(),
+                }
+                return Err(closed());
+            }
         }
         let head_deadline =
             head_deadline.or_else(|| limits.head_timeout.map(|t| Instant::now() + t));
@@ -240,8 +254,11 @@ impl ClientConnection {
             (method, path, version, headers)
         };
 
-        // building the writer for the request
+        // building the writer for the request; without pipelining nothing
+        // else touches the socket until it is answered, so the request may
+        // look at it (`Request::peer_closed`)
         let writer = self.sink.next().unwrap();
+        let peer_socket = (!self.limits.pipelining).then(|| writer.shared());
 
         // follow-up for next potential request
         let mut data_source = self.source.next().unwrap();
@@ -272,6 +289,7 @@ impl ClientConnection {
             data_source,
             writer,
         )
+        .map(|request| request.with_peer(peer_socket, self.peer_watch.clone()))
         .map_err(|e| {
             use crate::request;
             match e {

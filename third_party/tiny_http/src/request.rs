@@ -5,9 +5,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use std::io::BufWriter;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
-use crate::util::{EqualReader, FusedReader};
+use crate::util::{EqualReader, FusedReader, RefinedTcpStream};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -81,6 +84,56 @@ pub struct Request {
 
     // true if reading the body reads the socket (not buffered, not empty)
     body_on_socket: bool,
+
+    // the connection's socket, for `peer_closed` (servers without pipelining)
+    peer_socket: Option<Arc<Mutex<BufWriter<RefinedTcpStream>>>>,
+
+    // for `peer_watch`
+    peer_watch: Option<PeerWatch>,
+}
+
+/// Tells whether the client of a request closed its connection after the
+/// answer, while the connection waited for its next request. Cheap to clone;
+/// keeps no socket open.
+#[derive(Debug, Clone, Default)]
+pub struct PeerWatch {
+    state: Arc<AtomicU8>,
+}
+
+const PEER_OPEN: u8 = 0;
+const PEER_CLOSED: u8 = 1;
+const PEER_RESET: u8 = 2;
+
+impl PeerWatch {
+    /// True once the client closed or reset the connection (an idle timeout
+    /// of the server's own does not count).
+    pub fn closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) != PEER_OPEN
+    }
+
+    /// True once the client reset the connection (TCP RST): its socket went
+    /// away with data unread, so an answer written before was never read.
+    pub fn reset(&self) -> bool {
+        self.state.load(Ordering::Acquire) == PEER_RESET
+    }
+
+    /// True when both watch the same connection.
+    pub fn same_connection(&self, other: &PeerWatch) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        let _ = self.state.compare_exchange(
+            PEER_OPEN,
+            PEER_CLOSED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    pub(crate) fn mark_reset(&self) {
+        self.state.store(PEER_RESET, Ordering::Release);
+    }
 }
 
 struct NotifyOnDrop<R> {
@@ -302,6 +355,8 @@ where
         notify_when_responded: None,
         body_return: None,
         body_on_socket,
+        peer_socket: None,
+        peer_watch: None,
     })
 }
 
@@ -355,6 +410,36 @@ impl Request {
     #[inline]
     pub fn remote_addr(&self) -> Option<&SocketAddr> {
         self.remote_addr.as_ref()
+    }
+
+    /// Whether the client closed (or reset) the connection while this request
+    /// waits for its answer, checked on the socket without blocking and
+    /// without consuming anything: a long-poll can tell that its client is
+    /// gone before handing it work. `None` when that cannot be told: TLS or
+    /// Unix sockets, servers with pipelining (another request may be read
+    /// meanwhile), or once the answer has started.
+    ///
+    /// Call it from the thread that reads the body, if any, never while
+    /// another thread reads it: the check makes the socket non-blocking for
+    /// the duration of one `peek`.
+    pub fn peer_closed(&self) -> Option<bool> {
+        self.response_writer.as_ref()?;
+        let socket = self.peer_socket.as_ref()?;
+        let closed = socket.lock().ok()?.get_ref().peer_closed()?;
+        if closed {
+            if let Some(watch) = &self.peer_watch {
+                watch.mark_closed();
+            }
+        }
+        Some(closed)
+    }
+
+    /// A handle that tells, after the answer, whether the client closed the
+    /// connection instead of sending another request: proof that an answer
+    /// written into the socket buffer may never have been read. `None` for
+    /// requests not read from a connection (`TestRequest`).
+    pub fn peer_watch(&self) -> Option<PeerWatch> {
+        self.peer_watch.clone()
     }
 
     /// Sends a response with a `Connection: upgrade` header, then turns the `Request` into a `Stream`.
@@ -535,6 +620,16 @@ impl Request {
 
     pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {
         self.notify_when_responded = Some(sender);
+        self
+    }
+
+    pub(crate) fn with_peer(
+        mut self,
+        socket: Option<Arc<Mutex<BufWriter<RefinedTcpStream>>>>,
+        watch: PeerWatch,
+    ) -> Self {
+        self.peer_socket = socket;
+        self.peer_watch = Some(watch);
         self
     }
 

@@ -162,6 +162,36 @@ impl RefinedTcpStream {
         self.stream.peer_addr()
     }
 
+    /// Whether the peer has closed (FIN) or reset the connection, seen
+    /// without blocking and without consuming a byte; `None` when that cannot
+    /// be told (TLS, Unix sockets, or the check itself failed).
+    ///
+    /// The socket is non-blocking for the duration of one `peek`: this file
+    /// status is shared with the other half, so nothing else may read or
+    /// write the connection meanwhile.
+    pub(crate) fn peer_closed(&self) -> Option<bool> {
+        let tcp = match &self.stream {
+            Stream::Http(Connection::Tcp(tcp)) => tcp,
+            _ => return None,
+        };
+        tcp.set_nonblocking(true).ok()?;
+        let mut byte = [0u8; 1];
+        let peeked = tcp.peek(&mut byte);
+        if tcp.set_nonblocking(false).is_err() {
+            // a socket stuck in non-blocking mode would fail the next read
+            // or write half-way: end the connection instead
+            tcp.shutdown(Shutdown::Both).ok();
+            return Some(true);
+        }
+        match peeked {
+            Ok(0) => Some(true),
+            Ok(_) => Some(false),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Some(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => None,
+            Err(_) => Some(true),
+        }
+    }
+
     /// Makes every later read fail with `TimedOut` once `deadline` has
     /// passed, however slowly the peer trickles bytes; `None` lifts it.
     pub(crate) fn set_read_deadline(&mut self, deadline: Option<Instant>) -> IoResult<()> {

@@ -81,6 +81,13 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
     }
 }
 
+impl<W: Write + Send> SequentialWriter<W> {
+    /// The writer shared by every response of the connection.
+    pub fn shared(&self) -> Arc<Mutex<W>> {
+        Arc::clone(&self.writer)
+    }
+}
+
 impl<R: Read + Send> SequentialReader<R> {
     /// Blocks until the previous reader has been dropped, then gives access
     /// to the underlying reader. `None` if the previous reader was lost.
