@@ -173,8 +173,6 @@ pub struct HarpoonConfig {
     pub settings: HarpoonSettings,
     /// Which OAuth-discovered hosts become targets.
     pub hosts: HostRules,
-    /// Targets of a profile without `"enabled": true`: read, not served.
-    pub unserved_profile_targets: usize,
 }
 
 impl HarpoonConfig {
@@ -186,12 +184,13 @@ impl HarpoonConfig {
 
 /// Reads and validates the section. `net` gives the trust for https targets
 /// (web roots plus `--ca-bundle`); variables an `env:` proxy names are
-/// added to `referenced_env` (kept from stdio children).
+/// added to `referenced_env` (kept from stdio children). Also returns how
+/// many targets a profile lists without `"enabled": true` (read, not served).
 pub(crate) fn harpoon_config(
     layers: &Layers<'_>,
     net: &NetConfig,
     referenced_env: &mut Vec<String>,
-) -> Result<HarpoonConfig, ConfigError> {
+) -> Result<(HarpoonConfig, usize), ConfigError> {
     refuse_unsupported(layers)?;
     let allow_plaintext_http = boolean(layers.pick(|l| &l.harpoon_allow_plaintext_http), false)?;
     let max_response_bytes = number(
@@ -239,11 +238,11 @@ pub(crate) fn harpoon_config(
         let proxy_origin = proxy.as_ref().map(|p| p.origin.clone());
         settings_error(e, &origins, proxy_origin, layers)
     })?;
-    Ok(HarpoonConfig {
+    let config = HarpoonConfig {
         settings,
         hosts: host_rules(layers)?,
-        unserved_profile_targets: unserved,
-    })
+    };
+    Ok((config, unserved))
 }
 
 /// The official client's settings this one refuses rather than half-supports.

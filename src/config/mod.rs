@@ -192,6 +192,8 @@ pub struct Config {
     /// an enabled HTTP `main` whose OAuth discovery may register some.
     /// `None`: commands for it are answered "unsupported channel".
     pub harpoon: Option<HarpoonConfig>,
+    /// Targets a profile lists without `"harpoon": {"enabled": true}`: read, not served.
+    pub unserved_harpoon_targets: usize,
 }
 
 impl Config {
@@ -225,6 +227,7 @@ impl Config {
             enable_request_timing: false,
             stdio: StdioConfig::default(),
             harpoon: None,
+            unserved_harpoon_targets: 0,
         }
     }
 

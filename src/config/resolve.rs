@@ -104,7 +104,7 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         HeaderUse::Discovery,
         &mut referenced_env,
     )?;
-    let harpoon = harpoon_config(layers, &net, &mut referenced_env)?;
+    let (harpoon, unserved_harpoon_targets) = harpoon_config(layers, &net, &mut referenced_env)?;
     let bindings = channels::bindings(
         layers,
         channels::Context {
@@ -155,6 +155,7 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         enable_request_timing,
         stdio,
         harpoon,
+        unserved_harpoon_targets,
     })
 }
 

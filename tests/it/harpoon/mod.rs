@@ -2,4 +2,6 @@
 //! refusals, against real upstreams on 127.0.0.1 that record the bytes they receive.
 
 mod backend;
+mod cases;
 mod hostile;
+mod through_agent;
