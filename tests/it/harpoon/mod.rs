@@ -4,4 +4,5 @@
 mod backend;
 mod cases;
 mod hostile;
+mod oauth_targets;
 mod through_agent;

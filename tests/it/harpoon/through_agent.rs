@@ -53,6 +53,20 @@ impl Agent {
         self.cp.wait_terminal(&id, WAIT)
     }
 
+    /// Sends a command of `command_type` (no JSON-RPC message) on `channel`;
+    /// returns the terminal POST body.
+    pub fn send_typed(&mut self, channel: &str, command_type: &str) -> Value {
+        self.next += 1;
+        let id = format!("req_{}", self.next);
+        let mut typed = command(&id, channel, Value::Null);
+        typed["command_type"] = json!(command_type);
+        if let Some(fields) = typed.as_object_mut() {
+            fields.remove("jsonrpc");
+        }
+        self.cp.push_commands(vec![typed]);
+        self.cp.wait_terminal(&id, WAIT)
+    }
+
     /// A `tools/call` on `harpoon`; the POST must be a 200 JSON-RPC answer without headers.
     pub fn tool(&mut self, tool: &str, args: Value) -> Value {
         let body = self.send(
@@ -236,16 +250,10 @@ fn the_harpoon_channel_through_the_binary() {
     );
     assert_eq!(up.connections(), 0);
     // session_termination: 405, and the channel keeps serving.
-    agent.next += 1;
-    let id = format!("req_{}", agent.next);
-    let mut end = command(&id, "harpoon", json!(null));
-    end["command_type"] = json!("session_termination");
-    end.as_object_mut().unwrap().remove("jsonrpc");
-    agent.cp.push_commands(vec![end]);
-    let ended = agent.cp.wait_terminal(&id, WAIT);
+    let ended = agent.send_typed("harpoon", "session_termination");
     assert_eq!(
         ended,
-        json!({"request_id": id, "channel": "harpoon", "resp_headers": {},
+        json!({"request_id": format!("req_{}", agent.next), "channel": "harpoon", "resp_headers": {},
                "resp_code": 405, "resp_type": "session_termination_response"})
     );
     let out = agent.tool("call_target", json!({"label": "api", "method": "GET"}));
