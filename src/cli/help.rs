@@ -14,6 +14,7 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("troubleshooting", include_str!("help/troubleshooting.txt")),
     ("security", include_str!("help/security.txt")),
     ("channels", include_str!("help/channels.txt")),
+    ("harpoon", include_str!("help/harpoon.txt")),
 ];
 
 /// `help TOPIC` (a command name works too).
