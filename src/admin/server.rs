@@ -544,10 +544,12 @@ fn route(probe: &Probe<'_>, context: &Context) -> Reply {
     }
 }
 
+/// The channels served now (Harpoon only while it has a target; its card says why not).
 fn channel_statuses(context: &Context) -> Vec<(String, BackendStatus)> {
     context
         .channels
         .iter()
+        .filter(|(_, backend)| backend.serves())
         .map(|(name, backend)| {
             let mut status = backend.status();
             status.detail = redact_urls(&status.detail);
