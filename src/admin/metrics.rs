@@ -4,7 +4,8 @@
 use crate::contract::CLIENT_VERSION;
 use crate::mcp::BackendStatus;
 use crate::telemetry::counters::{CHANNEL_FAMILIES, FAMILIES};
-use crate::telemetry::prometheus::{header, histogram, sample, Type};
+use crate::telemetry::harpoon::HarpoonStats;
+use crate::telemetry::prometheus::{header, histogram, histogram_series, sample, Type, Unit};
 use crate::telemetry::Telemetry;
 use std::fmt::Write;
 
@@ -84,6 +85,8 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
         &telemetry.poll_duration(),
     );
 
+    harpoon(w, telemetry.harpoon());
+
     header(
         w,
         "tunnel_client_mcp_up",
@@ -101,6 +104,74 @@ pub fn render(telemetry: &Telemetry, extras: &Extras<'_>) -> String {
 
     process(w, telemetry);
     out
+}
+
+/// Harpoon's families. `target` values are configured or OAuth-discovered
+/// labels (or `__unknown__`); series that never moved are left out.
+fn harpoon(w: &mut String, stats: &HarpoonStats) {
+    header(
+        w,
+        "tunnel_client_harpoon_targets",
+        Type::Gauge,
+        "Harpoon targets now (configured and OAuth-discovered).",
+    );
+    sample(
+        w,
+        "tunnel_client_harpoon_targets",
+        &[],
+        stats.target_count(),
+    );
+
+    const CALLS: &str = "tunnel_client_harpoon_calls_total";
+    header(
+        w,
+        CALLS,
+        Type::Counter,
+        "Harpoon tool calls by target, tool, outcome and HTTP status class.",
+    );
+    for s in stats.call_series() {
+        let labels = [
+            ("target", s.target),
+            ("tool", s.tool),
+            ("outcome", s.outcome),
+            ("status_class", s.status_class),
+        ];
+        sample(w, CALLS, &labels, s.count);
+    }
+
+    const DURATION: &str = "tunnel_client_harpoon_call_duration_seconds";
+    header(
+        w,
+        DURATION,
+        Type::Histogram,
+        "Duration of Harpoon tool calls, redirects and body included.",
+    );
+    for (target, tool, outcome, h) in stats.durations() {
+        let labels = [("target", target), ("tool", tool), ("outcome", outcome)];
+        histogram_series(w, DURATION, &labels, &h, Unit::Seconds);
+    }
+
+    let per_target = stats.per_target();
+    const BYTES: &str = "tunnel_client_harpoon_response_bytes";
+    header(
+        w,
+        BYTES,
+        Type::Histogram,
+        "Response body bytes Harpoon returned (after gzip decoding), by target.",
+    );
+    for (target, h, _) in &per_target {
+        histogram_series(w, BYTES, &[("target", target)], h, Unit::Bytes);
+    }
+    const DROPPED: &str = "tunnel_client_harpoon_dropped_headers_total";
+    header(
+        w,
+        DROPPED,
+        Type::Counter,
+        "Caller headers Harpoon dropped silently (hop-by-hop, cookie, proxy, identity), by target.",
+    );
+    for (target, _, dropped) in &per_target {
+        sample(w, DROPPED, &[("target", target)], dropped);
+    }
 }
 
 fn process(w: &mut String, telemetry: &Telemetry) {

@@ -542,10 +542,12 @@ fn route(probe: &Probe<'_>, context: &Context) -> Reply {
     }
 }
 
+/// The channels served now (Harpoon only while it has a target; its card says why not).
 fn channel_statuses(context: &Context) -> Vec<(String, BackendStatus)> {
     context
         .channels
         .iter()
+        .filter(|(_, backend)| backend.serves())
         .map(|(name, backend)| {
             let mut status = backend.status();
             status.detail = redact_urls(&status.detail);
@@ -652,6 +654,7 @@ fn status_json(context: &Context, channels: &[(String, BackendStatus)]) -> Value
             },
         })).collect::<Vec<_>>(),
         "oauth": oauth_json(&t.oauth_status()),
+        "harpoon": harpoon_json(context),
         "mcp_probe": snapshot.mcp_probe.to_string(),
         "mcp_restarts": t.mcp_restarts(),
         "inflight": t.inflight(),
@@ -694,6 +697,59 @@ fn oauth_json(status: &OauthStatus) -> Value {
         })
     });
     json!({"phase": phase, "last_outcome": status.last_outcome, "found": found})
+}
+
+/// Harpoon: whether the channel serves, its targets' counts and last status,
+/// the last calls. Labels, tools, methods, statuses and sizes only: never a
+/// URL, path, query, header value or body.
+fn harpoon_json(context: &Context) -> Value {
+    let stats = context.telemetry.harpoon();
+    let backend = context
+        .channels
+        .iter()
+        .find(|(name, _)| name == crate::config::HARPOON_CHANNEL);
+    let state = match backend {
+        None => "off",
+        Some((_, b)) if b.serves() => "serving",
+        Some(_) => "no targets",
+    };
+    let targets: Vec<Value> = stats
+        .summaries()
+        .into_iter()
+        .map(|t| {
+            json!({
+                "label": t.label,
+                "source": t.source,
+                "current": t.current,
+                "calls": t.calls,
+                "successes": t.successes,
+                "last_status": t.last_status,
+                "last_call_unix_ms": t.last_call_unix_ms,
+            })
+        })
+        .collect();
+    let recent: Vec<Value> = stats
+        .recent()
+        .into_iter()
+        .map(|c| {
+            json!({
+                "at_unix_ms": c.at_unix_ms,
+                "target": c.target,
+                "tool": c.tool,
+                "method": c.method,
+                "status": c.status,
+                "outcome": c.outcome,
+                "duration_ms": c.duration.as_secs_f64() * 1000.0,
+                "bytes": c.bytes,
+            })
+        })
+        .collect();
+    json!({
+        "channel": state,
+        "target_count": stats.target_count(),
+        "targets": targets,
+        "recent": recent,
+    })
 }
 
 /// A counter table reading as a JSON number.

@@ -2,7 +2,7 @@
 //! the contract's headers. It reports what happened; retry policy lives above.
 
 use crate::config::HeaderSet;
-use crate::contract::{self, header, PollBody, ServerInfo, ShardToken, TunnelMetadata};
+use crate::contract::{self, header, PollBody, ShardToken, TunnelMetadata};
 use crate::net::{describe_error, ConnectFailure, Hop, NetConfig};
 use crate::secret::Secret;
 use std::fmt;
@@ -130,9 +130,15 @@ pub struct ControlSettings<'a> {
     pub extra_headers: &'a HeaderSet,
     /// The poll allowlist (names already valid and ascending); `None`: no filter.
     pub poll_channels: Option<&'a [String]>,
-    pub server_info: &'a ServerInfo,
+    /// `X-Tunnel-MCP-Server-Info`, asked for on every request.
+    pub declaration: Declaration,
     pub net: &'a NetConfig,
 }
+
+/// The `X-Tunnel-MCP-Server-Info` value now (`None`: send none). Asked again
+/// on every control-plane request, because a channel can start or stop being
+/// declared while the agent runs (Harpoon when OAuth discovery gives it a target).
+pub type Declaration = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// The client. Cheap to share: agents are connection pools.
 pub struct ControlPlane {
@@ -143,7 +149,7 @@ pub struct ControlPlane {
     poll_prefix: String,
     bearer: Secret,
     instance_id: String,
-    server_info: Option<String>,
+    declaration: Declaration,
     /// `OpenAI-Organization` and the operator's headers, parsed once.
     extra: Vec<(HeaderName, HeaderValue)>,
     /// For describing failures in words (which proxy, which trust).
@@ -189,7 +195,7 @@ impl ControlPlane {
             tunnel_url,
             bearer: Secret::new(format!("Bearer {}", s.api_key.expose())),
             instance_id: crate::random::hex(16),
-            server_info: s.server_info.header_value(),
+            declaration: s.declaration.clone(),
             extra,
             base_url: s.base_url.to_string(),
             net: s.net.clone(),
@@ -215,8 +221,8 @@ impl ControlPlane {
             .header(header::CLIENT_NAME, contract::CLIENT_NAME)
             .header(header::CLIENT_VERSION, contract::CLIENT_VERSION)
             .header(header::INSTANCE_ID, self.instance_id.as_str());
-        match &self.server_info {
-            Some(info) => req.header(header::SERVER_INFO, info.as_str()),
+        match (self.declaration)() {
+            Some(info) => req.header(header::SERVER_INFO, info),
             None => req,
         }
     }

@@ -360,7 +360,9 @@ fn serve(worker: usize, job: Job, lane: &Lane, shared: &Shared) {
     shared.telemetry.channel_started(&command.channel);
     shared.telemetry.worker_busy(worker, deadline.at);
 
-    let backend = lane.backend.as_ref();
+    // A backend with nothing to serve (Harpoon before its first target) is
+    // not declared: its commands get the unsupported-channel answer.
+    let backend = lane.backend.as_ref().filter(|b| b.serves());
     let for_other_channel =
         matches!(command.kind, CommandKind::OauthDiscovery) && command.channel != MAIN_CHANNEL;
     let answer = if let CommandKind::Unknown(kind) = &command.kind {

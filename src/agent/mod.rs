@@ -19,6 +19,7 @@ macro_rules! report {
 pub mod control;
 pub mod dispatch;
 mod error;
+pub mod harpoon;
 pub mod oauth;
 pub mod pidfile;
 pub mod poll;
@@ -28,8 +29,9 @@ pub mod startup;
 pub mod stop;
 
 use crate::admin::server::AdminServer;
-use crate::config::{Config, McpBinding, McpTarget, StdioConfig};
+use crate::config::{Config, McpBinding, McpTarget, StdioConfig, HARPOON_CHANNEL};
 use crate::contract::{ChannelDecl, ServerInfo, MAIN_CHANNEL};
+use crate::mcp::harpoon::Harpoon;
 use crate::mcp::Backend;
 use crate::net::{self, Hop};
 use crate::telemetry::{Telemetry, WatchdogLimits};
@@ -65,12 +67,10 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         warn!("cannot become the child subreaper ({e}): a stdio server's daemonized descendants may outlive it");
     }
     let telemetry = Arc::new(Telemetry::new());
-    if config.harpoon.is_some() {
-        // Parsed and validated so profiles stay portable, but not served yet:
-        // say so instead of pretending the channel exists.
-        log::warn!(
-            "harpoon is configured, but this version does not serve the harpoon channel; \
-             commands for it are answered \"unsupported channel\""
+    if config.unserved_harpoon_targets > 0 {
+        warn!(
+            "harpoon: the profile lists {} target(s) but \"enabled\" is not true; they are not served",
+            config.unserved_harpoon_targets
         );
     }
     for channel in &config.disabled_channels {
@@ -80,10 +80,11 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     }
     // Started by a service manager (systemd Type=notify): READY, WATCHDOG, STOPPING.
     let link = ServiceLink::from_env(&telemetry);
-    let channels = build_channels(&config, &telemetry)?;
+    let backends = build_channels(&config, &telemetry)?;
+    let channels = backends.channels.clone();
     let stopper = Stopper::new();
     let result = spawn_signal_watcher(stopper.clone())
-        .and_then(|()| serve_with(&config, channels.clone(), telemetry, &stopper, link));
+        .and_then(|()| serve_with(&config, backends, telemetry, &stopper, link));
     if result.is_err() {
         // A startup failure after a child started must not leave it behind.
         for (_, backend) in &channels {
@@ -94,11 +95,27 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     result
 }
 
-/// The enabled channels' backends, in the order the control plane is told
-/// about them: HTTP bindings, then stdio ones (each as configured), then
-/// `harpoon` when it serves. A stdio child that crash-loops restarts on its
-/// own supervisor thread and never holds up another channel's start.
-pub fn build_channels(config: &Config, telemetry: &Arc<Telemetry>) -> Result<Channels, AgentError> {
+/// The enabled channels' backends in the order the control plane is told
+/// about them, and Harpoon's own handle (also among them) for the hook that
+/// gives it OAuth-discovered targets.
+pub struct Backends {
+    pub channels: Channels,
+    pub harpoon: Option<Arc<Harpoon>>,
+}
+
+impl From<Channels> for Backends {
+    fn from(channels: Channels) -> Backends {
+        Backends {
+            channels,
+            harpoon: None,
+        }
+    }
+}
+
+/// The enabled channels' backends: HTTP bindings, then stdio ones (each as
+/// configured), then `harpoon` when it serves. A stdio child that crash-loops
+/// restarts on its own supervisor thread and never holds up another channel's start.
+pub fn build_channels(config: &Config, telemetry: &Arc<Telemetry>) -> Result<Backends, AgentError> {
     let mut channels: Channels = Vec::with_capacity(config.bindings.len() + 1);
     for binding in &config.bindings {
         match build_backend(binding, config, Arc::clone(telemetry)) {
@@ -111,18 +128,28 @@ pub fn build_channels(config: &Config, telemetry: &Arc<Telemetry>) -> Result<Cha
             }
         }
     }
-    // The harpoon channel, once served, is pushed here, last:
-    // `if config.serves_harpoon() { channels.push((HARPOON_CHANNEL.into(), backend)) }`
-    // (its `proc_affinity` is true, so it is declared as in-process).
-    Ok(channels)
+    // In-process and last; declared only while it has a target.
+    let harpoon = match (&config.harpoon, config.serves_harpoon()) {
+        (Some(settings), true) => {
+            let harpoon = harpoon::build(settings, telemetry);
+            let backend: Arc<dyn Backend> = harpoon.clone();
+            channels.push((HARPOON_CHANNEL.to_string(), backend));
+            Some(harpoon)
+        }
+        _ => None,
+    };
+    Ok(Backends { channels, harpoon })
 }
 
-/// The `X-Tunnel-MCP-Server-Info` declaration: one entry per channel, in order.
+/// The `X-Tunnel-MCP-Server-Info` declaration now: one entry per channel, in
+/// order, leaving out a backend that has nothing to serve at the moment
+/// (Harpoon before it has a target). Asked again on every control-plane request.
 fn server_info(channels: &Channels) -> ServerInfo {
     ServerInfo {
         version: 1,
         channels: channels
             .iter()
+            .filter(|(_, b)| b.serves())
             .map(|(name, b)| ChannelDecl {
                 name: name.clone(),
                 proc_affinity: b.proc_affinity(),
@@ -136,11 +163,11 @@ fn server_info(channels: &Channels) -> ServerInfo {
 /// MCP servers. `run` is this plus signals; embedders and tests call it directly.
 pub fn serve(
     config: &Config,
-    channels: Channels,
+    backends: Backends,
     telemetry: Arc<Telemetry>,
     stopper: &Stopper,
 ) -> Result<(), AgentError> {
-    serve_with(config, channels, telemetry, stopper, None)
+    serve_with(config, backends, telemetry, stopper, None)
 }
 
 /// [`serve`], telling the service manager through `link` (if any) when the
@@ -148,12 +175,14 @@ pub fn serve(
 /// meanwhile.
 fn serve_with(
     config: &Config,
-    channels: Channels,
+    backends: Backends,
     telemetry: Arc<Telemetry>,
     stopper: &Stopper,
     link: Option<ServiceLink>,
 ) -> Result<(), AgentError> {
-    let server_info = server_info(&channels);
+    let Backends { channels, harpoon } = backends;
+    let declared = channels.clone();
+    let declaration: control::Declaration = Arc::new(move || server_info(&declared).header_value());
     let agent = || {
         net::build_agent(Hop::ControlPlane, &config.control_plane_url, &config.net)
             .map_err(StartupError::ControlPlaneClient)
@@ -168,7 +197,7 @@ fn serve_with(
             organization_id: config.organization_id.as_deref(),
             extra_headers: &config.control_plane_headers,
             poll_channels: config.poll_channels.as_deref(),
-            server_info: &server_info,
+            declaration,
             net: &config.net,
         },
     ));
@@ -203,7 +232,7 @@ fn serve_with(
         stopper.clone(),
     )?;
 
-    let oauth = start_oauth_discovery(config, &channels, &telemetry, &gate, stopper)?;
+    let oauth = start_oauth_discovery(config, &channels, harpoon, &telemetry, &gate, stopper)?;
 
     let backends: Vec<Arc<dyn Backend>> = channels.iter().map(|(_, b)| Arc::clone(b)).collect();
     let kinds: Vec<String> = channels
@@ -316,6 +345,7 @@ fn spawn_signal_watcher(stopper: Stopper) -> Result<(), AgentError> {
 fn start_oauth_discovery(
     config: &Config,
     channels: &Channels,
+    harpoon: Option<Arc<Harpoon>>,
     telemetry: &Arc<Telemetry>,
     gate: &startup::StartupGate,
     stopper: &Stopper,
@@ -326,6 +356,15 @@ fn start_oauth_discovery(
     let discovery = match oauth::Discovery::for_main(config, Arc::clone(telemetry)) {
         None => return Ok(oauth::MainBinding::Stdio),
         Some(discovery) => discovery.map_err(StartupError::McpClient)?,
+    };
+    // Each discovery's private endpoints become Harpoon's `oauth` targets.
+    let discovery = match (harpoon, &config.harpoon) {
+        (Some(harpoon), Some(settings)) => discovery.with_hook(harpoon::oauth_hook(
+            harpoon,
+            settings.hosts.clone(),
+            Arc::clone(telemetry),
+        )),
+        _ => discovery,
     };
     let discovery = Arc::new(discovery);
     let gate = gate.clone();

@@ -2,7 +2,7 @@
 //! command. Only parses; reads no file and no environment variable.
 
 use super::health::{AdminTarget, AdminUrl, HealthArgs, MAX_TIMEOUT_SECS};
-use crate::config::settings::{find_flag, Complete, Setting, SETTINGS};
+use crate::config::settings::{find_flag, Complete, Kind, Setting, SETTINGS};
 use crate::config::Layer;
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -463,7 +463,15 @@ fn run_flag(
         return Ok(false);
     };
     if row.is_switch() {
-        run.flags.add_flag(row, flag, None);
+        // `--flag=false` turns a default-on setting off; a plain switch takes no value.
+        let value = match row.kind {
+            Kind::Bool(_) => match parser.optional_value() {
+                Some(value) => Some(text(value, flag, help)?),
+                None => None,
+            },
+            _ => None,
+        };
+        run.flags.add_flag(row, flag, value);
         return Ok(true);
     }
     let value = parser.value().map_err(|e| lexopt_error(e, help))?;

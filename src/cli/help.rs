@@ -14,6 +14,7 @@ pub const TOPICS: &[(&str, &str)] = &[
     ("troubleshooting", include_str!("help/troubleshooting.txt")),
     ("security", include_str!("help/security.txt")),
     ("channels", include_str!("help/channels.txt")),
+    ("harpoon", include_str!("help/harpoon.txt")),
 ];
 
 /// `help TOPIC` (a command name works too).
@@ -182,6 +183,19 @@ mod tests {
             }
         }
         assert!(run.contains("CONTROL_PLANE_API_KEY"));
+        // `help harpoon`: targets, limits, what Harpoon refuses, how to watch it.
+        let harpoon = topic("harpoon").unwrap();
+        for needle in [
+            "--harpoon-target label=",
+            "HARPOON_TARGETS",
+            "\"enabled\": true",
+            "10485760",
+            "What Harpoon refuses",
+            "169.254.0.0/16",
+            "tunnel_client_harpoon_calls_total",
+        ] {
+            assert!(harpoon.contains(needle), "{needle}");
+        }
         assert!(run.contains("default: 127.0.0.1:8090"));
     }
 }

@@ -108,7 +108,8 @@ pub const SAMPLES: &[Sample] = &[
             "--tunnel-id ID",
             "--mcp-command CMD or --mcp-server-url URL",
             "CONTROL_PLANE_API_KEY in the environment of `run`",
-            "then edit: harpoon.targets (label, base_url, allowed_methods, limits)",
+            "then edit: harpoon.targets (label, base_url, description, allowed_methods, limits)",
+            "see `tunnel-client help harpoon` for every key, the limits and what harpoon refuses",
         ],
         text: r#"{
   "description": "stdio MCP server plus allowlisted HTTP callouts (harpoon)",
@@ -118,13 +119,20 @@ pub const SAMPLES: &[Sample] = &[
   "api_key": "env:CONTROL_PLANE_API_KEY",
   "harpoon": {
     "enabled": true,
+    "allow_plaintext_http": false,
+    "max_response_bytes": 102400,
+    "max_redirects": 5,
+    "hosts_include_loopback": true,
+    "hosts_include_private": true,
+    "hosts_include_suffix": ["corp.example.com"],
     "targets": [
       {
         "label": "customer_api",
-        "base_url": "https://api.internal.example.com",
+        "base_url": "https://api.internal.example.com/v1/",
+        "description": "Orders and customers of the internal API",
         "allowed_methods": ["GET", "POST"],
-        "max_request_size_bytes": 1048576,
-        "max_response_size_bytes": 10485760,
+        "max_request_size_bytes": 102400,
+        "max_response_size_bytes": 1048576,
         "timeout_seconds": 30
       }
     ]
@@ -212,6 +220,32 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", s.name));
             assert!(layer.tunnel_id.is_some());
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The harpoon sample uses the documented keys and passes every check.
+    #[test]
+    fn the_harpoon_sample_resolves_and_serves_its_target() {
+        let dir = std::env::temp_dir().join(format!("tc-sample-h-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sample = find("sample_harpoon").unwrap();
+        let path = dir.join("h.json");
+        std::fs::write(&path, sample.text).unwrap();
+        let env = Env::from_pairs([("CONTROL_PLANE_API_KEY", "sk-test")]);
+        let profile = crate::cli::profile::load(&path, &env).unwrap();
+        let none = crate::config::Layer::default();
+        let env_layer = crate::config::Layer::from_env(&env);
+        let config = crate::config::resolve(&crate::config::Layers {
+            flags: &none,
+            env: &env_layer,
+            profile: &profile,
+            vars: &env,
+        })
+        .unwrap();
+        assert!(config.serves_harpoon());
+        let harpoon = config.harpoon.unwrap();
+        assert_eq!(harpoon.settings.targets()[0].label(), "customer_api");
+        assert_eq!(harpoon.hosts.include_suffixes, ["corp.example.com"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,6 +14,7 @@ use super::settings::Custom;
 use super::shell_words::split_command;
 use super::url::{check_url, UrlUse};
 use super::{McpTarget, API_KEY_VARS, MAX_MCP_ENV_VARS};
+use crate::contract::MAIN_CHANNEL;
 use serde_json::Value;
 
 /// Most channels declared to the control plane (the server-info header's bound).
@@ -131,7 +132,9 @@ pub struct Bindings {
 pub(crate) struct Context<'a> {
     pub mcp_env: &'a [(String, String)],
     pub mcp_headers: &'a HeaderSet,
-    pub harpoon_enabled: bool,
+    /// Harpoon has configured targets (without, only an HTTP `main`'s OAuth
+    /// discovery can give it one).
+    pub harpoon_targets: bool,
     pub vars: &'a Env,
     /// Variables named by `env:` header values (kept out of stdio children).
     pub referenced_env: &'a mut Vec<String>,
@@ -249,7 +252,7 @@ pub(crate) fn bindings(layers: &Layers<'_>, mut cx: Context<'_>) -> Result<Bindi
         all.push(binding(entry, &mut cx)?);
     }
 
-    let poll_channels = allowlist(layers, &all, cx.harpoon_enabled)?;
+    let poll_channels = allowlist(layers, &all, cx.harpoon_targets)?;
     let (enabled, disabled): (Vec<McpBinding>, Vec<McpBinding>) = all.into_iter().partition(|b| {
         poll_channels
             .as_ref()
@@ -262,7 +265,9 @@ pub(crate) fn bindings(layers: &Layers<'_>, mut cx: Context<'_>) -> Result<Bindi
             "bind one (a plain entry, or channel=main), or list the channels to poll with --poll-channel",
         ));
     }
-    let harpoon_declared = cx.harpoon_enabled
+    // Harpoon without configured targets is counted by whoever builds it
+    // (only while a declaration slot is left).
+    let harpoon_declared = cx.harpoon_targets
         && poll_channels
             .as_ref()
             .is_none_or(|list| list.iter().any(|c| c == HARPOON_CHANNEL));
@@ -616,15 +621,22 @@ pub(crate) fn check_env_vars(
 }
 
 /// The poll allowlist: non-empty, valid, unique, each with a handler; ascending.
+/// Harpoon has one when it has targets, or when an HTTP `main` is polled too
+/// (its OAuth discovery may register targets).
 fn allowlist(
     layers: &Layers<'_>,
     bindings: &[McpBinding],
-    harpoon_enabled: bool,
+    harpoon_targets: bool,
 ) -> Result<Option<Vec<String>>, ConfigError> {
     let Some(list) = layers.pick(|l| &l.poll_channels) else {
         return Ok(None);
     };
-    let fix = "list channels that have an MCP server (or harpoon, when enabled)";
+    let fix = "list channels that have an MCP server (or harpoon, when it has targets)";
+    let http_main_polled = list.value.iter().any(|c| c == MAIN_CHANNEL)
+        && bindings
+            .iter()
+            .any(|b| b.channel == MAIN_CHANNEL && b.is_http());
+    let harpoon_enabled = harpoon_targets || http_main_polled;
     if list.value.is_empty() {
         return Err(invalid(
             &list.origin,

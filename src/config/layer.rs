@@ -96,7 +96,19 @@ pub struct Layer {
     pub stdio_session_idle_seconds: Option<Sourced<String>>,
     pub stdio_max_sessions: Option<Sourced<String>>,
     pub harpoon_enabled: Option<Sourced<bool>>,
+    /// Profile objects, or `label=L,url=U,...` entries of a flag or variable.
     pub harpoon_targets: Option<Sourced<Vec<RawHarpoonTarget>>>,
+    pub harpoon_allow_plaintext_http: Option<Sourced<String>>,
+    pub harpoon_max_response_bytes: Option<Sourced<String>>,
+    pub harpoon_max_redirects: Option<Sourced<String>>,
+    pub harpoon_http_proxy: Option<Sourced<String>>,
+    pub harpoon_hosts_include_loopback: Option<Sourced<String>>,
+    pub harpoon_hosts_include_private: Option<Sourced<String>>,
+    pub harpoon_hosts_include_suffix: Option<Sourced<Vec<String>>>,
+    /// Refused settings of the official client, read so that they can be named.
+    pub harpoon_hosts_include_regex: Option<Sourced<Vec<String>>>,
+    pub harpoon_capture_payloads: Option<Sourced<String>>,
+    pub harpoon_additional_transport: Option<Sourced<Vec<String>>>,
     /// Variables named by `env:` references: kept out of a stdio child.
     pub referenced_env: Vec<String>,
 }
@@ -174,6 +186,7 @@ impl Layer {
         let origin = Origin::Flag(flag);
         match (value, row.kind) {
             (None, Kind::Switch(slot)) => *slot(self) = Some(Sourced::new(true, origin)),
+            (None, Kind::Bool(slot)) => *slot(self) = Some(Sourced::new("true".into(), origin)),
             (Some(value), _) => self.add_text(row, Sourced::new(value, origin), false),
             // A switch with a value, or a value missing: the parser asks the row first.
             (None, _) => {}
@@ -188,7 +201,7 @@ impl Layer {
             false => vec![text.to_string()],
         };
         match row.kind {
-            Kind::Text(slot) | Kind::Number(slot) => *slot(self) = Some(text),
+            Kind::Text(slot) | Kind::Number(slot) | Kind::Bool(slot) => *slot(self) = Some(text),
             Kind::Path(slot) => {
                 *slot(self) = Some(Sourced::new(PathBuf::from(text.value), text.origin))
             }

@@ -28,7 +28,7 @@ pub mod url;
 
 pub use channels::{is_channel_name, McpBinding, HARPOON_CHANNEL};
 pub use error::{io_problem, ConfigError};
-pub use harpoon::RawHarpoonTarget;
+pub use harpoon::{HarpoonConfig, RawHarpoonTarget};
 pub use headers::{HeaderSet, ScopedHeaders};
 pub use layer::{Env, Layer, Layers, Origin, Sourced};
 pub use net::proxy_settings;
@@ -75,17 +75,6 @@ pub const MAX_STDIO_MAX_SESSIONS: u64 = 1024;
 pub const MAX_MCP_STARTUP_WAIT_SECS: u64 = 3_600;
 /// Most `mcp_env` variables.
 pub const MAX_MCP_ENV_VARS: usize = 256;
-/// Most harpoon targets.
-pub const MAX_HARPOON_TARGETS: usize = 64;
-/// Harpoon defaults and ceilings (bytes and seconds).
-pub const DEFAULT_HARPOON_MAX_REQUEST_BYTES: u64 = 1024 * 1024;
-pub const DEFAULT_HARPOON_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
-pub const DEFAULT_HARPOON_TIMEOUT: Duration = Duration::from_secs(30);
-pub const MAX_HARPOON_BODY_BYTES: u64 = 64 * 1024 * 1024;
-pub const MAX_HARPOON_TIMEOUT_SECS: u64 = 600;
-/// HTTP methods a harpoon target may allow.
-pub const HARPOON_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
 /// Log levels accepted by `--log-level` and `log_level`.
 pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
@@ -165,26 +154,6 @@ impl Default for AdminConfig {
     }
 }
 
-/// One allowlisted HTTP destination of the `harpoon` channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HarpoonTarget {
-    /// Name callers use (`[a-z0-9_-]`, unique).
-    pub label: String,
-    /// `http(s)://host[:port][/prefix]` without a trailing slash; every path stays under it.
-    pub base_url: String,
-    /// Upper-case methods, from [`HARPOON_METHODS`].
-    pub allowed_methods: Vec<String>,
-    pub max_request_size_bytes: u64,
-    pub max_response_size_bytes: u64,
-    pub timeout: Duration,
-}
-
-/// The `harpoon` channel; present in [`Config`] only when enabled with targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HarpoonConfig {
-    pub targets: Vec<HarpoonTarget>,
-}
-
 /// The validated configuration. Constructing one means every check passed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -223,8 +192,12 @@ pub struct Config {
     pub log_format: LogFormat,
     pub enable_request_timing: bool,
     pub stdio: StdioConfig,
-    /// `None`: the harpoon channel is disabled.
+    /// The harpoon channel, when it can have a target: configured ones, or
+    /// an enabled HTTP `main` whose OAuth discovery may register some.
+    /// `None`: commands for it are answered "unsupported channel".
     pub harpoon: Option<HarpoonConfig>,
+    /// Targets a profile lists without `"harpoon": {"enabled": true}`: read, not served.
+    pub unserved_harpoon_targets: usize,
 }
 
 impl Config {
@@ -259,6 +232,7 @@ impl Config {
             enable_request_timing: false,
             stdio: StdioConfig::default(),
             harpoon: None,
+            unserved_harpoon_targets: 0,
         }
     }
 
@@ -282,8 +256,8 @@ impl Config {
         }
     }
 
-    /// True when the harpoon channel is configured and not left out of the
-    /// poll allowlist: it is declared last and served in-process.
+    /// True when the harpoon channel is built and not left out of the poll
+    /// allowlist: served in-process, and declared last while it has a target.
     pub fn serves_harpoon(&self) -> bool {
         self.harpoon.is_some()
             && self

@@ -150,6 +150,10 @@ impl Reader<'_> {
             Kind::Number(slot) => *slot(layer) = Some(self.number(key, v)?),
             Kind::Path(slot) => *slot(layer) = Some(self.path(key, v, layer)?),
             Kind::Switch(slot) => *slot(layer) = Some(self.boolean(key, v)?),
+            Kind::Bool(slot) => {
+                let on = self.boolean(key, v)?;
+                *slot(layer) = Some(Sourced::new(on.value.to_string(), on.origin))
+            }
             Kind::Secret(slot) => *slot(layer) = Some(self.secret(row, key, v, layer)?),
             Kind::List { slot, split } => *slot(layer) = Some(self.string_list(key, v, split)?),
             Kind::Pairs { slot, .. } => *slot(layer) = Some(self.pairs(key, v)?),

@@ -84,10 +84,6 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         .pick(|l| &l.enable_request_timing)
         .is_some_and(|s| s.value);
     let mut stdio = stdio_config(layers)?;
-    let harpoon = harpoon_config(
-        layers.pick(|l| &l.harpoon_enabled),
-        layers.pick(|l| &l.harpoon_targets),
-    )?;
     let organization_id = organization_id(layers.pick(|l| &l.organization_id))?;
     let mut referenced_env = Vec::new();
     let control_plane_headers = header_set(
@@ -108,12 +104,13 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         HeaderUse::Discovery,
         &mut referenced_env,
     )?;
+    let (harpoon, unserved_harpoon_targets) = harpoon_config(layers, &net, &mut referenced_env)?;
     let bindings = channels::bindings(
         layers,
         channels::Context {
             mcp_env: &stdio.extra_env,
             mcp_headers: &mcp_headers,
-            harpoon_enabled: harpoon.is_some(),
+            harpoon_targets: harpoon.has_targets(),
             vars: layers.vars,
             referenced_env: &mut referenced_env,
         },
@@ -125,6 +122,15 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         }
     }
     let mcp_startup_wait = startup_wait(layers.pick(|l| &l.mcp_startup_wait))?;
+    // Without a configured target, only OAuth discovery (an enabled HTTP
+    // `main`) can give the channel one, and only while a declaration slot is
+    // left; otherwise it is not built at all.
+    let http_main = bindings
+        .enabled
+        .iter()
+        .any(|b| b.channel == crate::contract::MAIN_CHANNEL && b.is_http());
+    let slot_left = bindings.enabled.len() < channels::MAX_DECLARED_CHANNELS;
+    let harpoon = (harpoon.has_targets() || (http_main && slot_left)).then_some(harpoon);
 
     Ok(Config {
         tunnel_id,
@@ -150,6 +156,7 @@ pub fn resolve(layers: &Layers<'_>) -> Result<Config, ConfigError> {
         enable_request_timing,
         stdio,
         harpoon,
+        unserved_harpoon_targets,
     })
 }
 

@@ -61,6 +61,11 @@ pub enum Kind {
     Path(Slot<PathBuf>),
     /// On when the flag is given. Profile: true or false.
     Switch(Slot<bool>),
+    /// On or off from any source, kept as text until `resolve`: the flag is
+    /// a switch (`--flag`, or `--flag=false` to turn a default-on setting
+    /// off), a variable says `true` or `false` (also 1/0, yes/no, on/off),
+    /// a profile true or false.
+    Bool(Slot<String>),
     /// A secret: a variable (trimmed), or a profile's `env:NAME` or
     /// `file:PATH`. Never a flag; a literal value in a profile is refused.
     Secret(Slot<Secret>),
@@ -97,6 +102,8 @@ pub enum Split {
     Lines,
     /// `a;b`.
     Semicolon,
+    /// `a;b`, or one entry per line (the official Harpoon variables).
+    SemicolonOrLines,
     /// `a,b;c` (header sets).
     CommaOrSemicolon,
 }
@@ -108,6 +115,7 @@ impl Split {
             Split::Comma => c == ',',
             Split::Lines => c == '\n',
             Split::Semicolon => c == ';',
+            Split::SemicolonOrLines => c == ';' || c == '\n',
             Split::CommaOrSemicolon => c == ',' || c == ';',
         };
         text.split(at)
@@ -553,14 +561,142 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "harpoon.enabled",
         default: "false",
-        help: "serve the harpoon channel (allowlisted HTTP callouts)",
+        help: "serve the profile's harpoon targets (targets from a flag or variable are always served)",
         kind: Kind::Switch(|l| &mut l.harpoon_enabled),
         ..Setting::EMPTY
     },
     Setting {
+        flags: &["--harpoon-target", "--harpoon.target"],
+        value: "label=L,url=U[,...]",
+        env: &["HARPOON_TARGETS"],
         key: "harpoon.targets",
-        help: "the allowlisted targets, a list of objects (see `tunnel-client help samples`)",
+        help: "an allowlisted harpoon target (desc=, unix-socket=, methods=GET+POST, max-request-bytes=, max-response-bytes=, timeout-seconds=); variable: ;-separated; profile: a list of objects",
         kind: Kind::Custom(&super::harpoon::TARGETS),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-allow-plaintext-http",
+            "--harpoon.allow-plaintext-http",
+        ],
+        env: &["HARPOON_ALLOW_PLAINTEXT_HTTP"],
+        key: "harpoon.allow_plaintext_http",
+        default: "false",
+        help: "allow http:// harpoon targets and redirects",
+        kind: Kind::Bool(|l| &mut l.harpoon_allow_plaintext_http),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-max-response-bytes",
+            "--harpoon.max-response-bytes",
+        ],
+        value: "N",
+        env: &["HARPOON_MAX_RESPONSE_BYTES"],
+        key: "harpoon.max_response_bytes",
+        default: "102400",
+        help: "response cap of a harpoon target that sets none (1 to 10485760)",
+        kind: Kind::Number(|l| &mut l.harpoon_max_response_bytes),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--harpoon-max-redirects", "--harpoon.max-redirects"],
+        value: "N",
+        env: &["HARPOON_MAX_REDIRECTS"],
+        key: "harpoon.max_redirects",
+        default: "5",
+        help: "most redirects a harpoon call follows (0 to 5)",
+        kind: Kind::Number(|l| &mut l.harpoon_max_redirects),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &["--harpoon-http-proxy", "--harpoon.http-proxy"],
+        value: "URL",
+        env: &["HARPOON_HTTP_PROXY"],
+        key: "harpoon.http_proxy",
+        help: "CONNECT proxy for harpoon calls: http://[user:password@]host:port, or env:VAR",
+        kind: Kind::Text(|l| &mut l.harpoon_http_proxy),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-hosts-include-loopback",
+            "--harpoon.hosts-include-loopback",
+        ],
+        env: &["HARPOON_HOSTS_INCLUDE_LOOPBACK"],
+        key: "harpoon.hosts_include_loopback",
+        default: "true",
+        help: "OAuth-discovered localhost and loopback URLs become harpoon targets (=false: not)",
+        kind: Kind::Bool(|l| &mut l.harpoon_hosts_include_loopback),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-hosts-include-private",
+            "--harpoon.hosts-include-private",
+        ],
+        env: &["HARPOON_HOSTS_INCLUDE_PRIVATE"],
+        key: "harpoon.hosts_include_private",
+        default: "true",
+        help: "OAuth-discovered RFC 1918 and ULA addresses become harpoon targets (=false: not)",
+        kind: Kind::Bool(|l| &mut l.harpoon_hosts_include_private),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-hosts-include-suffix",
+            "--harpoon.hosts-include-suffix",
+        ],
+        value: "SUFFIX",
+        env: &["HARPOON_HOSTS_INCLUDE_SUFFIX"],
+        key: "harpoon.hosts_include_suffix",
+        help: "OAuth-discovered hosts under this DNS suffix become harpoon targets; variable: ;-separated",
+        kind: Kind::List {
+            slot: |l| &mut l.harpoon_hosts_include_suffix,
+            split: Split::SemicolonOrLines,
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-hosts-include-regex",
+            "--harpoon.hosts-include-regex",
+        ],
+        value: "REGEX",
+        env: &["HARPOON_HOSTS_INCLUDE_REGEX"],
+        key: "harpoon.hosts_include_regex",
+        help: "refused: list host suffixes instead (a regex is not half-supported)",
+        kind: Kind::List {
+            slot: |l| &mut l.harpoon_hosts_include_regex,
+            split: Split::SemicolonOrLines,
+        },
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-capture-payloads",
+            "--harpoon.capture-payloads",
+        ],
+        env: &["HARPOON_CAPTURE_PAYLOADS"],
+        key: "harpoon.capture_payloads",
+        default: "false",
+        help: "refused when on: harpoon never keeps request or response payloads",
+        kind: Kind::Bool(|l| &mut l.harpoon_capture_payloads),
+        ..Setting::EMPTY
+    },
+    Setting {
+        flags: &[
+            "--harpoon-additional-transport",
+            "--harpoon.additional-transport",
+        ],
+        value: "TRANSPORT",
+        env: &["HARPOON_ADDITIONAL_TRANSPORTS"],
+        key: "harpoon.additional_transport",
+        help: "refused: harpoon is served on the harpoon channel only",
+        kind: Kind::List {
+            slot: |l| &mut l.harpoon_additional_transport,
+            split: Split::SemicolonOrLines,
+        },
         ..Setting::EMPTY
     },
     Setting {
@@ -626,7 +762,7 @@ mod tests {
             Kind::Text(_) | Kind::Comment => json!("x"),
             Kind::Number(_) => json!(1),
             Kind::Path(_) => json!("/x.pem"),
-            Kind::Switch(_) => json!(true),
+            Kind::Switch(_) | Kind::Bool(_) => json!(true),
             Kind::Secret(_) => json!("env:SAMPLE_KEY"),
             Kind::List { .. } | Kind::Proxy(ProxyPart::NoProxy) => json!(["a"]),
             Kind::Pairs { .. } => json!({"A": "b"}),
@@ -697,7 +833,7 @@ mod tests {
             }
             let value = match row.kind {
                 Kind::Number(_) => json!(row.default.parse::<u64>().unwrap()),
-                Kind::Switch(_) => json!(row.default.parse::<bool>().unwrap()),
+                Kind::Switch(_) | Kind::Bool(_) => json!(row.default.parse::<bool>().unwrap()),
                 _ => json!(row.default),
             };
             let profile = read_profile(SETTINGS, &nested(row.key, value)).unwrap();
@@ -949,6 +1085,7 @@ mod tests {
                 Kind::Comment => assert!(row.flags.is_empty() && row.env.is_empty(), "{name}"),
                 // A switch has no text form; secrets never come from a flag.
                 Kind::Switch(_) => assert!(row.is_switch() && row.env.is_empty(), "{name}"),
+                Kind::Bool(_) => assert!(row.is_switch(), "{name}"),
                 Kind::Secret(_) | Kind::Proxy(_) => assert!(row.flags.is_empty(), "{name}"),
                 Kind::Custom(custom) => {
                     let text = !row.flags.is_empty() || !row.env.is_empty();
@@ -957,7 +1094,7 @@ mod tests {
                 }
                 _ => {}
             }
-            if !matches!(row.kind, Kind::Switch(_)) && !row.flags.is_empty() {
+            if !matches!(row.kind, Kind::Switch(_) | Kind::Bool(_)) && !row.flags.is_empty() {
                 assert!(
                     !row.is_switch(),
                     "{name}: a flag with a value needs a placeholder"

@@ -1,4 +1,4 @@
-//! URL checks for the control plane, MCP servers and harpoon targets: scheme,
+//! URL checks for the control plane and MCP servers (Harpoon checks its own): scheme,
 //! host, port, credentials, query. Never echoes a URL (it may carry credentials).
 
 use super::error::{invalid, ConfigError};
@@ -8,7 +8,6 @@ use super::layer::Origin;
 pub(crate) enum UrlUse {
     ControlPlane,
     McpServer,
-    Harpoon,
 }
 
 /// The parts of an absolute URL the checks need.
@@ -105,7 +104,6 @@ pub(crate) fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(),
             match usage {
                 UrlUse::ControlPlane => "use a URL like https://api.openai.com",
                 UrlUse::McpServer => "use a URL like http://10.0.0.5:8000/mcp",
-                UrlUse::Harpoon => "use a URL like https://api.internal.example.com",
             },
         )
     })?;
@@ -114,7 +112,7 @@ pub(crate) fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(),
             parts.scheme == "https"
                 || (parts.scheme == "http" && crate::net::is_loopback_host(parts.host))
         }
-        UrlUse::McpServer | UrlUse::Harpoon => parts.scheme == "http" || parts.scheme == "https",
+        UrlUse::McpServer => parts.scheme == "http" || parts.scheme == "https",
     };
     if !scheme_ok {
         return Err(match usage {
@@ -141,13 +139,6 @@ pub(crate) fn check_url(origin: &Origin, url: &str, usage: UrlUse) -> Result<(),
         return Err(invalid(
             origin,
             "the URL has a query or fragment",
-            "give only the scheme, host, port and optional path prefix",
-        ));
-    }
-    if usage == UrlUse::Harpoon && (parts.rest.contains('?') || parts.rest.contains('#')) {
-        return Err(invalid(
-            origin,
-            "a base URL cannot have a query or fragment",
             "give only the scheme, host, port and optional path prefix",
         ));
     }

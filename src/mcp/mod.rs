@@ -82,6 +82,13 @@ pub trait Backend: Send + Sync {
     /// `proc_affinity` in the server-info header: true for stdio and in-process.
     fn proc_affinity(&self) -> bool;
 
+    /// False while the backend has nothing to serve (Harpoon without a
+    /// target): its channel is then not declared, and its commands are
+    /// answered "unsupported channel".
+    fn serves(&self) -> bool {
+        true
+    }
+
     /// Current state for readiness and the status page.
     fn status(&self) -> BackendStatus;
 

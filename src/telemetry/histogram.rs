@@ -46,6 +46,8 @@ pub struct HistogramSnapshot {
     /// Cumulative counts per bound, then `+Inf`.
     pub cumulative: Vec<u64>,
     pub sum_seconds: f64,
+    /// The sum in the recorded unit (microseconds, or bytes for a size histogram).
+    pub sum: u64,
     /// Equal to the `+Inf` bucket by construction.
     pub count: u64,
 }
@@ -64,16 +66,22 @@ impl Histogram {
     }
 
     pub fn record(&self, d: Duration) {
-        let us = micros(d);
+        self.record_value(micros(d));
+    }
+
+    /// Records a value in the bounds' own unit (bytes, for a size
+    /// histogram); capped like a duration so that the sum cannot wrap.
+    pub fn record_value(&self, value: u64) {
+        let value = value.min(MAX_OBSERVATION_MICROS);
         let index = self
             .bounds_micros
             .iter()
-            .position(|&bound| us <= bound)
+            .position(|&bound| value <= bound)
             .unwrap_or(self.bounds_micros.len());
         if let Some(count) = self.counts.get(index) {
             count.fetch_add(1, Relaxed);
         }
-        self.sum_micros.fetch_add(us, Relaxed);
+        self.sum_micros.fetch_add(value, Relaxed);
     }
 
     pub fn snapshot(&self) -> HistogramSnapshot {
@@ -86,10 +94,12 @@ impl Histogram {
                 running
             })
             .collect();
+        let sum = self.sum_micros.load(Relaxed);
         HistogramSnapshot {
             bounds_micros: self.bounds_micros,
             cumulative,
-            sum_seconds: self.sum_micros.load(Relaxed) as f64 / 1e6,
+            sum_seconds: sum as f64 / 1e6,
+            sum,
             count: running,
         }
     }
@@ -219,6 +229,18 @@ mod tests {
             .map(|&us| bound_seconds(us).to_string())
             .collect();
         assert_eq!(shown, ["0.0005", "0.0025", "0.005", "1", "2.5", "30"]);
+    }
+
+    #[test]
+    fn values_in_their_own_unit() {
+        static BYTES: [u64; 2] = [1024, 10 * 1024];
+        let h = Histogram::new(&BYTES);
+        for v in [0, 1024, 1025, 20_000] {
+            h.record_value(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.cumulative, [2, 3, 4]);
+        assert_eq!(s.sum, 22_049);
     }
 
     #[test]

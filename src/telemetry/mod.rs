@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod counters;
+pub mod harpoon;
 pub mod health;
 pub mod histogram;
 pub mod oauth;
@@ -75,6 +76,7 @@ pub struct Telemetry {
     errors: ErrorLog,
     metadata: Mutex<Option<TunnelMetadata>>,
     oauth: Mutex<OauthStatus>,
+    harpoon: harpoon::HarpoonStats,
 }
 
 impl Default for Telemetry {
@@ -116,6 +118,7 @@ impl Telemetry {
             errors: ErrorLog::default(),
             metadata: Mutex::new(None),
             oauth: Mutex::new(OauthStatus::default()),
+            harpoon: harpoon::HarpoonStats::default(),
         }
     }
 
@@ -484,7 +487,22 @@ impl Telemetry {
         change(&mut self.oauth.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
+    /// The targets Harpoon has now, `(label, source)`: the `target` label's values.
+    pub fn set_harpoon_targets(&self, targets: &[(String, &'static str)]) {
+        self.harpoon.set_targets(targets);
+    }
+
+    /// One Harpoon tool call ended.
+    pub fn harpoon_call(&self, call: &harpoon::Call<'_>) {
+        self.harpoon.record(call, self.unix_ms_at(self.now_ms()));
+    }
+
     // ---- reading (admin server side) -------------------------------------------
+
+    /// Harpoon's calls, for `/metrics` and the status page.
+    pub fn harpoon(&self) -> &harpoon::HarpoonStats {
+        &self.harpoon
+    }
 
     pub fn oauth_status(&self) -> OauthStatus {
         self.oauth

@@ -75,6 +75,42 @@ pub fn histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot
     let _ = writeln!(out, "{name}_count {}", h.count);
 }
 
+/// What a histogram's bounds and sum count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Recorded in microseconds, shown in seconds.
+    Seconds,
+    /// Recorded and shown as whole bytes.
+    Bytes,
+}
+
+/// The samples of one labelled histogram series (its family's header is the
+/// caller's): `_bucket` per bound and `+Inf` with `labels` first, `_sum`, `_count`.
+pub fn histogram_series(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    h: &HistogramSnapshot,
+    unit: Unit,
+) {
+    let bucket = format!("{name}_bucket");
+    let les = h.bounds_micros.iter().map(|bound| match unit {
+        Unit::Seconds => bound_seconds(*bound).to_string(),
+        Unit::Bytes => bound.to_string(),
+    });
+    let counts = h.cumulative.iter().copied();
+    for (le, count) in les.chain(["+Inf".to_string()]).zip(counts) {
+        let mut all: Vec<(&str, &str)> = labels.to_vec();
+        all.push(("le", &le));
+        sample(out, &bucket, &all, count);
+    }
+    match unit {
+        Unit::Seconds => sample(out, &format!("{name}_sum"), labels, h.sum_seconds),
+        Unit::Bytes => sample(out, &format!("{name}_sum"), labels, h.sum),
+    }
+    sample(out, &format!("{name}_count"), labels, h.count);
+}
+
 /// A valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();

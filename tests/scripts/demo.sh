@@ -35,12 +35,14 @@ done
 RELAY_URL=$(sed -n 's/^listening on //p' "$WORK/relay.out" | head -n 1)
 echo "  relay: $RELAY_URL"
 
-say "starting tunnel-client with two MCP servers: the built-in stub on channel main, another on channel tools"
+say "starting tunnel-client with two MCP servers (the built-in stub on channels main and tools) and one Harpoon target (the relay's own port)"
 CONTROL_PLANE_API_KEY="$AGENT_KEY" "$BIN/tunnel-client" run \
     --tunnel-id "$TUNNEL_ID" \
     --control-plane-url "$RELAY_URL" \
     --mcp-command "$BIN/tunnel-client dev mcp-stub" \
     --mcp-command "channel=tools,command=$BIN/tunnel-client dev mcp-stub" \
+    --harpoon-allow-plaintext-http \
+    --harpoon-target "label=relay,url=$RELAY_URL/,desc=the local relay,methods=GET" \
     --admin-address 127.0.0.1:0 --admin-url-file "$WORK/admin-url" \
     --log-level warn 2>"$WORK/agent.err" &
 AGENT_PID=$!
@@ -80,6 +82,17 @@ curl -sS --max-time 20 -H 'Content-Type: application/json' \
     -H 'Accept: application/json, text/event-stream' \
     -d '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from channel tools"}}}' \
     "$MCP/tools" | stamp
+
+say "Harpoon on channel harpoon: http_callout GET /healthz of the target relay ($MCP/harpoon)"
+curl -sS --max-time 20 -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"http_callout","arguments":{"target":"relay","path":"/healthz","method":"GET"}}}' \
+    "$MCP/harpoon" | stamp
+ADMIN_URL=$(cat "$WORK/admin-url" 2>/dev/null || true)
+if [ -n "$ADMIN_URL" ]; then
+    echo "  its metrics:"
+    curl -sS --max-time 5 "${ADMIN_URL%/}/metrics" | grep '^tunnel_client_harpoon_\(targets\|calls_total\)' | stamp
+fi
 
 say "stopping"
 AGENT_STATUS=0; kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || AGENT_STATUS=$?; AGENT_PID=""

@@ -8,6 +8,8 @@
 #   OUTPUT_DIR  where status.png, status.dom.html and chromium.log go
 #               (default: target/ui)
 #   TUNNEL_ID   the id the page must show (default: any tunnel_… id)
+# With EXPECT_HARPOON_CALLS=N in the environment, the Harpoon card must be
+# shown with the channel serving, at least one target and at least N calls.
 # Needs the Debian package `chromium` (or CHROMIUM=/path/to/browser).
 # Exit status: 0 all checks passed, 1 a check failed, 2 usage or no browser.
 set -eu
@@ -89,6 +91,20 @@ check "tunnel id shown ($shown_id)" "$ok"
 count=$(attr "$(tag_of req-total)" data-count)
 check "non-zero request count (req-total data-count=$count)" \
     "$(case $count in '' | *[!0-9]*) echo no ;; *) [ "$count" -gt 0 ] && echo yes || echo no ;; esac)"
+
+if [ -n "${EXPECT_HARPOON_CALLS:-}" ]; then
+    card=$(tag_of harpoon-card)
+    hstate=$(attr "$card" data-state)
+    shown=$(printf '%s' "$card" | grep -q ' hidden' && echo no || echo yes)
+    check "Harpoon card shown, channel serving (data-state=$hstate)" \
+        "$([ "$shown" = yes ] && [ "$hstate" = serving ] && echo yes || echo no)"
+    targets=$(attr "$(tag_of harpoon-targets)" data-count)
+    check "Harpoon targets listed (harpoon-targets data-count=$targets)" \
+        "$(case $targets in '' | *[!0-9]*) echo no ;; *) [ "$targets" -gt 0 ] && echo yes || echo no ;; esac)"
+    calls=$(attr "$(tag_of harpoon-calls)" data-count)
+    check "Harpoon calls listed (harpoon-calls data-count=$calls, want >= $EXPECT_HARPOON_CALLS)" \
+        "$(case $calls in '' | *[!0-9]*) echo no ;; *) [ "$calls" -ge "$EXPECT_HARPOON_CALLS" ] && echo yes || echo no ;; esac)"
+fi
 
 shot_ok=$([ -s "$out/status.png" ] && head -c 8 "$out/status.png" | grep -q PNG && echo yes || echo no)
 check "screenshot saved ($out/status.png)" "$shot_ok"

@@ -284,6 +284,10 @@ impl Backend for Harpoon {
         true
     }
 
+    fn serves(&self) -> bool {
+        self.is_enabled()
+    }
+
     fn status(&self) -> BackendStatus {
         let n = self.store.snapshot().len();
         BackendStatus {

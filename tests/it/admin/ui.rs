@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tunnel::contract::TunnelMetadata;
 use tunnel::mcp::Backend;
+use tunnel::telemetry::harpoon::Call;
 use tunnel::telemetry::{CommandOutcome, DropReason, PollOutcome};
 
 /// The browsers tests/ui/check_status_page.sh looks for.
@@ -23,11 +24,39 @@ fn chromium_installed() -> bool {
 fn populated() -> Harness {
     let backend = FakeBackend::new("stdio", "pid 4242 · npx @acme/mcp-server");
     let search = FakeBackend::new("http", "http://10.20.0.7:8080");
+    let harpoon = FakeBackend::new("builtin", "2 targets");
     let h = start_for(
         &loopback_config(),
         backend,
-        vec![("search".into(), search as Arc<dyn Backend>)],
+        vec![
+            ("search".into(), search as Arc<dyn Backend>),
+            ("harpoon".into(), harpoon as Arc<dyn Backend>),
+        ],
     );
+    h.telemetry.set_harpoon_targets(&[
+        ("billing".to_string(), "config"),
+        ("oauth-token".to_string(), "oauth"),
+    ]);
+    for (n, (target, tool, status, outcome)) in [
+        ("billing", "http_callout", Some(200), "success"),
+        ("billing", "http_callout", None, "invalid_input"),
+        ("oauth-token", "call_target", Some(201), "success"),
+        ("billing", "call_target", Some(302), "redirect_blocked"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        h.telemetry.harpoon_call(&Call {
+            target,
+            tool,
+            method: Some("GET"),
+            status,
+            outcome,
+            latency: Duration::from_millis(40 + 30 * n as u64),
+            bytes: 512,
+            dropped_headers: 1,
+        });
+    }
     h.telemetry.set_request_timing(true);
     h.telemetry.set_metadata(TunnelMetadata {
         id: TUNNEL_ID.into(),
@@ -66,8 +95,13 @@ fn populated() -> Harness {
 }
 
 fn run_script(url: &str, out: &Path) -> (bool, String) {
+    run_script_with(url, out, &[])
+}
+
+fn run_script_with(url: &str, out: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/check_status_page.sh");
     let result = Command::new(script)
+        .envs(env.iter().copied())
         .arg(url)
         .arg(out)
         .arg(TUNNEL_ID)
@@ -108,11 +142,17 @@ fn the_status_page_renders_in_headless_chromium() {
     let (_, status) = h.get_json("/api/status");
     assert_eq!(status["totals"]["answered"], 54);
     assert_eq!(status["connection"]["connected"], true);
+    let harpoon = &status["harpoon"];
+    assert_eq!(harpoon["channel"], "serving");
+    assert_eq!(harpoon["target_count"], 2);
+    assert_eq!(harpoon["targets"][0]["calls"], 3);
+    assert_eq!(harpoon["targets"][0]["last_status"], 302);
+    assert_eq!(harpoon["recent"][0]["outcome"], "redirect_blocked");
     if !require("chromium", chromium_installed()) {
         return;
     }
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui/admin_ui_test");
-    let (ok, stdout) = run_script(&h.server.url(), &out);
+    let (ok, stdout) = run_script_with(&h.server.url(), &out, &[("EXPECT_HARPOON_CALLS", "4")]);
     assert!(ok, "check failed:\n{stdout}");
     assert!(stdout.contains("ok   connected state shown"), "{stdout}");
     assert!(
@@ -122,4 +162,10 @@ fn the_status_page_renders_in_headless_chromium() {
     let dom = std::fs::read_to_string(out.join("status.dom.html")).unwrap();
     assert!(dom.contains("Acme production"));
     assert!(dom.contains("search_tickets"));
+    // The Harpoon card: per-target calls and last status, the last calls.
+    assert!(
+        stdout.contains("ok   Harpoon calls listed (harpoon-calls data-count=4"),
+        "{stdout}"
+    );
+    assert!(dom.contains("oauth-token") && dom.contains("redirect_blocked"));
 }

@@ -13,7 +13,7 @@ use tunnel::config::settings::SETTINGS;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// `--long-flag` tokens of a text (roff `\-` already turned into `-`).
+/// `--long-flag` (and `--dotted.flag`) tokens of a text (roff `\-` already turned into `-`).
 fn long_flags(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let bytes = text.as_bytes();
@@ -25,7 +25,14 @@ fn long_flags(text: &str) -> BTreeSet<String> {
             && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'-'));
         if starts {
             let mut j = i + 2;
-            while j < bytes.len() && (bytes[j].is_ascii_lowercase() || bytes[j] == b'-') {
+            // Dotted official spellings (`--harpoon.max-redirects`) are one flag;
+            // a dot that ends a sentence is not part of it.
+            while j < bytes.len()
+                && (bytes[j].is_ascii_lowercase()
+                    || bytes[j] == b'-'
+                    || (bytes[j] == b'.'
+                        && bytes.get(j + 1).is_some_and(|b| b.is_ascii_lowercase())))
+            {
                 j += 1;
             }
             out.insert(text[i..j].trim_end_matches('-').to_string());

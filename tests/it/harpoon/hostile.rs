@@ -448,37 +448,6 @@ fn h8_oversized_answers_are_refused_whole() {
     }
 }
 
-/// gzip of `1 + 258 × copies` zero bytes in a few bytes per 258: one fixed-Huffman
-/// block of a literal 0 and `copies` back-references of length 258 at distance 1.
-fn gzip_bomb(copies: usize) -> Vec<u8> {
-    let mut bits: Vec<bool> = Vec::new();
-    let lsb =
-        |bits: &mut Vec<bool>, v: u32, n: u32| (0..n).for_each(|i| bits.push((v >> i) & 1 == 1));
-    let msb = |bits: &mut Vec<bool>, v: u32, n: u32| {
-        (0..n).rev().for_each(|i| bits.push((v >> i) & 1 == 1))
-    };
-    lsb(&mut bits, 1, 1); // final block
-    lsb(&mut bits, 1, 2); // fixed Huffman
-    msb(&mut bits, 0x30, 8); // literal 0
-    for _ in 0..copies {
-        msb(&mut bits, 0b1100_0101, 8); // length 258
-        msb(&mut bits, 0, 5); // distance 1
-    }
-    msb(&mut bits, 0, 7); // end of block
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let mut packed = vec![0u8; bits.len().div_ceil(8)];
-    for (i, bit) in bits.iter().enumerate() {
-        if *bit {
-            packed[i / 8] |= 1 << (i % 8);
-        }
-    }
-    out.extend_from_slice(&packed);
-    let total = 1 + 258 * copies;
-    out.extend_from_slice(&tunnel::mcp::harpoon::inflate::crc32(&vec![0u8; total]).to_le_bytes());
-    out.extend_from_slice(&(total as u32).to_le_bytes());
-    out
-}
-
 #[test]
 fn gzip_answers_are_decoded_then_capped() {
     let (_up, h, rec) = api(Arc::new(|_| {
@@ -1228,4 +1197,26 @@ fn concurrent_calls_stay_apart() {
     }
     assert_eq!(rec.all().len(), 16);
     assert_eq!(up.connections(), 16);
+}
+
+/// The hostile cases the binary suite drives (`through_agent`), in-process:
+/// the same answers and the same upstream observations.
+#[test]
+fn shared_hostile_cases_in_process() {
+    use super::cases::{self, MAX_REDIRECTS, SECRET, WITHIN};
+    let suite = cases::suite();
+    let (h, rec) = harpoon(RawSettings {
+        max_redirects: Some(MAX_REDIRECTS),
+        ..plain(suite.targets.clone())
+    });
+    for case in &suite.cases {
+        let started = Instant::now();
+        let answer = rpc(&h, &message(case.tool, case.args.clone()));
+        assert!(started.elapsed() < WITHIN, "{}", case.name);
+        cases::check(case, &answer);
+        (case.saw)();
+    }
+    assert_eq!(rec.all().len(), suite.cases.len());
+    let records = format!("{:?}", rec.all());
+    assert!(!records.contains(SECRET), "{records}");
 }

@@ -125,7 +125,7 @@ fn start(cp: &MockControlPlane, tweak: impl FnOnce(&mut Config)) -> Running {
         std::thread::spawn(move || {
             tunnel::agent::serve(
                 &config,
-                vec![("main".into(), backend)],
+                vec![("main".into(), backend)].into(),
                 Arc::new(Telemetry::new()),
                 &stopper,
             )
