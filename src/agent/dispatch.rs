@@ -616,7 +616,11 @@ fn forward(
                         CommandOutcome::Success,
                     ));
                 }
-                McpReply::Failed(failure) => {
+                McpReply::Failed(failure)
+                | McpReply::HttpStatus {
+                    failure,
+                    headers: _,
+                } => {
                     report!(
                         shared.telemetry, request_id = command.request_id;
                         "session termination {} failed: {}",
@@ -637,34 +641,33 @@ fn forward(
         }
     };
 
-    match reply {
-        McpReply::Failed(failure) => {
-            report!(
-                shared.telemetry, request_id = command.request_id;
-                "command {} failed: {}",
-                command.request_id,
-                failure.message()
-            );
-            Some(answer(
-                RespType::JsonrpcResponse,
-                Some(failure.to_jsonrpc(&command.jsonrpc_id())),
-                failure.resp_code(false),
-                Headers::new(),
-                CommandOutcome::Synthesized,
-            ))
-        }
+    let (failure, headers) = match reply {
+        McpReply::Failed(failure) => (failure, Headers::new()),
+        McpReply::HttpStatus { failure, headers } => (failure, headers),
         McpReply::Expired if !deadline.own => {
             info!(
                 "command {} passed its response_timeout during the MCP call; nothing posted",
                 command.request_id
             );
-            None
+            return None;
         }
-        McpReply::Expired => Some(own_timeout(command, "during the MCP call", shared)),
-        McpReply::Response { .. } | McpReply::Accepted { .. } => None,
-    }
+        McpReply::Expired => return Some(own_timeout(command, "during the MCP call", shared)),
+        McpReply::Response { .. } | McpReply::Accepted { .. } => return None,
+    };
+    report!(
+        shared.telemetry, request_id = command.request_id;
+        "command {} failed: {}",
+        command.request_id,
+        failure.message()
+    );
+    Some(answer(
+        RespType::JsonrpcResponse,
+        Some(failure.to_jsonrpc(&command.jsonrpc_id())),
+        failure.resp_code(false),
+        headers,
+        CommandOutcome::Synthesized,
+    ))
 }
-
 /// `params.name` of a `tools/call`: shown in the activity list (never arguments).
 fn tool_name(command: &Command) -> Option<String> {
     let CommandKind::JsonRpc(message) = &command.kind else {

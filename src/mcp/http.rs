@@ -200,7 +200,10 @@ impl Backend for HttpBackend {
                 status: response.status().as_u16(),
                 headers: response_headers(response.headers()),
             },
-            None => McpReply::Failed(TunnelFailure::target_http(response.status().as_u16())),
+            None => http_status(
+                response.status().as_u16(),
+                response_headers(response.headers()),
+            ),
             Some(id) if success => self.success(id, response, call.deadline, on_notify),
             Some(id) => self.error_status(id, response, call.deadline),
         }
@@ -380,7 +383,7 @@ impl HttpBackend {
         let headers = response_headers(response.headers());
         let media = Media::of(response.headers());
         if !matches!(media, Media::Json | Media::Missing) {
-            return McpReply::Failed(TunnelFailure::target_http(status));
+            return http_status(status, headers);
         }
         let bytes = match self.read_body(response.into_body()) {
             Ok(bytes) => bytes,
@@ -388,7 +391,7 @@ impl HttpBackend {
                 return McpReply::Expired
             }
             // The status is the answer; an unreadable body does not change it.
-            Err(_) => return McpReply::Failed(TunnelFailure::target_http(status)),
+            Err(_) => return http_status(status, headers),
         };
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(json) if json.get("error").is_some() && check_response(&json, id).is_ok() => {
@@ -398,7 +401,7 @@ impl HttpBackend {
                     headers,
                 }
             }
-            _ => McpReply::Failed(TunnelFailure::target_http(status)),
+            _ => http_status(status, headers),
         }
     }
 
@@ -564,6 +567,15 @@ impl Media {
         } else {
             Media::Other
         }
+    }
+}
+
+/// A non-2xx answer without a JSON-RPC error: `target_http`, carrying the
+/// answer's allowlisted headers (a 401's challenge among them).
+fn http_status(status: u16, headers: Headers) -> McpReply {
+    McpReply::HttpStatus {
+        failure: TunnelFailure::target_http(status),
+        headers,
     }
 }
 

@@ -32,6 +32,14 @@ pub enum McpReply {
     Accepted { status: u16, headers: Headers },
     /// No JSON-RPC answer could be had: the dispatcher synthesizes `-32603`.
     Failed(TunnelFailure),
+    /// An HTTP error status without a usable JSON-RPC error (`target_http`):
+    /// synthesized like [`McpReply::Failed`], but the server's allowlisted
+    /// headers go with it, so a 401's `WWW-Authenticate` challenge reaches the
+    /// caller and its OAuth client can start.
+    HttpStatus {
+        failure: TunnelFailure,
+        headers: Headers,
+    },
     /// The deadline passed while the MCP server was working: nothing is posted
     /// (or, without a `response_timeout`, a timeout error; the dispatcher decides).
     Expired,

@@ -224,7 +224,7 @@ fn expect_result(
             format!("{method} was accepted (HTTP {status}) but not answered"),
             "check that the URL is the MCP endpoint (often ending in /mcp)",
         )),
-        McpReply::Failed(failure) => Err((
+        McpReply::Failed(failure) | McpReply::HttpStatus { failure, .. } => Err((
             format!("{method} failed: {}", failure_text(&failure)),
             "run the MCP command by hand (or curl the URL) to see why it does not answer",
         )),

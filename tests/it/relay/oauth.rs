@@ -171,3 +171,37 @@ fn o18_resource_metadata_in_a_caller_answer_points_at_the_relay() {
         site.seen().iter().any(|r| r == "POST /mcp")
     });
 }
+
+// O18 with the answer most OAuth-protected MCP servers give: a bare 401 and its
+// challenge, no JSON-RPC body. The agent synthesizes the `target_http` error and
+// keeps the allowlisted `WWW-Authenticate`, which the relay then points at itself.
+#[test]
+fn o18_a_bare_401_keeps_its_challenge_through_agent_and_relay() {
+    let site = Site::http();
+    let inside = site.url(PRMD_MCP);
+    let challenge = format!(r#"Bearer resource_metadata="{inside}""#);
+    site.on("POST", "/mcp", move |_| unauthorized(&challenge));
+    site.on("GET", "/mcp", |_| status(405));
+    let (_relay, base) = binary(&[]);
+    let _agent = process::agent(&base, &["--mcp-server-url", &site.url("/mcp")]);
+    wait_for_agents(&base, 1);
+
+    let answer = call_url(
+        &channel_url(&base, "main"),
+        &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}),
+        &[],
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], -32603);
+    assert_eq!(answer.json()["id"], 7);
+    let failure = &error["data"]["tunnel_failure"];
+    assert_eq!(failure["source"], "target_http");
+    assert_eq!(failure["upstream_status"], 401);
+    let want = format!(
+        r#"Bearer resource_metadata="{base}{}""#,
+        metadata_path(TUNNEL_ID)
+    );
+    assert_eq!(answer.header("WWW-Authenticate"), Some(want.as_str()));
+    assert!(!answer.body.contains(&site.origin()), "{}", answer.body);
+}
