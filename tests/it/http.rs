@@ -31,7 +31,7 @@ fn request(id: Value, method: &str) -> Value {
 
 fn failure(reply: McpReply) -> TunnelFailure {
     match reply {
-        McpReply::Failed(f) => f,
+        McpReply::Failed(f) | McpReply::HttpStatus { failure: f, .. } => f,
         other => panic!("expected a failure, got {other:?}"),
     }
 }
@@ -375,7 +375,15 @@ fn error_status_without_jsonrpc_error_is_target_http() {
         });
         let backend = backend_for(&server.url());
         let reply = call(&backend, &request(json!(1), "tools/call"));
-        assert_eq!(failure(reply), TunnelFailure::target_http(status));
+        // The answer's allowlisted headers go with the synthesized failure.
+        let McpReply::HttpStatus { failure, headers } = reply else {
+            panic!("expected an HTTP status failure, got {reply:?}");
+        };
+        assert_eq!(failure, TunnelFailure::target_http(status));
+        assert_eq!(
+            tunnel::contract::headers::get(&headers, "content-type"),
+            [content_type]
+        );
     }
 }
 
