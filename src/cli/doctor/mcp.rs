@@ -3,7 +3,7 @@
 
 use super::explain::connect_failure;
 use super::network::path_words;
-use super::report::{fail, pass, Check};
+use super::report::{fail, pass, warn, Check};
 use super::{MCP_ANSWERS, MCP_REACHABLE};
 use crate::config::{Config, Env, McpBinding, McpTarget};
 use crate::contract::{header, Headers, CLIENT_VERSION};
@@ -130,7 +130,17 @@ pub(super) fn check_mcp_answers(config: &Config) -> Check {
     backend.shutdown(MCP_SHUTDOWN_GRACE);
     match result {
         Ok(detail) => pass(MCP_ANSWERS, detail),
-        Err((what, fix)) => fail(
+        Err(Unanswered::AuthorizationRequired { challenged }) => warn(
+            MCP_ANSWERS,
+            if challenged {
+                "initialize answered HTTP 401 with a Bearer challenge: the server wants OAuth; callers authorize through the tunnel, so initialize and tools/list are not checked"
+            } else {
+                "initialize answered HTTP 401 without a challenge: the server wants credentials the tunnel does not add"
+            },
+            "the MCP server requires authorization; the tunnel passes each caller's Authorization header through",
+            "nothing to do for an OAuth-protected server (see the OAuth discovery check); otherwise add the server's credentials with --mcp-extra-headers",
+        ),
+        Err(Unanswered::Failed(what, fix)) => fail(
             MCP_ANSWERS,
             what,
             "the MCP server did not complete initialize and tools/list",
@@ -139,8 +149,23 @@ pub(super) fn check_mcp_answers(config: &Config) -> Check {
     }
 }
 
+/// Why the handshake did not finish.
+enum Unanswered {
+    /// The server wants authorization the doctor does not have (HTTP 401);
+    /// `challenged`: it said how, with a `WWW-Authenticate` challenge.
+    AuthorizationRequired { challenged: bool },
+    /// Anything else: what happened and the fix.
+    Failed(String, &'static str),
+}
+
+impl From<(String, &'static str)> for Unanswered {
+    fn from((what, fix): (String, &'static str)) -> Unanswered {
+        Unanswered::Failed(what, fix)
+    }
+}
+
 /// initialize → notifications/initialized → tools/list (→ session end).
-fn handshake(backend: &dyn Backend) -> Result<String, (String, &'static str)> {
+fn handshake(backend: &dyn Backend) -> Result<String, Unanswered> {
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
@@ -149,8 +174,16 @@ fn handshake(backend: &dyn Backend) -> Result<String, (String, &'static str)> {
             "clientInfo": {"name": "tunnel-client-doctor", "version": CLIENT_VERSION}
         }
     });
-    let (init, reply_headers) =
-        expect_result(call(backend, &initialize, &Headers::new()), "initialize")?;
+    let reply = call(backend, &initialize, &Headers::new());
+    if let McpReply::HttpStatus { failure, headers } = &reply {
+        if failure.upstream_status == Some(401) {
+            let challenged = crate::contract::headers::get(headers, header::WWW_AUTHENTICATE)
+                .iter()
+                .any(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+            return Err(Unanswered::AuthorizationRequired { challenged });
+        }
+    }
+    let (init, reply_headers) = expect_result(reply, "initialize")?;
     let server = init
         .pointer("/serverInfo/name")
         .and_then(Value::as_str)

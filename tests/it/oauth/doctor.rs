@@ -86,9 +86,16 @@ fn o13_doctor_passes_on_selected_metadata_and_shows_origins_only() {
         "metadata from http://127.0.0.1; authorization server http://127.0.0.1 (metadata found)"
     );
     let (code, text) = doctor(&site.url("/mcp"), false);
-    // The protected server refuses initialize without a token: that check fails, not this one.
-    assert_eq!(code, Some(1), "{text}");
+    // The protected server refuses initialize without a token: the MCP check says why
+    // (a warning: callers authorize through the tunnel), and nothing fails.
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("✓ OAuth discovery"), "{text}");
+    assert!(
+        text.contains(
+            "! MCP server answers     initialize answered HTTP 401 with a Bearer challenge"
+        ),
+        "{text}"
+    );
     for secret in ["PATH-SECRET", "BODY-SECRET", ".well-known"] {
         assert!(!text.contains(secret), "{secret} shown:\n{text}");
     }
@@ -119,4 +126,19 @@ fn o13_doctor_passes_when_nothing_is_advertised_and_fails_with_the_class() {
     );
     assert!(!check["fix"].as_str().unwrap().is_empty());
     assert!(!check.to_string().contains("BODY-SECRET"));
+}
+
+// A 401 without any challenge is a warning too, worded as missing credentials.
+#[test]
+fn doctor_warns_on_a_401_without_a_challenge() {
+    let site = Site::http();
+    site.on("POST", "/mcp", |_| status(401));
+    site.on("GET", "/mcp", |_| status(405));
+    let (code, text) = doctor(&site.url("/mcp"), false);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("! MCP server answers     initialize answered HTTP 401 without a challenge"),
+        "{text}"
+    );
+    assert!(text.contains("--mcp-extra-headers"), "{text}");
 }
