@@ -106,8 +106,9 @@ pub fn text_report(checks: &[Check], explain: bool, colour: bool) -> String {
         }
     }
     let (passed, failed, warned) = counts(checks);
+    let plural = if warned == 1 { "" } else { "s" };
     out.push_str(&format!(
-        "\n{passed} passed, {failed} failed, {warned} warnings\n"
+        "\n{passed} passed, {failed} failed, {warned} warning{plural}\n"
     ));
     if failed > 0 && !explain {
         out.push_str("run again with --explain for the cause and the fix of each failure\n");
@@ -159,7 +160,7 @@ mod tests {
         assert!(text.contains("✓ configuration"));
         assert!(text.contains("✗ API key"));
         assert!(text.contains("    fix:   export it"));
-        assert!(text.contains("1 passed, 1 failed, 1 warnings"));
+        assert!(text.contains("1 passed, 1 failed, 1 warning\n"));
         assert!(!text.contains('\x1b'));
         let v: Value = serde_json::from_str(&json_report(&checks)).unwrap();
         assert_eq!(v["ok"], false);
