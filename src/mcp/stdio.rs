@@ -23,14 +23,13 @@
 //! - `stdio_max_sessions` live children → `Response{503}`, `-32000` naming the cap.
 //!   A session's child that dies is not restarted: its session ends (404 afterwards).
 
-pub mod child;
-pub mod lineage;
+pub(crate) mod child;
+pub(crate) mod lineage;
 pub mod lines;
 mod session;
 mod supervisor;
 
 pub use child::StdioError;
-pub use supervisor::{HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
 
 use crate::config::{StdioConfig, StdioMode};
 use crate::contract::{header, FailureSource, Headers, TransportErrorKind, TunnelFailure};

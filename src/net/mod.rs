@@ -15,11 +15,10 @@ mod resolver;
 mod tls;
 
 pub use diagnose::{
-    check_proxy_connect, check_tls_handshake, describe_error, describe_tls_error, ConnectFailure,
-    DOCTOR_TIMEOUT,
+    check_proxy_connect, check_tls_handshake, describe_error, ConnectFailure, DOCTOR_TIMEOUT,
 };
-pub use proxy::{redact_url, Destination, MAX_NO_PROXY_ENTRIES};
-pub use tls::{check_cert_pair, load_ca_bundle, root_store, MAX_PEM_FILE_BYTES};
+pub use proxy::{redact_url, Destination};
+pub use tls::{check_cert_pair, load_ca_bundle, root_store};
 
 use std::fmt;
 use std::net::IpAddr;

@@ -5,7 +5,7 @@ pub mod connect;
 pub mod inflate;
 pub mod wire;
 
-pub use connect::{CancelToken, Resolve, SystemResolver, MAX_PENDING_BLOCKING_CALLS};
+pub use connect::{CancelToken, Resolve, SystemResolver};
 
 use crate::mcp::harpoon::policy::redirects::{self, Scope};
 use crate::mcp::harpoon::policy::{check_method, check_scheme, Method, Refusal};

@@ -1,11 +1,11 @@
 //! What a callout may do, as pure functions: methods, sizes, deadlines here;
 //! paths, headers, redirects, addresses and URL rewriting in the files below. Never performs I/O.
 
-pub mod addresses;
-pub mod headers;
+pub(crate) mod addresses;
+pub(crate) mod headers;
 pub mod paths;
-pub mod redirects;
-pub mod rewrite;
+pub(crate) mod redirects;
+pub(crate) mod rewrite;
 
 use crate::mcp::harpoon::outcome::Outcome;
 use crate::mcp::harpoon::url::Scheme;
@@ -64,7 +64,6 @@ impl fmt::Display for Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     UnknownTarget,
-    InvalidParameters,
     InvalidPath(paths::PathProblem),
     MethodNotAllowed,
     InvalidHeader,
@@ -95,7 +94,6 @@ impl Refusal {
     pub fn outcome(self) -> Outcome {
         match self {
             Refusal::UnknownTarget
-            | Refusal::InvalidParameters
             | Refusal::InvalidPath(_)
             | Refusal::InvalidHeader
             | Refusal::HeadersTooLarge => Outcome::InvalidInput,
@@ -120,7 +118,6 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::UnknownTarget => f.write_str("unknown target"),
-            Refusal::InvalidParameters => f.write_str("invalid parameters"),
             Refusal::InvalidPath(problem) => write!(f, "invalid path: {problem}"),
             Refusal::MethodNotAllowed => f.write_str("method not allowed"),
             Refusal::InvalidHeader => f.write_str("invalid header"),
