@@ -15,7 +15,7 @@ use crate::config::{resolve, Config, ConfigError, Env, Layer, Layers};
 use args::Selection;
 use std::path::PathBuf;
 
-/// Exit statuses (CLI.md): 0 success, 1 runtime failure, 2 usage or configuration.
+/// Exit statuses (as the man page states them): 0 success, 1 runtime failure, 2 usage or configuration.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;

@@ -1,7 +1,7 @@
 //! The stdio MCP backend: a supervised child shared by every caller (default) or
 //! one child per MCP session. It must never let a child's failure stop the agent or hang a caller past its deadline.
 //!
-//! Rules (PROTOCOL.md, issues 2 and 3):
+//! Rules:
 //! - Newline-delimited JSON-RPC both ways. Each request gets a unique child-side
 //!   id (and progress token); the caller's own id and token come back unchanged.
 //! - A request answers `Response{200, Content-Type: application/json}`; a

@@ -148,7 +148,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// H5: the method must be one the target allows.
+/// The method must be one the target allows, on every hop.
 pub fn check_method(allowed: &[Method], method: Method) -> Result<(), Refusal> {
     if allowed.contains(&method) {
         Ok(())
@@ -157,7 +157,7 @@ pub fn check_method(allowed: &[Method], method: Method) -> Result<(), Refusal> {
     }
 }
 
-/// H7: a body larger than every applicable limit is refused before anything is sent.
+/// A body larger than any applicable limit is refused before anything is sent.
 pub fn check_request_body(len: usize, limits: &[u64]) -> Result<(), Refusal> {
     let len = u64::try_from(len).unwrap_or(u64::MAX);
     if limits.iter().any(|limit| len > *limit) {
@@ -167,7 +167,7 @@ pub fn check_request_body(len: usize, limits: &[u64]) -> Result<(), Refusal> {
     }
 }
 
-/// H8: the response cap is the target's, or a lower one the caller asks for.
+/// The response cap is the target's, or a lower one the caller asks for.
 pub fn response_cap(target_cap: u64, asked: Option<u64>) -> Result<u64, Refusal> {
     match asked {
         None => Ok(target_cap),
@@ -176,7 +176,7 @@ pub fn response_cap(target_cap: u64, asked: Option<u64>) -> Result<u64, Refusal>
     }
 }
 
-/// H9: the call's time budget is the target's timeout, or a shorter one asked for.
+/// The call's time budget is the target's timeout, or a shorter one asked for.
 pub fn call_timeout(target_timeout: Duration, asked_ms: Option<u64>) -> Result<Duration, Refusal> {
     match asked_ms {
         None => Ok(target_timeout),
@@ -185,7 +185,7 @@ pub fn call_timeout(target_timeout: Duration, asked_ms: Option<u64>) -> Result<D
     }
 }
 
-/// H12: plain `http` only when the operator allowed it.
+/// Plain `http` only when the operator allowed it (targets and every hop).
 pub fn check_scheme(scheme: Scheme, allow_plaintext_http: bool) -> bool {
     scheme == Scheme::Https || allow_plaintext_http
 }
