@@ -146,6 +146,7 @@ impl ScopedHeaders {
 
     /// The headers for a request to `url`: the whole set on the same origin,
     /// an empty one anywhere else (or when `url` cannot be read).
+    #[cfg(test)]
     pub fn for_url(&self, url: &str) -> &HeaderSet {
         static NONE: HeaderSet = HeaderSet {
             entries: Vec::new(),

@@ -2,8 +2,8 @@
 //! plane, each HTTP MCP server), with TLS trust, client certificates and proxy.
 //! Never prints proxy credentials or key material: every text here is redacted.
 //!
-//! Data flow: the config code merges the profile `proxy` object over the
-//! environment ([`ProxySettings::merge`]) into a [`NetConfig`]; startup calls
+//! Data flow: the config code puts the profile `proxy` object over the
+//! environment (`config::net::proxy_settings`) into a [`NetConfig`]; startup calls
 //! [`validate`]; each destination gets [`build_agent`]; a failed request is put
 //! into words with [`describe_error`]; doctor uses [`check_proxy_connect`] and
 //! [`check_tls_handshake`].

@@ -122,10 +122,6 @@ impl Telemetry {
         }
     }
 
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
     fn now_ms(&self) -> u64 {
         millis(self.started.elapsed())
     }
