@@ -87,10 +87,12 @@ impl fmt::Debug for HeaderSet {
 }
 
 impl HeaderSet {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
