@@ -3,17 +3,17 @@
 
 pub mod admin;
 pub mod agent;
-pub mod atomic_file;
+pub(crate) mod atomic_file;
 pub mod backoff;
 pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contract;
-pub mod httpd;
+pub(crate) mod httpd;
 pub mod mcp;
 pub mod net;
-pub mod random;
+pub(crate) mod random;
 pub mod relay;
 pub mod secret;
 pub mod sys;

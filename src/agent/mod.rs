@@ -16,16 +16,16 @@ macro_rules! report {
     }};
 }
 
-pub mod control;
-pub mod dispatch;
+pub(crate) mod control;
+pub(crate) mod dispatch;
 mod error;
-pub mod harpoon;
+pub(crate) mod harpoon;
 pub mod oauth;
-pub mod pidfile;
-pub mod poll;
-pub mod respond;
-pub mod service;
-pub mod startup;
+pub(crate) mod pidfile;
+pub(crate) mod poll;
+pub(crate) mod respond;
+pub(crate) mod service;
+pub(crate) mod startup;
 pub mod stop;
 
 use crate::admin::server::AdminServer;

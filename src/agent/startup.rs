@@ -45,6 +45,7 @@ impl StartupGate {
         changed.notify_all();
     }
 
+    #[cfg(test)]
     pub fn is_open(&self) -> bool {
         *self.inner.0.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -9,8 +9,6 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The admin server's default address (`run --admin-address`), as a URL.
-pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8090/";
 /// Default of `--timeout`: under the 5 s a container engine allows by default,
 /// so that the check fails with its own reason rather than being killed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -482,7 +480,7 @@ mod tests {
     fn admin_urls_are_plain_http_without_credentials() {
         let url = AdminUrl::parse("http://127.0.0.1:8090/").unwrap();
         assert_eq!(url, AdminUrl::loopback(8090));
-        assert_eq!(url.to_string(), DEFAULT_ADMIN_URL);
+        assert_eq!(url.to_string(), "http://127.0.0.1:8090/");
         let v6 = AdminUrl::parse(" http://[::1]:9/admin/ \n").unwrap();
         assert_eq!(v6.to_string(), "http://[::1]:9/admin/");
         assert_eq!(v6.authority(), "[::1]:9");
@@ -539,7 +537,7 @@ mod tests {
             healthy: true,
             ready: Some(false),
             reason: Some("waiting for the first poll".into()),
-            url: Some(DEFAULT_ADMIN_URL.into()),
+            url: Some("http://127.0.0.1:8090/".into()),
             tunnel_id: Some("tunnel_x".into()),
             connected: Some(false),
             ..Report::default()

@@ -2,20 +2,20 @@
 //! files into a validated `Config` or a one-sentence error; never prints a secret.
 
 pub mod args;
-pub mod completions;
-pub mod doctor;
-pub mod health;
-pub mod help;
-pub mod init;
+pub(crate) mod completions;
+pub(crate) mod doctor;
+pub(crate) mod health;
+pub(crate) mod help;
+pub(crate) mod init;
 pub mod logging;
-pub mod profile;
-pub mod samples;
+pub(crate) mod profile;
+pub(crate) mod samples;
 
 use crate::config::{resolve, Config, ConfigError, Env, Layer, Layers};
 use args::Selection;
 use std::path::PathBuf;
 
-/// Exit statuses (CLI.md): 0 success, 1 runtime failure, 2 usage or configuration.
+/// Exit statuses (as the man page states them): 0 success, 1 runtime failure, 2 usage or configuration.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;

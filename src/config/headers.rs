@@ -87,10 +87,12 @@ impl fmt::Debug for HeaderSet {
 }
 
 impl HeaderSet {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -146,6 +148,7 @@ impl ScopedHeaders {
 
     /// The headers for a request to `url`: the whole set on the same origin,
     /// an empty one anywhere else (or when `url` cannot be read).
+    #[cfg(test)]
     pub fn for_url(&self, url: &str) -> &HeaderSet {
         static NONE: HeaderSet = HeaderSet {
             entries: Vec::new(),

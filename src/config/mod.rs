@@ -13,22 +13,22 @@
 //! ([`error`]) names the flag, variable or profile key (and file) it is
 //! about, and says how to fix it.
 
-pub mod channels;
-pub mod error;
+pub(crate) mod channels;
+pub(crate) mod error;
 pub mod harpoon;
-pub mod headers;
-pub mod layer;
-pub mod net;
+pub(crate) mod headers;
+pub(crate) mod layer;
+pub(crate) mod net;
 pub mod profile;
 pub mod resolve;
 pub mod settings;
-pub mod shell_words;
-pub mod suggest;
-pub mod url;
+pub(crate) mod shell_words;
+pub(crate) mod suggest;
+pub(crate) mod url;
 
-pub use channels::{is_channel_name, McpBinding, HARPOON_CHANNEL};
+pub use channels::{McpBinding, HARPOON_CHANNEL};
 pub use error::{io_problem, ConfigError};
-pub use harpoon::{HarpoonConfig, RawHarpoonTarget};
+pub use harpoon::HarpoonConfig;
 pub use headers::{HeaderSet, ScopedHeaders};
 pub use layer::{Env, Layer, Layers, Origin, Sourced};
 pub use net::proxy_settings;

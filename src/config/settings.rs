@@ -100,8 +100,6 @@ pub enum Split {
     Comma,
     /// One entry per line.
     Lines,
-    /// `a;b`.
-    Semicolon,
     /// `a;b`, or one entry per line (the official Harpoon variables).
     SemicolonOrLines,
     /// `a,b;c` (header sets).
@@ -114,7 +112,6 @@ impl Split {
         let at = |c: char| match self {
             Split::Comma => c == ',',
             Split::Lines => c == '\n',
-            Split::Semicolon => c == ';',
             Split::SemicolonOrLines => c == ';' || c == '\n',
             Split::CommaOrSemicolon => c == ',' || c == ';',
         };
@@ -1107,7 +1104,10 @@ mod tests {
     fn list_entries_are_trimmed_and_never_empty() {
         assert_eq!(Split::Comma.entries(" a, b ,,c "), ["a", "b", "c"]);
         assert_eq!(Split::Lines.entries("x,y\n\n z \n"), ["x,y", "z"]);
-        assert_eq!(Split::Semicolon.entries("a=1,b=2; c=3"), ["a=1,b=2", "c=3"]);
+        assert_eq!(
+            Split::SemicolonOrLines.entries("a=1,b=2; c=3\nd=4"),
+            ["a=1,b=2", "c=3", "d=4"]
+        );
         assert_eq!(
             Split::CommaOrSemicolon.entries("A: 1, B: 2;C: 3"),
             ["A: 1", "B: 2", "C: 3"]

@@ -2,10 +2,10 @@
 //! Pure data and pure functions: nothing in `contract/` performs I/O.
 
 pub mod batch;
-pub mod failure;
-pub mod headers;
+pub(crate) mod failure;
+pub(crate) mod headers;
 pub mod timeout;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use batch::PollBody;
 pub use failure::{FailureSource, TransportErrorKind, TunnelFailure};
@@ -21,7 +21,7 @@ pub const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const MAX_POLL_LIMIT: usize = 25;
 
 /// Header names of the contract and of the HTTP around it, spelled once.
-pub mod header {
+pub(crate) mod header {
     pub const AUTHORIZATION: &str = "Authorization";
     pub const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
     pub const CONTENT_TYPE: &str = "Content-Type";

@@ -135,10 +135,12 @@ impl<T> IdMap<T> {
         self.pending.drain().map(|(_, v)| v).collect()
     }
 
+    #[cfg(test)]
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }
 
+    #[cfg(test)]
     pub fn retired_len(&self) -> usize {
         self.retired.len()
     }

@@ -115,7 +115,7 @@ pub fn remaining(deadline: Instant) -> Option<Duration> {
 pub mod harpoon;
 pub mod http;
 pub mod idmap;
-pub mod probe;
+pub(crate) mod probe;
 pub mod sse;
 pub mod stdio;
 pub mod stub;

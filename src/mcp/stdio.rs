@@ -1,7 +1,7 @@
 //! The stdio MCP backend: a supervised child shared by every caller (default) or
 //! one child per MCP session. It must never let a child's failure stop the agent or hang a caller past its deadline.
 //!
-//! Rules (PROTOCOL.md, issues 2 and 3):
+//! Rules:
 //! - Newline-delimited JSON-RPC both ways. Each request gets a unique child-side
 //!   id (and progress token); the caller's own id and token come back unchanged.
 //! - A request answers `Response{200, Content-Type: application/json}`; a
@@ -23,14 +23,13 @@
 //! - `stdio_max_sessions` live children → `Response{503}`, `-32000` naming the cap.
 //!   A session's child that dies is not restarted: its session ends (404 afterwards).
 
-pub mod child;
-pub mod lineage;
+pub(crate) mod child;
+pub(crate) mod lineage;
 pub mod lines;
 mod session;
 mod supervisor;
 
 pub use child::StdioError;
-pub use supervisor::{HEALTHY_RESET, PING_GRACE, RESTART_INITIAL, RESTART_MAX};
 
 use crate::config::{StdioConfig, StdioMode};
 use crate::contract::{header, FailureSource, Headers, TransportErrorKind, TunnelFailure};

@@ -2,8 +2,8 @@
 //! plane, each HTTP MCP server), with TLS trust, client certificates and proxy.
 //! Never prints proxy credentials or key material: every text here is redacted.
 //!
-//! Data flow: the config code merges the profile `proxy` object over the
-//! environment ([`ProxySettings::merge`]) into a [`NetConfig`]; startup calls
+//! Data flow: the config code puts the profile `proxy` object over the
+//! environment (`config::net::proxy_settings`) into a [`NetConfig`]; startup calls
 //! [`validate`]; each destination gets [`build_agent`]; a failed request is put
 //! into words with [`describe_error`]; doctor uses [`check_proxy_connect`] and
 //! [`check_tls_handshake`].
@@ -15,11 +15,10 @@ mod resolver;
 mod tls;
 
 pub use diagnose::{
-    check_proxy_connect, check_tls_handshake, describe_error, describe_tls_error, ConnectFailure,
-    DOCTOR_TIMEOUT,
+    check_proxy_connect, check_tls_handshake, describe_error, ConnectFailure, DOCTOR_TIMEOUT,
 };
-pub use proxy::{redact_url, Destination, MAX_NO_PROXY_ENTRIES};
-pub use tls::{check_cert_pair, load_ca_bundle, root_store, MAX_PEM_FILE_BYTES};
+pub use proxy::{redact_url, Destination};
+pub use tls::{check_cert_pair, load_ca_bundle, root_store};
 
 use std::fmt;
 use std::net::IpAddr;

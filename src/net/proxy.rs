@@ -93,13 +93,8 @@ pub fn redact_url(url: &str) -> String {
 
 impl ProxySettings {
     /// Reads `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy` and
-    /// `NO_PROXY`/`no_proxy` (comma-separated) from the process environment.
-    /// Empty variables count as unset.
-    pub fn from_env() -> ProxySettings {
-        Self::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// [`ProxySettings::from_env`] over any variable source (tests, doctor).
+    /// `NO_PROXY`/`no_proxy` (comma-separated) through `get` (the environment
+    /// the configuration was given). Empty variables count as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> ProxySettings {
         let first = |names: [&str; 2]| {
             names
@@ -121,24 +116,6 @@ impl ProxySettings {
             https_proxy: first(HTTPS_PROXY_VARS),
             http_proxy: first(HTTP_PROXY_VARS),
             no_proxy,
-        }
-    }
-
-    /// The profile's `proxy` object wins over the environment, field by field:
-    /// a proxy URL the profile sets replaces the variable, and a non-empty
-    /// profile `no_proxy` list replaces `NO_PROXY` entirely (lists are not
-    /// concatenated, so a profile can narrow what the environment bypasses).
-    /// Fields the profile leaves out keep the environment's value. The config
-    /// code calls `ProxySettings::merge(&profile_proxy, ProxySettings::from_env())`.
-    pub fn merge(profile: &ProxySettings, env: ProxySettings) -> ProxySettings {
-        ProxySettings {
-            https_proxy: profile.https_proxy.clone().or(env.https_proxy),
-            http_proxy: profile.http_proxy.clone().or(env.http_proxy),
-            no_proxy: if profile.no_proxy.is_empty() {
-                env.no_proxy
-            } else {
-                profile.no_proxy.clone()
-            },
         }
     }
 
@@ -551,30 +528,5 @@ mod tests {
         assert_eq!(s.https_proxy.as_deref(), Some("http://upper:1"));
         assert_eq!(s.no_proxy, vec!["x.example"]);
         assert_eq!(ProxySettings::from_vars(|_| None), ProxySettings::default());
-    }
-
-    #[test]
-    fn profile_wins_field_by_field() {
-        let env = ProxySettings {
-            https_proxy: Some("http://env-proxy:1".into()),
-            http_proxy: Some("http://env-http:2".into()),
-            no_proxy: vec!["env.example".into()],
-        };
-        let profile = ProxySettings {
-            https_proxy: Some("http://profile-proxy:3".into()),
-            http_proxy: None,
-            no_proxy: vec!["profile.example".into()],
-        };
-        let merged = ProxySettings::merge(&profile, env.clone());
-        assert_eq!(
-            merged.https_proxy.as_deref(),
-            Some("http://profile-proxy:3")
-        );
-        assert_eq!(merged.http_proxy.as_deref(), Some("http://env-http:2"));
-        assert_eq!(merged.no_proxy, vec!["profile.example"]);
-        assert_eq!(
-            ProxySettings::merge(&ProxySettings::default(), env.clone()),
-            env
-        );
     }
 }

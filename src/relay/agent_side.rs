@@ -1,5 +1,5 @@
 //! The agent side: the control-plane contract (metadata, long-poll, response
-//! POST) exactly as PROTOCOL.md. Never logs keys, shard tokens or payloads.
+//! POST) in `crate::contract`'s types. Never logs keys, shard tokens or payloads.
 
 use super::http::{constant_time_eq, BodyError, Incoming, Reply};
 use super::hub::{Hub, RequestKind, RespondError, PEER_CHECK_INTERVAL};

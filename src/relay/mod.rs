@@ -23,9 +23,9 @@ pub mod cli;
 mod forward;
 mod http;
 mod hub;
-pub mod metrics;
+pub(crate) mod metrics;
 mod oauth;
-pub mod queue;
+pub(crate) mod queue;
 mod server;
 
 use crate::secret::Secret;

@@ -2,7 +2,7 @@
 //! cannot reach. Everything else in the crate is safe Rust.
 #![allow(unsafe_code)] // the one exception to the crate's `unsafe_code = "deny"`
 
-pub mod notify;
+pub(crate) mod notify;
 
 use std::io;
 

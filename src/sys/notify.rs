@@ -27,8 +27,6 @@ pub enum State<'a> {
     Watchdog,
     /// A one-line status shown by `systemctl status`.
     Status(&'a str),
-    /// Asks for more time to start or stop, counted from now.
-    ExtendTimeout(Duration),
 }
 
 impl State<'_> {
@@ -48,10 +46,6 @@ impl State<'_> {
                     }
                     out.push(if c.is_control() { ' ' } else { c });
                 }
-            }
-            State::ExtendTimeout(d) => {
-                let usec = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-                out.push_str(&format!("EXTEND_TIMEOUT_USEC={usec}"));
             }
         }
     }
@@ -151,21 +145,6 @@ impl Notifier {
             .send_to_addr(message.as_bytes(), &self.address)
             .map(|_| ())
             .map_err(NotifyError::Send)
-    }
-
-    /// `READY=1`: start-up finished.
-    pub fn ready(&self) -> Result<(), NotifyError> {
-        self.notify(&[State::Ready])
-    }
-
-    /// `STOPPING=1`: draining has begun.
-    pub fn stopping(&self) -> Result<(), NotifyError> {
-        self.notify(&[State::Stopping])
-    }
-
-    /// `WATCHDOG=1`: still alive.
-    pub fn watchdog(&self) -> Result<(), NotifyError> {
-        self.notify(&[State::Watchdog])
     }
 }
 
@@ -293,11 +272,11 @@ mod tests {
     fn ready_stopping_and_watchdog_reach_a_path_socket() {
         let manager = FakeManager::new("path");
         let notifier = notifier_for(&manager);
-        notifier.ready().unwrap();
+        notifier.notify(&[State::Ready]).unwrap();
         assert_eq!(manager.receive(), "READY=1");
-        notifier.watchdog().unwrap();
+        notifier.notify(&[State::Watchdog]).unwrap();
         assert_eq!(manager.receive(), "WATCHDOG=1");
-        notifier.stopping().unwrap();
+        notifier.notify(&[State::Stopping]).unwrap();
         assert_eq!(manager.receive(), "STOPPING=1");
     }
 
@@ -315,7 +294,7 @@ mod tests {
         let notifier = Notifier::from_vars(Some(os(&socket)), None, None, 1)
             .unwrap()
             .unwrap();
-        notifier.ready().unwrap();
+        notifier.notify(&[State::Ready]).unwrap();
         let mut buf = [0u8; 64];
         let n = manager.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
@@ -329,12 +308,12 @@ mod tests {
             .notify(&[
                 State::Ready,
                 State::Status("polling\nINJECTED=1"),
-                State::ExtendTimeout(Duration::from_secs(30)),
+                State::Watchdog,
             ])
             .unwrap();
         assert_eq!(
             manager.receive(),
-            "READY=1\nSTATUS=polling INJECTED=1\nEXTEND_TIMEOUT_USEC=30000000"
+            "READY=1\nSTATUS=polling INJECTED=1\nWATCHDOG=1"
         );
         let long = "x".repeat(MAX_STATUS_BYTES * 4);
         notifier.notify(&[State::Status(&long)]).unwrap();
@@ -388,7 +367,7 @@ mod tests {
         let manager = FakeManager::new("gone");
         let notifier = notifier_for(&manager);
         drop(manager);
-        let err = notifier.ready().unwrap_err();
+        let err = notifier.notify(&[State::Ready]).unwrap_err();
         assert!(matches!(err, NotifyError::Send(_)), "{err}");
         assert!(std::error::Error::source(&err).is_some());
     }

@@ -88,6 +88,7 @@ impl ActivityRing {
     }
 
     /// Entries not recorded because the page was reading their slot.
+    #[cfg(test)]
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Relaxed)
     }

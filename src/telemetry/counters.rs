@@ -178,6 +178,9 @@ counter_table! {
 
 counter_table! {
     /// One series recorded per channel; `/metrics` adds the `channel` label.
+    /// The variants carry their family's `channel_` prefix on purpose: they
+    /// read as the metric names they count.
+    #[allow(clippy::enum_variant_names)]
     enum ChannelCounter, static CHANNEL_FAMILIES;
     family "tunnel_client_channel_requests_total", Counter, labels ["status"],
         "Commands answered, by channel and status." {

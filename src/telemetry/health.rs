@@ -37,10 +37,11 @@ pub struct HealthSnapshot {
     pub mcp_probe: McpProbe,
 }
 
-/// Slack the poll loop allows a long-poll beyond its `timeout_ms` (issue 2).
+/// Slack the poll loop allows a long-poll beyond its `timeout_ms` (the poll
+/// request's own grace, `agent::control::POLL_GRACE`).
 pub const POLL_DEADLINE_SLACK: Duration = Duration::from_secs(5);
 /// Longest pause between two polls: backoff cap 30 s, `Retry-After` capped at
-/// 60 s, 401/403 retried once a minute (issue 2).
+/// 60 s, 401/403 retried once a minute (the caps in `agent::poll`).
 pub const MAX_POLL_PAUSE: Duration = Duration::from_secs(60);
 /// Extra time granted before the watchdog calls a loop stuck, for a starved CPU.
 pub const STALL_MARGIN: Duration = Duration::from_secs(60);

@@ -1,15 +1,15 @@
 //! The recorder: everything the agent records while it works, for metrics, health and
 //! the status page. Recording is atomics only and never blocks or does I/O; imports nothing above contract/.
 
-pub mod activity;
-pub mod counters;
+pub(crate) mod activity;
+pub(crate) mod counters;
 pub mod harpoon;
-pub mod health;
-pub mod histogram;
-pub mod oauth;
-pub mod outcome;
-pub mod prometheus;
-pub mod startup;
+pub(crate) mod health;
+pub(crate) mod histogram;
+pub(crate) mod oauth;
+pub(crate) mod outcome;
+pub(crate) mod prometheus;
+pub(crate) mod startup;
 
 pub use counters::Counter;
 pub use health::{HealthSnapshot, PollFailure, WatchdogLimits};
@@ -120,10 +120,6 @@ impl Telemetry {
             oauth: Mutex::new(OauthStatus::default()),
             harpoon: harpoon::HarpoonStats::default(),
         }
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
     }
 
     fn now_ms(&self) -> u64 {

@@ -112,6 +112,7 @@ pub fn histogram_series(
 }
 
 /// A valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+#[cfg(test)]
 pub fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -122,6 +123,7 @@ pub fn is_metric_name(name: &str) -> bool {
 
 /// A valid label name that is ours to use: `[a-zA-Z_][a-zA-Z0-9_]*`, not
 /// reserved (`__…`) and not `le`, which histograms own.
+#[cfg(test)]
 pub fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars

@@ -6,10 +6,10 @@
 //! command's reply; after each selection [`metadata::lookup`] reads the
 //! authorization server's metadata for the status page and the [`DiscoveredHook`].
 
-pub mod algorithm;
+pub(crate) mod algorithm;
 mod challenge;
-pub mod fetch;
-pub mod metadata;
+pub(crate) mod fetch;
+pub(crate) mod metadata;
 
 pub use algorithm::{discover, Outcome, Selected};
 pub use fetch::{Clients, OriginHeaders};
@@ -74,11 +74,6 @@ pub type DiscoveredHook = Arc<dyn Fn(&Discovered) + Send + Sync>;
 /// Blocks until the startup wait (if any) has settled; false when the agent
 /// is stopping instead. Discovery starts only after it returns true.
 pub type StartupGate = Box<dyn FnOnce(&Stopper) -> bool + Send>;
-
-/// The gate of an agent without a startup wait: open at once.
-pub fn no_startup_wait() -> StartupGate {
-    Box::new(|_| true)
-}
 
 /// `main` as `oauth_discovery` sees it.
 #[derive(Clone)]

@@ -1,4 +1,4 @@
-//! `tunnel-client doctor`: every check of CLI.md, in order, one line each,
+//! `tunnel-client doctor`: every check the man page lists, in its order, one line each,
 //! with causes and fixes on demand. Never prints the API key, a token or URL credentials.
 //!
 //! Every network fact comes from `crate::net`, the code the agents run on:
@@ -53,7 +53,8 @@ pub fn run(args: &DoctorArgs, env: &Env) -> u8 {
     }
 }
 
-/// All checks, in CLI.md's order.
+/// All checks, in the man page's order: configuration, tunnel id, API key,
+/// files, proxy, control plane, MCP server, OAuth discovery, admin address.
 pub fn checks(args: &DoctorArgs, env: &Env) -> Vec<Check> {
     let mut out = Vec::new();
     let selection = &args.run.selection;

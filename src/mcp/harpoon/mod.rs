@@ -14,22 +14,20 @@
 
 mod base64;
 mod client;
-pub mod oauth;
-pub mod outcome;
+pub(crate) mod oauth;
+pub(crate) mod outcome;
 pub mod policy;
-pub mod schema;
+pub(crate) mod schema;
 mod server;
-pub mod settings;
+pub(crate) mod settings;
 mod tools;
-pub mod url;
+pub(crate) mod url;
 
 pub use client::inflate;
-pub use client::{Resolve, SystemResolver, MAX_PENDING_BLOCKING_CALLS};
+pub use client::Resolve;
 pub use oauth::{discovered_targets, Discovered, HostRules};
 pub use outcome::{CallRecord, CallSink, NoSink, Outcome, UNKNOWN_TARGET};
-pub use server::{Harpoon, LATEST_PROTOCOL_VERSION, SERVER_NAME};
+pub use server::Harpoon;
 pub use settings::{
-    validate, HarpoonSettings, RawSettings, RawTarget, SettingKey, SettingsError, Target,
-    TargetField, TargetSet, TargetSource, TargetStore,
+    validate, HarpoonSettings, RawSettings, RawTarget, SettingKey, SettingsError, TargetField,
 };
-pub use tools::CALL_TARGET_MAX_REQUEST_BYTES;

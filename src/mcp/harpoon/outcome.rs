@@ -21,6 +21,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    #[cfg(test)]
     pub const ALL: [Outcome; 8] = [
         Outcome::Success,
         Outcome::InvalidInput,

@@ -216,7 +216,8 @@ impl TargetSet {
         self.targets.is_empty()
     }
 
-    /// The first target whose URL is exactly `url` (H10, H15).
+    /// The first target whose URL is exactly `url`: a redirect may go there,
+    /// and in answers it becomes `harpoon://<label>`.
     pub fn at_location(&self, url: &Url) -> Option<&Arc<Target>> {
         self.targets.iter().find(|t| t.url.same_location(url))
     }
@@ -485,7 +486,7 @@ impl fmt::Display for TargetUrlProblem {
 
 /// The URL rules shared by configured and discovered targets: http(s), no
 /// userinfo, query, fragment or unsafe path, plaintext only when allowed, and
-/// no literal address that H11 would refuse at connect time.
+/// no literal address that the connect-time address rule would refuse.
 pub fn check_target_url(text: &str, allow_plaintext_http: bool) -> Result<Url, TargetUrlProblem> {
     let parts = url::parse_parts(text).map_err(TargetUrlProblem::Url)?;
     if parts.userinfo.is_some() {

@@ -1,4 +1,5 @@
-//! The four tools: check a validated call against its target (H1-H9), run it
+//! The four tools: check a validated call against its target (label, path,
+//! method, headers, body size, response cap, time budget), run it
 //! through the client, and shape the answer byte for byte. Never puts a URL, header value or body in a refusal.
 
 use crate::mcp::harpoon::base64;
@@ -162,7 +163,7 @@ fn call_target(ctx: &Context<'_>, args: CallTargetArgs) -> Answer {
     };
     let mut answer = answer;
     answer.dropped_headers = prepared.dropped;
-    // H2: the target URL exactly, an empty path sent as `/`.
+    // `call_target` sends the target URL exactly as configured; an empty path is sent as `/`.
     let mut first_hop = target.url().clone();
     first_hop.path = first_hop.request_path().to_string();
     let max_redirects = args
@@ -191,7 +192,7 @@ fn call_target(ctx: &Context<'_>, args: CallTargetArgs) -> Answer {
     answer.status = Some(response.status);
     let received = response.body.len() as u64;
     answer.bytes = received;
-    // H15: target URLs become harpoon://<label>.
+    // Absolute target URLs in the answer's headers and JSON become harpoon://<label>.
     rewrite::rewrite_headers(&mut response.headers, ctx.targets);
     let body = rewrite::rewrite_json(&response.body, ctx.targets).unwrap_or(response.body);
     let headers = headers::for_caller(&response.headers, false);
@@ -250,7 +251,7 @@ fn http_callout(ctx: &Context<'_>, args: HttpCalloutArgs) -> Answer {
     };
     let mut answer = answer;
     answer.dropped_headers = prepared.dropped;
-    // H4: base path without its trailing `/`, then the caller's path, byte for byte.
+    // Base path without its trailing `/`, then the caller's path, byte for byte.
     let joined = paths::join(&target.url().path, &args.path);
     let (path, query) = match joined.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),

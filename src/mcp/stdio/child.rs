@@ -272,11 +272,6 @@ pub fn proc_state_and_group(stat_path: &Path) -> Option<(char, u32)> {
     Some((state, group))
 }
 
-/// True while process `pid` exists and is not a zombie.
-pub fn process_alive(pid: u32) -> bool {
-    matches!(proc_state_and_group(&Path::new("/proc").join(pid.to_string()).join("stat")), Some((s, _)) if s != 'Z' && s != 'X')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,7 +45,9 @@ impl Resolve for SystemResolver {
 /// Why a connection could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialError {
-    /// H11 refused an address (nothing was connected).
+    /// The host is, or resolved to, an address Harpoon never connects to
+    /// (unspecified, link-local, cloud metadata, multicast, broadcast, or
+    /// loopback for a host not named as loopback); nothing was connected.
     AddressNotAllowed,
     Timeout,
     Cancelled,

@@ -5,7 +5,7 @@ pub mod connect;
 pub mod inflate;
 pub mod wire;
 
-pub use connect::{CancelToken, Resolve, SystemResolver, MAX_PENDING_BLOCKING_CALLS};
+pub use connect::{CancelToken, Resolve, SystemResolver};
 
 use crate::mcp::harpoon::policy::redirects::{self, Scope};
 use crate::mcp::harpoon::policy::{check_method, check_scheme, Method, Refusal};
@@ -72,10 +72,11 @@ fn gzip_input_limit(cap: u64) -> u64 {
     cap.saturating_add(cap / 8).saturating_add(1024)
 }
 
-/// Performs the call: every hop re-checks the method (H5) and plaintext rule
-/// (H12), connects through [`connect::open`] (H11, H13, H14), and redirects
-/// only where [`redirects::next_hop`] allows (H10). The body is capped while
-/// it is read and after gzip decoding (H8).
+/// Performs the call: every hop re-checks the method allowlist and the
+/// plaintext rule, connects through [`connect::open`] (vetted addresses only,
+/// the target's Unix socket if it has one, verified TLS), and redirects only
+/// where [`redirects::next_hop`] allows (to a target URL, or under the base
+/// path). The body is capped while it is read and after gzip decoding.
 pub fn perform(call: &Call<'_>) -> Result<Response, Failure> {
     let settings = call.settings;
     let original = call.target;

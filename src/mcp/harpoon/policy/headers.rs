@@ -35,7 +35,7 @@ const DROPPED_NAMES: [&str; 21] = [
 ];
 /// Caller headers dropped silently although the official list omits them:
 /// frameworks honour them to override the method, path or host Harpoon
-/// confined (`X-HTTP-Method-Override: DELETE` past H5, `X-Original-URL:
+/// confined (`X-HTTP-Method-Override: DELETE` past the method allowlist, `X-Original-URL:
 /// /admin` out of the base path, `X-HTTP-Host-Override` to another vhost).
 const ROUTING_OVERRIDES: [&str; 10] = [
     "x-http-method-override",

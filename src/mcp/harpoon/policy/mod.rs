@@ -1,11 +1,11 @@
 //! What a callout may do, as pure functions: methods, sizes, deadlines here;
 //! paths, headers, redirects, addresses and URL rewriting in the files below. Never performs I/O.
 
-pub mod addresses;
-pub mod headers;
+pub(crate) mod addresses;
+pub(crate) mod headers;
 pub mod paths;
-pub mod redirects;
-pub mod rewrite;
+pub(crate) mod redirects;
+pub(crate) mod rewrite;
 
 use crate::mcp::harpoon::outcome::Outcome;
 use crate::mcp::harpoon::url::Scheme;
@@ -64,7 +64,6 @@ impl fmt::Display for Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     UnknownTarget,
-    InvalidParameters,
     InvalidPath(paths::PathProblem),
     MethodNotAllowed,
     InvalidHeader,
@@ -95,7 +94,6 @@ impl Refusal {
     pub fn outcome(self) -> Outcome {
         match self {
             Refusal::UnknownTarget
-            | Refusal::InvalidParameters
             | Refusal::InvalidPath(_)
             | Refusal::InvalidHeader
             | Refusal::HeadersTooLarge => Outcome::InvalidInput,
@@ -120,7 +118,6 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::UnknownTarget => f.write_str("unknown target"),
-            Refusal::InvalidParameters => f.write_str("invalid parameters"),
             Refusal::InvalidPath(problem) => write!(f, "invalid path: {problem}"),
             Refusal::MethodNotAllowed => f.write_str("method not allowed"),
             Refusal::InvalidHeader => f.write_str("invalid header"),
@@ -151,7 +148,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// H5: the method must be one the target allows.
+/// The method must be one the target allows, on every hop.
 pub fn check_method(allowed: &[Method], method: Method) -> Result<(), Refusal> {
     if allowed.contains(&method) {
         Ok(())
@@ -160,7 +157,7 @@ pub fn check_method(allowed: &[Method], method: Method) -> Result<(), Refusal> {
     }
 }
 
-/// H7: a body larger than every applicable limit is refused before anything is sent.
+/// A body larger than any applicable limit is refused before anything is sent.
 pub fn check_request_body(len: usize, limits: &[u64]) -> Result<(), Refusal> {
     let len = u64::try_from(len).unwrap_or(u64::MAX);
     if limits.iter().any(|limit| len > *limit) {
@@ -170,7 +167,7 @@ pub fn check_request_body(len: usize, limits: &[u64]) -> Result<(), Refusal> {
     }
 }
 
-/// H8: the response cap is the target's, or a lower one the caller asks for.
+/// The response cap is the target's, or a lower one the caller asks for.
 pub fn response_cap(target_cap: u64, asked: Option<u64>) -> Result<u64, Refusal> {
     match asked {
         None => Ok(target_cap),
@@ -179,7 +176,7 @@ pub fn response_cap(target_cap: u64, asked: Option<u64>) -> Result<u64, Refusal>
     }
 }
 
-/// H9: the call's time budget is the target's timeout, or a shorter one asked for.
+/// The call's time budget is the target's timeout, or a shorter one asked for.
 pub fn call_timeout(target_timeout: Duration, asked_ms: Option<u64>) -> Result<Duration, Refusal> {
     match asked_ms {
         None => Ok(target_timeout),
@@ -188,7 +185,7 @@ pub fn call_timeout(target_timeout: Duration, asked_ms: Option<u64>) -> Result<D
     }
 }
 
-/// H12: plain `http` only when the operator allowed it.
+/// Plain `http` only when the operator allowed it (targets and every hop).
 pub fn check_scheme(scheme: Scheme, allow_plaintext_http: bool) -> bool {
     scheme == Scheme::Https || allow_plaintext_http
 }

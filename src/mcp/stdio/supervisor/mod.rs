@@ -13,9 +13,6 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use lifecycle::PING_GRACE;
-pub use state::{HEALTHY_RESET, RESTART_INITIAL, RESTART_MAX};
-
 use super::child::{self, StdioError};
 use super::{closed, json_headers};
 use crate::config::StdioConfig;
