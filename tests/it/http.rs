@@ -381,8 +381,8 @@ fn error_status_without_jsonrpc_error_is_target_http() {
         };
         assert_eq!(failure, TunnelFailure::target_http(status));
         assert_eq!(
-            tunnel::contract::headers::get(&headers, "content-type"),
-            [content_type]
+            headers.get("Content-Type"),
+            Some(&vec![content_type.to_string()])
         );
     }
 }
