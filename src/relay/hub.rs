@@ -36,7 +36,10 @@
 //! A reset (RST: the agent's socket went away with the answer unread) requeues
 //! the unconfirmed commands of that answer at once; a plain close may follow
 //! a read answer, so it only marks the instance. Either sign marks the
-//! instance as lost. It is gone when, [`LOST_GRACE`] later, it has not polled
+//! instance as lost; so does the close of the connection that delivered a
+//! confirmed command (a POST read after the answer was written confirms it,
+//! yet the agent may have sent that POST before reading, and then died
+//! without polling again). It is gone when, [`LOST_GRACE`] later, it has not polled
 //! again (a live agent re-polls at once), none of its connections is open,
 //! and two at least (its poll's and one it posted answers on) closed within
 //! [`CLOSED_TOGETHER`] of the loss: a killed process loses them all at once,
@@ -888,7 +891,17 @@ impl Hub {
                         orphaned.push(id.clone());
                     }
                 }
-                Delivery::Leased { .. } => {
+                Delivery::Leased {
+                    peer_watch,
+                    instance,
+                    ..
+                } => {
+                    // Confirmed by a request the agent may have sent before it
+                    // read the answer: the delivering connection's close is
+                    // still a sign worth checking (`gone` decides).
+                    if peer_watch.as_ref().is_some_and(PeerWatch::closed) {
+                        closed_by_agent.push((pending.tunnel_id.clone(), instance.clone()));
+                    }
                     if now > pending.deadline + PENDING_GRACE {
                         orphaned.push(id.clone());
                     }
@@ -1277,6 +1290,35 @@ mod tests {
         assert!(unconfirmed.try_recv().is_err(), "still waiting");
         assert_eq!(hub.queue.depth(), 1, "requeued for another agent");
         assert!(!hub.is_online("t", "main", lost + LOST_GRACE));
+    }
+
+    #[test]
+    fn a_delivery_confirmed_by_a_post_sent_before_it_was_read_still_ends_when_the_agent_dies() {
+        let hub = hub(Duration::from_secs(10));
+        let t0 = Instant::now();
+        // A polls on connection 0 and posts on connection 1.
+        let mut c = Connections::open(2);
+        let (poll, post) = (Some(&c.watches[0]), Some(&c.watches[1]));
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
+        let rx = submit_one(&hub, None, t0);
+        hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
+        let (_, leases) = hub.lease("t", "A", taken, t0);
+        hub.delivered(&leases, true, poll, t0);
+        // A POST of an earlier answer is read after the delivery was written,
+        // which confirms it, though A may have sent it before reading; then A
+        // is killed without polling again (no held poll to notice it).
+        let t1 = t0 + Duration::from_millis(1);
+        hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t1);
+        c.close(0);
+        c.close(1);
+        // The sweeps notice the delivering connection's close, and once the
+        // grace passed without a poll the instance is gone.
+        let seen = t1 + Duration::from_millis(1);
+        hub.sweep(seen);
+        assert!(rx.try_recv().is_err(), "within the grace nothing moves");
+        hub.sweep(seen + LOST_GRACE);
+        assert!(matches!(rx.try_recv(), Ok(AgentEvent::AgentGone)));
     }
 
     #[test]

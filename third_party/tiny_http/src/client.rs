@@ -48,6 +48,10 @@ pub struct ClientConnection {
 
     // set once the client closes the connection between requests
     peer_watch: PeerWatch,
+
+    // true once the connection ended because the client stayed idle past
+    // `Limits::keep_alive_timeout` (our own close: not the client's doing)
+    idle_timed_out: bool,
 }
 
 /// A request body as read off the socket: fails past `left` bytes.
@@ -107,6 +111,7 @@ impl ClientConnection {
             accepted: Some(Instant::now()),
             previous_body: None,
             peer_watch: PeerWatch::default(),
+            idle_timed_out: false,
         }
     }
 
@@ -201,7 +206,7 @@ impl ClientConnection {
             // an idle connection is closed without a response
             Err(e) => {
                 match e.kind() {
-                    ErrorKind::TimedOut => {}
+                    ErrorKind::TimedOut => self.idle_timed_out = true,
                     ErrorKind::ConnectionReset => self.peer_watch.mark_reset(),
                     _ => self.peer_watch.mark_closed(),
                 }
@@ -326,6 +331,13 @@ impl ClientConnection {
 
 impl Drop for ClientConnection {
     fn drop(&mut self) {
+        // However the connection ended (the client's close or reset, a failed
+        // write, an undrainable body, a last request), the client is not
+        // there any more: a watch still open would say otherwise for ever.
+        // Only our own idle timeout is no sign from the client.
+        if !self.idle_timed_out {
+            self.peer_watch.mark_closed();
+        }
         // Dropping `next_header_source` waits for the last request's body
         // reader to be dropped: it must not be waiting in this channel.
         self.previous_body.take();
