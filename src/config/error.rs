@@ -127,7 +127,14 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Network { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// A [`ConfigError::Invalid`] about the value from `origin`.
 pub(crate) fn invalid(
@@ -154,5 +161,27 @@ pub fn io_problem(e: &std::io::Error) -> String {
                 None => text,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_network_error_keeps_its_cause() {
+        let error = ConfigError::Network {
+            origin: Some(Origin::Flag("--ca-bundle")),
+            error: Box::new(NetError::BadProxy {
+                problem: "no host".into(),
+            }),
+        };
+        assert_eq!(error.to_string(), "--ca-bundle: proxy setting: no host");
+        let source = error.source().expect("the network error");
+        assert!(source.is::<NetError>());
+        assert_eq!(source.to_string(), "proxy setting: no host");
+        let invalid = invalid(&Origin::Flag("--tunnel-id"), "p", "f");
+        assert!(invalid.source().is_none());
     }
 }
