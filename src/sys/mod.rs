@@ -1,8 +1,9 @@
-//! The only `unsafe` in the crate: POSIX signals and process groups, which std
-//! cannot reach. Everything else in the crate is safe Rust.
+//! The only `unsafe` in the crate: POSIX signals, process groups and page
+//! advice, which std cannot reach. Everything else in the crate is safe Rust.
 #![allow(unsafe_code)] // the one exception to the crate's `unsafe_code = "deny"`
 
 pub mod notify;
+pub mod pages;
 
 use std::io;
 
