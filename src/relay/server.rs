@@ -12,14 +12,16 @@
 //! Why one thread per request: long-polls (up to 30 s) and waiting callers
 //! (up to the response timeout) block by design. A fixed pool would let
 //! either kind starve the other; a thread per request, bounded by
-//! [`MAX_REQUEST_THREADS`], keeps them independent. The receivers only hand
-//! requests over, and answer inline (503) when the bound is reached.
+//! [`MAX_REQUEST_THREADS`], keeps them independent.
 //!
-//! Threads are reused: a request goes to an idle request thread through a
-//! zero-capacity channel (which succeeds only while one is waiting), and a new
-//! thread starts only when none is idle. Idle threads exit after
-//! [`IDLE_THREAD_EXIT`]. Starting a thread per request cost more than the
-//! rest of the request's handling.
+//! The request threads receive for themselves (leader/followers): each waits
+//! in `Server::recv`, handles what it got on the spot, and goes back to
+//! waiting. Before handling, a thread that was the last one waiting starts
+//! another, so someone always receives. There is no hand-off between a
+//! receiving thread and a handling one: that hop used to cost two thread
+//! wake-ups per request. Beyond [`MAX_REQUEST_THREADS`] requests in flight
+//! the receiving thread answers 503 inline. Threads beyond
+//! [`RECEIVER_THREADS`] exit after [`IDLE_THREAD_EXIT`] without work.
 
 use super::agent_side::{self, AgentSettings};
 use super::caller_side::{self, CallerSettings};
@@ -36,7 +38,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Threads blocked in `Server::recv`, handing requests to handler threads.
+/// Request threads that stay even when idle, waiting in `Server::recv`.
 const RECEIVER_THREADS: usize = 2;
 
 /// Most connections open at once: held polls and waiting callers keep theirs
@@ -67,6 +69,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests handled at once (held polls and waiting callers included).
 pub const MAX_REQUEST_THREADS: usize = 1_024;
 
+/// Most request threads alive: those handling plus a few receiving (which
+/// answer 503 while the handling ones are at their bound).
+const MAX_THREADS: usize = MAX_REQUEST_THREADS + RECEIVER_THREADS;
+
 /// Stack of a request thread: handlers are shallow, bodies live on the heap.
 const REQUEST_THREAD_STACK: usize = 256 * 1024;
 
@@ -87,10 +93,16 @@ struct Shared {
     public_url: String,
     in_flight: Mutex<usize>,
     idle: Condvar,
-    /// Request threads alive (busy or waiting for work).
-    threads: Mutex<usize>,
-    /// Zero-capacity hand-off to request threads waiting for work.
-    handoff: (Sender<tiny_http::Request>, Receiver<tiny_http::Request>),
+    /// Request threads alive, and how many of them wait in `Server::recv`.
+    threads: Mutex<ThreadCount>,
+    server: Arc<tiny_http::Server>,
+    stopping: AtomicBool,
+}
+
+#[derive(Default)]
+struct ThreadCount {
+    alive: usize,
+    receiving: usize,
 }
 
 /// A running relay. Dropping it shuts it down.
@@ -98,7 +110,6 @@ pub struct Running {
     local_addr: SocketAddr,
     server: Arc<tiny_http::Server>,
     shared: Arc<Shared>,
-    stopping: Arc<AtomicBool>,
     stop_sweeper: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -141,19 +152,17 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         public_url,
         in_flight: Mutex::new(0),
         idle: Condvar::new(),
-        threads: Mutex::new(0),
-        handoff: crossbeam_channel::bounded(0),
+        threads: Mutex::new(ThreadCount::default()),
+        server: Arc::clone(&server),
+        stopping: AtomicBool::new(false),
     });
-    let stopping = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for n in 0..RECEIVER_THREADS {
-        let server = Arc::clone(&server);
-        let shared = Arc::clone(&shared);
-        let stopping = Arc::clone(&stopping);
-        let handle = std::thread::Builder::new()
-            .name(format!("relay-recv-{n}"))
-            .spawn(move || receive(&server, &shared, &stopping))
-            .map_err(RelayError::Thread)?;
+    for _ in 0..RECEIVER_THREADS {
+        counted_receiver(&shared);
+        let handle = spawn_request_thread(&shared, true).map_err(|e| {
+            uncount_receiver(&shared);
+            RelayError::Thread(e)
+        })?;
         threads.push(handle);
     }
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
@@ -169,7 +178,6 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         local_addr,
         server,
         shared,
-        stopping,
         stop_sweeper: Some(stop_tx),
         threads,
     })
@@ -183,12 +191,15 @@ impl Running {
     /// Stops receiving, wakes every held poll and waiting caller (they
     /// answer 503 or 204), waits briefly for them, joins the threads.
     pub fn shutdown(&mut self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
+        if self.shared.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
         self.shared.hub.close();
         self.stop_sweeper.take();
-        for _ in 0..RECEIVER_THREADS {
+        // One wake-up per thread alive; threads busy now see `stopping`
+        // when they come back (they wait with a timeout).
+        let alive = lock_threads(&self.shared).alive;
+        for _ in 0..alive.max(RECEIVER_THREADS) {
             self.server.unblock();
         }
         for handle in self.threads.drain(..) {
@@ -220,29 +231,99 @@ fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn receive(server: &tiny_http::Server, shared: &Arc<Shared>, stopping: &AtomicBool) {
+fn lock_threads(shared: &Shared) -> std::sync::MutexGuard<'_, ThreadCount> {
+    shared.threads.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counts a thread about to start as alive and receiving.
+fn counted_receiver(shared: &Shared) {
+    let mut threads = lock_threads(shared);
+    threads.alive += 1;
+    threads.receiving += 1;
+}
+
+fn uncount_receiver(shared: &Shared) {
+    let mut threads = lock_threads(shared);
+    threads.alive = threads.alive.saturating_sub(1);
+    threads.receiving = threads.receiving.saturating_sub(1);
+}
+
+/// Starts a request thread, already counted by [`counted_receiver`]. A
+/// `permanent` one never exits for lack of work.
+fn spawn_request_thread(
+    shared: &Arc<Shared>,
+    permanent: bool,
+) -> std::io::Result<JoinHandle<()>> {
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("relay-req".into())
+        .stack_size(REQUEST_THREAD_STACK)
+        .spawn(move || serve_requests(&shared, permanent))
+}
+
+/// One request thread: receive, make sure another thread receives, handle,
+/// and again, until shutdown (or, unless `permanent`, until idle too long).
+fn serve_requests(shared: &Arc<Shared>, permanent: bool) {
     loop {
-        let request = match server.recv() {
-            Ok(request) => request,
+        let received = shared.server.recv_timeout(IDLE_THREAD_EXIT);
+        let stopping = shared.stopping.load(Ordering::Acquire);
+        let request = match received {
+            Ok(Some(request)) => request,
+            Ok(None) if !stopping && permanent => continue,
+            Ok(None) if !stopping => {
+                let mut threads = lock_threads(shared);
+                // Keep enough receivers for a burst; the spare ones go.
+                if threads.receiving > RECEIVER_THREADS {
+                    threads.alive = threads.alive.saturating_sub(1);
+                    threads.receiving = threads.receiving.saturating_sub(1);
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => {
+                uncount_receiver(shared);
+                return;
+            }
             Err(e) => {
-                if !stopping.load(Ordering::Acquire) {
+                if !stopping {
                     log::error!("the HTTP server stopped accepting connections: {e}");
                 }
+                uncount_receiver(shared);
                 return;
             }
         };
-        if stopping.load(Ordering::Acquire) {
-            // `unblock` wakes with an error, but a request may race it.
+        if stopping {
+            // `unblock` wakes with nothing, but a request may race it.
             let _ = Incoming::new(request).respond(Reply::empty(503));
             continue;
         }
-        dispatch(request, shared);
+        hand_on_receiving(shared);
+        handle(request, shared);
+        lock_threads(shared).receiving += 1;
     }
 }
 
-/// Runs the request on an idle request thread, or a new one, or refuses it
-/// when the bound is reached.
-fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
+/// This thread stops receiving to handle a request: if it was the last one
+/// receiving, another starts (within the thread bound), so that the next
+/// request never waits for this one to end.
+fn hand_on_receiving(shared: &Arc<Shared>) {
+    let mut threads = lock_threads(shared);
+    threads.receiving = threads.receiving.saturating_sub(1);
+    if threads.receiving > 0 || threads.alive >= MAX_THREADS {
+        return;
+    }
+    threads.alive += 1;
+    threads.receiving += 1;
+    drop(threads);
+    if let Err(e) = spawn_request_thread(shared, false) {
+        log::error!("could not start a request thread: {e}");
+        uncount_receiver(shared);
+    }
+}
+
+/// Handles one request on this thread, or refuses it when
+/// [`MAX_REQUEST_THREADS`] requests are already in flight.
+fn handle(request: tiny_http::Request, shared: &Shared) {
     {
         let mut in_flight = lock(&shared.in_flight);
         if *in_flight >= MAX_REQUEST_THREADS {
@@ -254,43 +335,8 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
         }
         *in_flight += 1;
     }
-    let request = match shared.handoff.0.try_send(request) {
-        Ok(()) => return,
-        Err(returned) => returned.into_inner(),
-    };
-    {
-        let mut threads = lock(&shared.threads);
-        if *threads >= MAX_REQUEST_THREADS {
-            // Every thread is busy or just finishing: wait for one to take it.
-            drop(threads);
-            if let Err(e) = shared.handoff.0.send(request) {
-                drop(e);
-                finished(shared);
-            }
-            return;
-        }
-        *threads += 1;
-    }
-    let worker = Arc::clone(shared);
-    // The request moves into the closure; if spawning fails it is dropped
-    // there, which answers 500 (tiny_http's default for an unanswered request).
-    let spawned = std::thread::Builder::new()
-        .name("relay-req".into())
-        .stack_size(REQUEST_THREAD_STACK)
-        .spawn(move || {
-            let mut next = Some(request);
-            while let Some(request) = next.take() {
-                route(&worker, Incoming::new(request));
-                finished(&worker);
-                next = worker.handoff.1.recv_timeout(IDLE_THREAD_EXIT).ok();
-            }
-            *lock(&worker.threads) -= 1;
-        });
-    if let Err(e) = spawned {
-        log::error!("could not start a request thread: {e}");
-        *lock(&shared.threads) -= 1;
-        finished(shared);
-    }
+    route(shared, Incoming::new(request));
+    finished(shared);
 }
 
 /// One request is done: shutdown may be waiting for the count to reach zero.
