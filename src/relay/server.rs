@@ -250,10 +250,7 @@ fn uncount_receiver(shared: &Shared) {
 
 /// Starts a request thread, already counted by [`counted_receiver`]. A
 /// `permanent` one never exits for lack of work.
-fn spawn_request_thread(
-    shared: &Arc<Shared>,
-    permanent: bool,
-) -> std::io::Result<JoinHandle<()>> {
+fn spawn_request_thread(shared: &Arc<Shared>, permanent: bool) -> std::io::Result<JoinHandle<()>> {
     let shared = Arc::clone(shared);
     std::thread::Builder::new()
         .name("relay-req".into())
