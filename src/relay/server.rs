@@ -14,14 +14,13 @@
 //! either kind starve the other; a thread per request, bounded by
 //! [`MAX_REQUEST_THREADS`], keeps them independent.
 //!
-//! The request threads receive for themselves (leader/followers): each waits
-//! in `Server::recv`, handles what it got on the spot, and goes back to
-//! waiting. Before handling, a thread that was the last one waiting starts
-//! another, so someone always receives. There is no hand-off between a
-//! receiving thread and a handling one: that hop used to cost two thread
-//! wake-ups per request. Beyond [`MAX_REQUEST_THREADS`] requests in flight
-//! the receiving thread answers 503 inline. Threads beyond
-//! [`RECEIVER_THREADS`] exit after [`IDLE_THREAD_EXIT`] without work.
+//! Each request is handled on the thread of its own connection (tiny_http's
+//! `from_listener_with_handler`): without pipelining a connection holds one
+//! request at a time, so that thread has nothing else to do meanwhile, and
+//! no request waits in a queue for a handler thread. Handing requests from
+//! connection threads to request threads cost four thread wake-ups per
+//! request. Beyond [`MAX_REQUEST_THREADS`] requests in flight, a request is
+//! answered 503 at once.
 
 use super::agent_side::{self, AgentSettings};
 use super::caller_side::{self, CallerSettings};
@@ -37,9 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Request threads that stay even when idle, waiting in `Server::recv`.
-const RECEIVER_THREADS: usize = 2;
 
 /// Most connections open at once: held polls and waiting callers keep theirs
 /// by design, so room for all of them and more. Lowered to what the
@@ -69,16 +65,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests handled at once (held polls and waiting callers included).
 pub const MAX_REQUEST_THREADS: usize = 1_024;
 
-/// Most request threads alive: those handling plus a few receiving (which
-/// answer 503 while the handling ones are at their bound).
-const MAX_THREADS: usize = MAX_REQUEST_THREADS + RECEIVER_THREADS;
-
-/// Stack of a request thread: handlers are shallow, bodies live on the heap.
-const REQUEST_THREAD_STACK: usize = 256 * 1024;
-
-/// How long a request thread waits for more work before it exits.
-const IDLE_THREAD_EXIT: Duration = Duration::from_secs(5);
-
 /// How often unconfirmed leases and silent agents are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -93,22 +79,14 @@ struct Shared {
     public_url: String,
     in_flight: Mutex<usize>,
     idle: Condvar,
-    /// Request threads alive, and how many of them wait in `Server::recv`.
-    threads: Mutex<ThreadCount>,
-    server: Arc<tiny_http::Server>,
     stopping: AtomicBool,
-}
-
-#[derive(Default)]
-struct ThreadCount {
-    alive: usize,
-    receiving: usize,
 }
 
 /// A running relay. Dropping it shuts it down.
 pub struct Running {
     local_addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
+    /// Dropped at shutdown: no connection is accepted after it.
+    server: Option<tiny_http::Server>,
     shared: Arc<Shared>,
     stop_sweeper: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -139,9 +117,6 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         pipelining: false,
     };
     log::debug!("serving at most {} connections", limits.max_connections);
-    let server =
-        crate::httpd::serve(listener, limits).map_err(|e| RelayError::Server(Box::new(e)))?;
-    let server = Arc::new(server);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{local_addr}"),
@@ -152,19 +127,15 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         public_url,
         in_flight: Mutex::new(0),
         idle: Condvar::new(),
-        threads: Mutex::new(ThreadCount::default()),
-        server: Arc::clone(&server),
         stopping: AtomicBool::new(false),
     });
+    let handler = {
+        let shared = Arc::clone(&shared);
+        Arc::new(move |request: tiny_http::Request| handle(request, &shared))
+    };
+    let server = crate::httpd::serve_with(listener, limits, handler)
+        .map_err(|e| RelayError::Server(Box::new(e)))?;
     let mut threads = Vec::new();
-    for _ in 0..RECEIVER_THREADS {
-        counted_receiver(&shared);
-        let handle = spawn_request_thread(&shared, true).map_err(|e| {
-            uncount_receiver(&shared);
-            RelayError::Thread(e)
-        })?;
-        threads.push(handle);
-    }
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     let sweeper = {
         let shared = Arc::clone(&shared);
@@ -176,7 +147,7 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
     threads.push(sweeper);
     Ok(Running {
         local_addr,
-        server,
+        server: Some(server),
         shared,
         stop_sweeper: Some(stop_tx),
         threads,
@@ -196,12 +167,6 @@ impl Running {
         }
         self.shared.hub.close();
         self.stop_sweeper.take();
-        // One wake-up per thread alive; threads busy now see `stopping`
-        // when they come back (they wait with a timeout).
-        let alive = lock_threads(&self.shared).alive;
-        for _ in 0..alive.max(RECEIVER_THREADS) {
-            self.server.unblock();
-        }
         for handle in self.threads.drain(..) {
             let _ = handle.join();
         }
@@ -218,6 +183,9 @@ impl Running {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
+        drop(in_flight);
+        // Stops the accept thread; connections still open end on their own.
+        self.server.take();
     }
 }
 
@@ -231,96 +199,13 @@ fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lock_threads(shared: &Shared) -> std::sync::MutexGuard<'_, ThreadCount> {
-    shared.threads.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Counts a thread about to start as alive and receiving.
-fn counted_receiver(shared: &Shared) {
-    let mut threads = lock_threads(shared);
-    threads.alive += 1;
-    threads.receiving += 1;
-}
-
-fn uncount_receiver(shared: &Shared) {
-    let mut threads = lock_threads(shared);
-    threads.alive = threads.alive.saturating_sub(1);
-    threads.receiving = threads.receiving.saturating_sub(1);
-}
-
-/// Starts a request thread, already counted by [`counted_receiver`]. A
-/// `permanent` one never exits for lack of work.
-fn spawn_request_thread(shared: &Arc<Shared>, permanent: bool) -> std::io::Result<JoinHandle<()>> {
-    let shared = Arc::clone(shared);
-    std::thread::Builder::new()
-        .name("relay-req".into())
-        .stack_size(REQUEST_THREAD_STACK)
-        .spawn(move || serve_requests(&shared, permanent))
-}
-
-/// One request thread: receive, make sure another thread receives, handle,
-/// and again, until shutdown (or, unless `permanent`, until idle too long).
-fn serve_requests(shared: &Arc<Shared>, permanent: bool) {
-    loop {
-        let received = shared.server.recv_timeout(IDLE_THREAD_EXIT);
-        let stopping = shared.stopping.load(Ordering::Acquire);
-        let request = match received {
-            Ok(Some(request)) => request,
-            Ok(None) if !stopping && permanent => continue,
-            Ok(None) if !stopping => {
-                let mut threads = lock_threads(shared);
-                // Keep enough receivers for a burst; the spare ones go.
-                if threads.receiving > RECEIVER_THREADS {
-                    threads.alive = threads.alive.saturating_sub(1);
-                    threads.receiving = threads.receiving.saturating_sub(1);
-                    return;
-                }
-                continue;
-            }
-            Ok(None) => {
-                uncount_receiver(shared);
-                return;
-            }
-            Err(e) => {
-                if !stopping {
-                    log::error!("the HTTP server stopped accepting connections: {e}");
-                }
-                uncount_receiver(shared);
-                return;
-            }
-        };
-        if stopping {
-            // `unblock` wakes with nothing, but a request may race it.
-            let _ = Incoming::new(request).respond(Reply::empty(503));
-            continue;
-        }
-        hand_on_receiving(shared);
-        handle(request, shared);
-        lock_threads(shared).receiving += 1;
-    }
-}
-
-/// This thread stops receiving to handle a request: if it was the last one
-/// receiving, another starts (within the thread bound), so that the next
-/// request never waits for this one to end.
-fn hand_on_receiving(shared: &Arc<Shared>) {
-    let mut threads = lock_threads(shared);
-    threads.receiving = threads.receiving.saturating_sub(1);
-    if threads.receiving > 0 || threads.alive >= MAX_THREADS {
-        return;
-    }
-    threads.alive += 1;
-    threads.receiving += 1;
-    drop(threads);
-    if let Err(e) = spawn_request_thread(shared, false) {
-        log::error!("could not start a request thread: {e}");
-        uncount_receiver(shared);
-    }
-}
-
 /// Handles one request on this thread, or refuses it when
 /// [`MAX_REQUEST_THREADS`] requests are already in flight.
 fn handle(request: tiny_http::Request, shared: &Shared) {
+    if shared.stopping.load(Ordering::Acquire) {
+        let _ = Incoming::new(request).respond(Reply::empty(503));
+        return;
+    }
     {
         let mut in_flight = lock(&shared.in_flight);
         if *in_flight >= MAX_REQUEST_THREADS {
