@@ -13,10 +13,13 @@ use std::io;
 /// speed the daemons measure (their threads mostly wait on sockets).
 pub const MALLOC_ARENAS: i32 = 2;
 
-/// Caps glibc's malloc arenas at [`MALLOC_ARENAS`]. Call first thing in
-/// `main`, before any thread exists. False when the allocator refused (or is
-/// not glibc's, where there is nothing to cap).
+/// Caps glibc's malloc arenas at [`MALLOC_ARENAS`], unless the environment
+/// already sets `MALLOC_ARENA_MAX` (the operator's choice wins). Call first
+/// thing in `main`, before any thread exists. False when nothing was capped.
 pub fn limit_malloc_arenas() -> bool {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return false;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only sets an allocator parameter; called before any
