@@ -1,11 +1,11 @@
 //! Gives back the code pages only startup touched: executable file mappings
 //! are dropped from the page tables once, and fault back in as they run again.
-//! Never touches a mapping that can hold written data (anything not r-xp).
+//! Never touches a mapping that can hold written data (not r-xp, or with anonymous pages).
 
 use std::io;
 
-/// Where Linux lists the process's mappings.
-const MAPS_FILE: &str = "/proc/self/maps";
+/// Where Linux lists the process's mappings, with their page counts.
+const SMAPS_FILE: &str = "/proc/self/smaps";
 
 /// Drops the resident pages of every executable, file-backed, private
 /// mapping (the program's and its libraries' code). Startup runs code the
@@ -13,16 +13,16 @@ const MAPS_FILE: &str = "/proc/self/maps";
 /// spawning); those pages stay counted in its RSS until dropped. Returns
 /// the bytes of the mappings advised.
 pub fn release_code_pages() -> io::Result<usize> {
-    let maps = std::fs::read_to_string(MAPS_FILE)?;
+    let smaps = std::fs::read_to_string(SMAPS_FILE)?;
     let mut advised = 0usize;
-    for (start, end) in maps.lines().filter_map(code_mapping) {
+    for (start, end) in clean_code_mappings(&smaps) {
         let Some(len) = end.checked_sub(start).filter(|l| *l > 0) else {
             continue;
         };
         // SAFETY: [start, end) is a whole mapping of this process as the
-        // kernel listed it, read-only and executable, private and backed by
-        // a file: its pages are never written (no text relocations, W^X), so
-        // they equal the file's contents. MADV_DONTNEED only removes them from
+        // kernel listed it, read-only and executable, private, backed by a
+        // file, and holding no anonymous (written, copied-on-write) page, so
+        // every resident page equals the file's contents. MADV_DONTNEED only removes them from
         // the page tables; the next access faults the same bytes back in from
         // the page cache. No Rust object lives in code pages.
         let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
@@ -31,6 +31,34 @@ pub fn release_code_pages() -> io::Result<usize> {
         }
     }
     Ok(advised)
+}
+
+/// The code mappings of an smaps listing that hold no anonymous page (a
+/// library patched at load time, or a debugger's breakpoint, makes some).
+fn clean_code_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut clean = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    let mut anonymous_kib: Option<u64> = None;
+    let mut finish = |current: Option<(usize, usize)>, anonymous_kib: Option<u64>| {
+        if let (Some(range), Some(0)) = (current, anonymous_kib) {
+            clean.push(range);
+        }
+    };
+    for line in smaps.lines() {
+        if let Some(value) = line.strip_prefix("Anonymous:") {
+            anonymous_kib = value.split_whitespace().next().and_then(|v| v.parse().ok());
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-'))
+        {
+            finish(current, anonymous_kib);
+            current = code_mapping(line);
+            anonymous_kib = None;
+        }
+    }
+    finish(current, anonymous_kib);
+    clean
 }
 
 /// `(start, end)` of a `/proc/self/maps` line that is an `r-xp` mapping of a
@@ -70,6 +98,27 @@ mod tests {
         ] {
             assert_eq!(code_mapping(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn code_mappings_with_written_pages_are_left_alone() {
+        let smaps = "\
+1000-2000 r-xp 00000000 08:01 7 /usr/lib/clean.so
+Rss:                   4 kB
+Anonymous:             0 kB
+2000-3000 r-xp 00001000 08:01 8 /usr/lib/patched.so
+Anonymous:             4 kB
+3000-4000 rw-p 00002000 08:01 8 /usr/lib/patched.so
+Anonymous:             0 kB
+4000-5000 r-xp 00000000 08:01 9 /usr/bin/last
+Anonymous:             0 kB
+";
+        assert_eq!(
+            clean_code_mappings(smaps),
+            vec![(0x1000, 0x2000), (0x4000, 0x5000)]
+        );
+        // A listing without page counts releases nothing.
+        assert!(clean_code_mappings("1000-2000 r-xp 0 08:01 7 /x\n").is_empty());
     }
 
     #[test]
