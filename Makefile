@@ -69,6 +69,10 @@ lint:
 demo: build
 	sh tests/scripts/demo.sh $(RELEASE_DIR)
 
+# The issue's figures with their targets, against direct calls in the same
+# interleaved rounds. TUNNEL_BENCH_BASELINE_DIR=dir (an earlier build's
+# tunnel-client and tunnel-relay) adds a "before" column; mcp-proxy is measured
+# when installed in target/ref-mcp/proxy (the bench prints how).
 bench: build dist
 	$(CARGO) test --release --locked --test bench -- --bench
 

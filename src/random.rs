@@ -2,9 +2,11 @@
 //! cheap 64-bit values for jitter. The only source of randomness in the crate.
 
 use std::collections::hash_map::RandomState;
+use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// 64 random bits for jitter: a freshly keyed SipHash (std seeds the keys
@@ -21,18 +23,33 @@ pub fn u64() -> u64 {
     hasher.finish()
 }
 
+/// /dev/urandom, opened once: the relay makes two tokens per call, and an
+/// open and a close each time cost more than the read.
+fn urandom() -> Option<&'static File> {
+    static DEVICE: OnceLock<Option<File>> = OnceLock::new();
+    DEVICE
+        .get_or_init(|| File::open("/dev/urandom").ok())
+        .as_ref()
+}
+
 /// `bytes` random bytes as lowercase hex, from /dev/urandom (the hasher
 /// above only if the device cannot be read).
 pub fn hex(bytes: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut raw = vec![0u8; bytes];
-    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut raw));
-    if from_os.is_err() {
+    let from_os = urandom().is_some_and(|mut device| device.read_exact(&mut raw).is_ok());
+    if !from_os {
         for chunk in raw.chunks_mut(8) {
             let r = u64().to_le_bytes();
             chunk.copy_from_slice(&r[..chunk.len()]);
         }
     }
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.saturating_mul(2));
+    for b in raw {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// An unguessable opaque token: `prefix` and 128 random bits in hex.

@@ -1,10 +1,19 @@
-//! `make bench`: added latency of a tools/call through tunnel-relay and
-//! tunnel-client over a direct call, throughput, idle RSS and binary size.
+//! `make bench`: the figures of the performance issue (added latency, calls/s,
+//! idle and peak RSS), each with its target, against a direct call in the same run.
+//!
+//! Rounds are interleaved (direct, tunnel, the baseline tunnel, mcp-proxy,
+//! then again) so that noise from the rest of the machine hits all alike.
+//! `TUNNEL_BENCH_BASELINE_DIR=dir` (a directory holding an earlier build's
+//! `tunnel-client` and `tunnel-relay`) adds a "before" column measured in the
+//! same rounds. The stdio figure compares with mcp-proxy when it is installed
+//! (see `MCP_PROXY_INSTALL`); without it that row says "not measured".
+//! Timings are printed, never asserted.
 // A measuring program, not product code: a failed setup step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,12 +22,35 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_tunnel-client");
 const RELAY: &str = env!("CARGO_BIN_EXE_tunnel-relay");
 const TUNNEL_ID: &str = "tunnel_0123456789abcdef0123456789abcdef";
 const AGENT_KEY: &str = "bench-agent-key";
-/// Calls per latency sample set.
-const LATENCY_CALLS: usize = 2000;
-/// Length of each throughput run.
-const THROUGHPUT_RUN: Duration = Duration::from_secs(5);
+/// Interleaved latency rounds, and calls per target in each.
+const LATENCY_ROUNDS: usize = 5;
+const LATENCY_CALLS: usize = 400;
+/// Interleaved throughput rounds, and the length of each run.
+const THROUGHPUT_ROUNDS: usize = 2;
+const THROUGHPUT_RUN: Duration = Duration::from_secs(3);
+const CALLERS: usize = 32;
+/// How long an agent idles before its RSS is read.
+const IDLE_SETTLE: Duration = Duration::from_secs(3);
+/// Where `make bench` looks for mcp-proxy (or `TUNNEL_BENCH_MCP_PROXY`).
+const MCP_PROXY_DEFAULT: &str = "target/ref-mcp/proxy/bin/mcp-proxy";
+const MCP_PROXY_INSTALL: &str =
+    "python3 -m venv target/ref-mcp/proxy && target/ref-mcp/proxy/bin/pip install mcp-proxy";
+
+// Targets of the issue.
+const TARGET_P50_MS: f64 = 0.30;
+const TARGET_P99_MS: f64 = 1.5;
+const TARGET_CALLS: f64 = 5_000.0;
+const TARGET_STDIO_FACTOR: f64 = 10.0;
+const TARGET_IDLE_MB: f64 = 5.0;
+const TARGET_PEAK_MB: f64 = 16.0;
 
 struct Proc(Child);
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -35,6 +67,14 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Which build a tunnel runs: this tree's, or the baseline's.
+#[derive(Clone)]
+struct Build {
+    name: &'static str,
+    client: String,
+    relay: String,
 }
 
 /// Starts a program that prints `listening on URL` first; returns it and the URL.
@@ -57,25 +97,35 @@ fn start_listening(mut cmd: Command) -> (Proc, String) {
     (Proc(child), url)
 }
 
-fn start_agent(relay_url: &str, mcp: &[&str]) -> Proc {
-    let child = Command::new(CLIENT)
+fn start_relay(build: &Build) -> (Proc, String) {
+    let mut relay = Command::new(&build.relay);
+    relay
+        .args(["--listen", "127.0.0.1:0", "--tunnel-id", TUNNEL_ID])
+        .args(["--log-level", "error", "--max-queue", "4096"])
+        .env("TUNNEL_RELAY_AGENT_KEY", AGENT_KEY)
+        .env_remove("TUNNEL_RELAY_CALLER_TOKEN");
+    start_listening(relay)
+}
+
+/// An agent as users run it: admin server on (a free port), 32 workers.
+fn start_agent(build: &Build, relay_url: &str, mcp: &[&str]) -> Proc {
+    let child = Command::new(&build.client)
         .arg("run")
         .args(["--tunnel-id", TUNNEL_ID, "--control-plane-url", relay_url])
         .args(mcp)
-        .args([
-            "--admin-address",
-            "off",
-            "--log-level",
-            "error",
-            "--max-concurrency",
-            "32",
-        ])
+        .args(["--admin-address", "127.0.0.1:0", "--log-level", "error"])
+        .args(["--max-concurrency", &CALLERS.to_string()])
         .env("CONTROL_PLANE_API_KEY", AGENT_KEY)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn agent");
     Proc(child)
+}
+
+/// The stdio stub as every stdio figure runs it (this tree's, for all builds).
+fn stdio_stub_command() -> String {
+    format!("{CLIENT} dev mcp-stub")
 }
 
 fn mcp_agent() -> ureq::Agent {
@@ -87,28 +137,42 @@ fn mcp_agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn tools_call(agent: &ureq::Agent, url: &str, id: u64) -> bool {
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": "bench"}}});
+/// The JSON-RPC answer of a body that is JSON or an SSE stream (mcp-proxy).
+fn answer_of(body: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return Some(v);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .find_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+}
+
+fn post_rpc(agent: &ureq::Agent, url: &str, body: &Value) -> Option<Value> {
     match agent
         .post(url)
         .header("Content-Type", "application/json")
-        .header("Accept", "application/json")
+        .header("Accept", "application/json, text/event-stream")
         .send(body.to_string())
     {
         Ok(mut resp) if resp.status() == 200 => resp
             .body_mut()
             .read_to_vec()
             .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|v| v["result"].is_object()),
-        _ => false,
+            .and_then(|b| answer_of(&b)),
+        _ => None,
     }
+}
+
+fn tools_call(agent: &ureq::Agent, url: &str, id: u64) -> bool {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "bench"}}});
+    post_rpc(agent, url, &body).is_some_and(|v| v["result"].is_object())
 }
 
 fn wait_until_up(url: &str) {
     let agent = mcp_agent();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if tools_call(&agent, url, 0) {
             return;
@@ -118,28 +182,23 @@ fn wait_until_up(url: &str) {
     panic!("{url} did not come up");
 }
 
-fn latencies(url: &str) -> Vec<Duration> {
-    let agent = mcp_agent();
-    for i in 0..200 {
-        tools_call(&agent, url, i);
+fn latencies(agent: &ureq::Agent, url: &str, calls: usize, into: &mut Vec<Duration>) {
+    for i in 0..calls as u64 {
+        let t = Instant::now();
+        assert!(tools_call(agent, url, i), "call to {url} failed");
+        into.push(t.elapsed());
     }
-    let mut samples: Vec<Duration> = (0..LATENCY_CALLS as u64)
-        .map(|i| {
-            let t = Instant::now();
-            assert!(tools_call(&agent, url, i), "call failed");
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
+fn pct(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn throughput(url: &str, callers: usize) -> f64 {
+/// Successful calls per second of `callers` threads calling for `run`.
+fn throughput(url: &str, callers: usize, run: Duration) -> (u64, f64) {
     let url: Arc<str> = Arc::from(url);
     let start = Instant::now();
     let handles: Vec<_> = (0..callers)
@@ -149,7 +208,7 @@ fn throughput(url: &str, callers: usize) -> f64 {
                 let agent = mcp_agent();
                 let mut ok = 0u64;
                 let mut id = (c as u64) << 32;
-                while start.elapsed() < THROUGHPUT_RUN {
+                while start.elapsed() < run {
                     id += 1;
                     if tools_call(&agent, &url, id) {
                         ok += 1;
@@ -160,38 +219,409 @@ fn throughput(url: &str, callers: usize) -> f64 {
         })
         .collect();
     let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    total as f64 / start.elapsed().as_secs_f64()
+    (total, total as f64 / start.elapsed().as_secs_f64())
 }
 
-/// 1 caller, then 32 callers twice: the first 32-caller run opens 32 new
-/// connections at once (the burst that used to starve behind keep-alive
-/// connections in tiny_http's pool); the second run shows the steady state.
-/// Both are printed.
-fn throughput_rows(rows: &mut Vec<(String, String, String)>, url: &str, what: &str) {
-    let one = throughput(url, 1);
-    rows.push((
-        format!("calls/s, 1 caller, {what}"),
-        format!("{one:.0}"),
-        "≥ 5,000".into(),
-    ));
-    let cold = throughput(url, 32);
-    let warm = throughput(url, 32);
-    rows.push((
-        format!("calls/s, 32 callers, {what}"),
-        format!("{warm:.0} (first run {cold:.0})"),
-        "≥ 5,000".into(),
-    ));
-}
-
-fn rss_kib(pid: u32) -> u64 {
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The children of `pid` (the stdio stub under an agent).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// mcp-proxy serving the stdio stub over Streamable HTTP, when installed.
+fn start_mcp_proxy() -> Option<(Proc, String)> {
+    let path = std::env::var_os("TUNNEL_BENCH_MCP_PROXY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(MCP_PROXY_DEFAULT));
+    if !path.exists() {
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new(&path)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--stateless", "--", CLIENT, "dev", "mcp-stub"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let proc = Proc(child);
+    wait_until_up(&url);
+    Some((proc, url))
+}
+
+/// One tunnel: its relay and (when started) its agent.
+struct Tunnel {
+    build: Build,
+    relay: Proc,
+    relay_url: String,
+    url: String,
+    agent: Option<Proc>,
+}
+
+impl Tunnel {
+    fn new(build: &Build) -> Tunnel {
+        let (relay, relay_url) = start_relay(build);
+        let url = format!("{relay_url}/v1/mcp/{TUNNEL_ID}");
+        Tunnel {
+            build: build.clone(),
+            relay,
+            relay_url,
+            url,
+            agent: None,
+        }
+    }
+
+    fn serve(&mut self, mcp: &[&str]) {
+        self.agent = None;
+        self.agent = Some(start_agent(&self.build, &self.relay_url, mcp));
+        wait_until_up(&self.url);
+    }
+
+    fn agent_pid(&self) -> u32 {
+        self.agent.as_ref().map_or(0, Proc::pid)
+    }
+}
+
+/// What was measured for one build.
+#[derive(Default)]
+struct Figures {
+    latency: Vec<Duration>,
+    http_calls: Vec<f64>,
+    stdio_calls: Vec<f64>,
+    idle_stdio_kib: u64,
+    idle_http_kib: u64,
+    peak_http_kib: u64,
+    peak_stdio_kib: u64,
+    relay_idle_kib: u64,
+    relay_peak_kib: u64,
+    stub_peak_kib: u64,
+    /// CPU per call under 32 callers (HTTP): relay, agent.
+    cpu_per_call: (Vec<f64>, Vec<f64>),
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Row {
+    figure: String,
+    values: Vec<String>,
+    target: String,
+    met: String,
+}
+
+fn met(ok: bool) -> String {
+    if ok { "yes" } else { "no" }.to_string()
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("bench: skipped (run `make bench`)");
+        return;
+    }
+    let mut builds = vec![Build {
+        name: "now",
+        client: CLIENT.into(),
+        relay: RELAY.into(),
+    }];
+    if let Some(dir) = std::env::var_os("TUNNEL_BENCH_BASELINE_DIR") {
+        let dir = PathBuf::from(dir);
+        builds.push(Build {
+            name: "before",
+            client: dir.join("tunnel-client").to_string_lossy().into_owned(),
+            relay: dir.join("tunnel-relay").to_string_lossy().into_owned(),
+        });
+    }
+    let mut http_stub = Command::new(CLIENT);
+    http_stub.args(["dev", "mcp-stub", "--http", "127.0.0.1:0"]);
+    let (stub, stub_url) = start_listening(http_stub);
+    wait_until_up(&stub_url);
+    let mut tunnels: Vec<Tunnel> = builds.iter().map(Tunnel::new).collect();
+    let mut figures: Vec<Figures> = builds.iter().map(|_| Figures::default()).collect();
+    for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+        f.relay_idle_kib = status_kib(tunnel.relay.pid(), "VmRSS:");
+    }
+
+    // ---- HTTP MCP server behind the agent: latency, then calls/s.
+    for tunnel in &mut tunnels {
+        tunnel.serve(&["--mcp-server-url", &stub_url]);
+    }
+    eprintln!("bench: latency, {LATENCY_ROUNDS} interleaved rounds");
+    let caller = mcp_agent();
+    for url in std::iter::once(&stub_url).chain(tunnels.iter().map(|t| &t.url)) {
+        for i in 0..200 {
+            tools_call(&caller, url, i);
+        }
+    }
+    let mut direct = Vec::new();
+    for _ in 0..LATENCY_ROUNDS {
+        latencies(&caller, &stub_url, LATENCY_CALLS, &mut direct);
+        for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+            latencies(&caller, &tunnel.url, LATENCY_CALLS, &mut f.latency);
+        }
+    }
+    drop(caller);
+    eprintln!("bench: calls/s at {CALLERS} callers (HTTP), {THROUGHPUT_ROUNDS} interleaved rounds");
+    let mut direct_calls = Vec::new();
+    for _ in 0..THROUGHPUT_ROUNDS {
+        direct_calls.push(throughput(&stub_url, CALLERS, THROUGHPUT_RUN).1);
+        for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+            let (relay, agent) = (tunnel.relay.pid(), tunnel.agent_pid());
+            let (r0, a0) = (cpu_time(relay), cpu_time(agent));
+            let (calls, rate) = throughput(&tunnel.url, CALLERS, THROUGHPUT_RUN);
+            f.http_calls.push(rate);
+            let per_call = |d: Duration| d.as_secs_f64() * 1e6 / calls.max(1) as f64;
+            f.cpu_per_call.0.push(per_call(cpu_time(relay) - r0));
+            f.cpu_per_call.1.push(per_call(cpu_time(agent) - a0));
+        }
+    }
+    for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+        f.peak_http_kib = status_kib(tunnel.agent_pid(), "VmHWM:");
+    }
+
+    // ---- The stdio stub behind the agent (and behind mcp-proxy).
+    eprintln!(
+        "bench: calls/s at {CALLERS} callers (stdio), {THROUGHPUT_ROUNDS} interleaved rounds"
+    );
+    let stub_cmd = stdio_stub_command();
+    for tunnel in &mut tunnels {
+        tunnel.serve(&["--mcp-command", &stub_cmd]);
+    }
+    let proxy = start_mcp_proxy();
+    let mut proxy_calls = Vec::new();
+    for _ in 0..THROUGHPUT_ROUNDS {
+        for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+            f.stdio_calls
+                .push(throughput(&tunnel.url, CALLERS, THROUGHPUT_RUN).1);
+        }
+        if let Some((_, url)) = &proxy {
+            proxy_calls.push(throughput(url, CALLERS, THROUGHPUT_RUN).1);
+        }
+    }
+    let proxy_peak_kib = proxy.as_ref().map(|(p, _)| status_kib(p.pid(), "VmHWM:"));
+    drop(proxy);
+    for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+        let agent = tunnel.agent_pid();
+        f.peak_stdio_kib = status_kib(agent, "VmHWM:");
+        f.stub_peak_kib = children(agent)
+            .first()
+            .map_or(0, |&c| status_kib(c, "VmHWM:"));
+    }
+
+    // ---- Idle: a fresh agent per binding after a few seconds of long-polls.
+    eprintln!("bench: idle RSS");
+    for (binding, args) in [
+        ("stdio", vec!["--mcp-command", stub_cmd.as_str()]),
+        ("http", vec!["--mcp-server-url", stub_url.as_str()]),
+    ] {
+        for tunnel in &mut tunnels {
+            tunnel.serve(&args);
+        }
+        std::thread::sleep(IDLE_SETTLE);
+        for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+            let rss = status_kib(tunnel.agent_pid(), "VmRSS:");
+            if binding == "stdio" {
+                f.idle_stdio_kib = rss;
+            } else {
+                f.idle_http_kib = rss;
+            }
+        }
+    }
+    for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+        f.relay_peak_kib = status_kib(tunnel.relay.pid(), "VmHWM:");
+    }
+    let stub_http_peak = status_kib(stub.pid(), "VmHWM:");
+    drop(tunnels);
+    drop(stub);
+
+    // ---- The table.
+    let direct_p50 = pct(&direct, 0.50);
+    let direct_p99 = pct(&direct, 0.99);
+    let mut rows: Vec<Row> = Vec::new();
+    let now = &figures[0];
+    let added = |f: &Figures, p: f64, d: Duration| ms(pct(&f.latency, p).saturating_sub(d));
+    let each = |value: &dyn Fn(&Figures) -> String| figures.iter().map(value).collect::<Vec<_>>();
+    rows.push(Row {
+        figure: "added p50, HTTP target".into(),
+        values: each(&|f| format!("+{:.3} ms", added(f, 0.50, direct_p50))),
+        target: format!("≤ {TARGET_P50_MS:.2} ms"),
+        met: met(added(now, 0.50, direct_p50) <= TARGET_P50_MS),
+    });
+    rows.push(Row {
+        figure: "added p99, HTTP target".into(),
+        values: each(&|f| format!("+{:.3} ms", added(f, 0.99, direct_p99))),
+        target: format!("≤ {TARGET_P99_MS:.1} ms"),
+        met: met(added(now, 0.99, direct_p99) <= TARGET_P99_MS),
+    });
+    rows.push(Row {
+        figure: format!("calls/s at {CALLERS} callers, one agent + relay (HTTP)"),
+        values: each(&|f| format!("{:.0}", mean(&f.http_calls))),
+        target: format!("≥ {TARGET_CALLS:.0}"),
+        met: met(mean(&now.http_calls) >= TARGET_CALLS),
+    });
+    let proxy_rate = mean(&proxy_calls);
+    rows.push(Row {
+        figure: format!("stdio calls/s at {CALLERS} callers"),
+        values: each(&|f| format!("{:.0}", mean(&f.stdio_calls))),
+        target: if proxy_calls.is_empty() {
+            format!("≥ {TARGET_STDIO_FACTOR:.0}× mcp-proxy's")
+        } else {
+            format!("≥ {TARGET_STDIO_FACTOR:.0}× mcp-proxy's ({proxy_rate:.0})")
+        },
+        met: if proxy_calls.is_empty() {
+            format!("not measured (install with `{MCP_PROXY_INSTALL}`)")
+        } else {
+            met(mean(&now.stdio_calls) >= TARGET_STDIO_FACTOR * proxy_rate)
+        },
+    });
+    rows.push(Row {
+        figure: "idle RSS of the agent (stdio binding, admin on)".into(),
+        values: each(&|f| format!("{:.1} MB", mb(f.idle_stdio_kib))),
+        target: format!("≤ {TARGET_IDLE_MB:.1} MB"),
+        met: met(mb(now.idle_stdio_kib) <= TARGET_IDLE_MB),
+    });
+    let peak = |f: &Figures| f.peak_http_kib.max(f.peak_stdio_kib);
+    rows.push(Row {
+        figure: format!("peak RSS of the agent at {CALLERS} callers"),
+        values: each(&|f| format!("{:.1} MB", mb(peak(f)))),
+        target: format!("≤ {TARGET_PEAK_MB:.0} MB"),
+        met: met(mb(peak(now)) <= TARGET_PEAK_MB),
+    });
+
+    let mut header = vec!["figure".to_string()];
+    header.extend(builds.iter().map(|b| b.name.to_string()));
+    header.extend(["target".to_string(), "met".to_string()]);
+    let lines: Vec<Vec<String>> = std::iter::once(header)
+        .chain(rows.into_iter().map(|r| {
+            let mut line = vec![r.figure];
+            line.extend(r.values);
+            line.extend([r.target, r.met]);
+            line
+        }))
+        .collect();
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    println!();
+    for (n, line) in lines.iter().enumerate() {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("| {} |", cells.join(" | "));
+        if n == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            println!("| {} |", rule.join(" | "));
+        }
+    }
+
+    println!(
+        "\ndirect calls (same rounds): p50 {:.3} ms, p99 {:.3} ms, {:.0} calls/s at {CALLERS} callers",
+        ms(direct_p50),
+        ms(direct_p99),
+        mean(&direct_calls)
+    );
+    for (build, f) in builds.iter().zip(&figures) {
+        println!(
+            "{}: tunneled p50 {:.3} ms, p99 {:.3} ms; CPU per call at {CALLERS} callers: relay {:.0} µs, agent {:.0} µs",
+            build.name,
+            ms(pct(&f.latency, 0.50)),
+            ms(pct(&f.latency, 0.99)),
+            mean(&f.cpu_per_call.0),
+            mean(&f.cpu_per_call.1),
+        );
+        println!(
+            "{}: RSS idle/peak: agent stdio {:.1}/{:.1} MB, agent http {:.1}/{:.1} MB, relay {:.1}/{:.1} MB, stdio stub peak {:.1} MB",
+            build.name,
+            mb(f.idle_stdio_kib),
+            mb(f.peak_stdio_kib),
+            mb(f.idle_http_kib),
+            mb(f.peak_http_kib),
+            mb(f.relay_idle_kib),
+            mb(f.relay_peak_kib),
+            mb(f.stub_peak_kib),
+        );
+    }
+    println!("HTTP stub peak RSS {:.1} MB", mb(stub_http_peak));
+    match proxy_peak_kib {
+        Some(kib) => println!(
+            "mcp-proxy: {proxy_rate:.0} calls/s at {CALLERS} callers (stdio), peak RSS {:.1} MB",
+            mb(kib)
+        ),
+        None => println!("mcp-proxy: not installed (`{MCP_PROXY_INSTALL}`)"),
+    }
+    for (name, path) in [("tunnel-client", CLIENT), ("tunnel-relay", RELAY)] {
+        if let Some(size) = stripped_size(path) {
+            println!(
+                "{name} binary, stripped: {:.2} MB",
+                size as f64 / 1_000_000.0
+            );
+        }
+    }
+    let dist = CLIENT.replace("/release/", "/dist/");
+    if let Ok(meta) = std::fs::metadata(&dist) {
+        println!(
+            "tunnel-client binary, dist profile (opt-level z, stripped): {:.2} MB",
+            meta.len() as f64 / 1_000_000.0
+        );
+    }
 }
 
 fn stripped_size(binary: &str) -> Option<u64> {
@@ -208,114 +638,4 @@ fn stripped_size(binary: &str) -> Option<u64> {
         .flatten();
     let _ = std::fs::remove_file(&out);
     size
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("bench: skipped (run `make bench`)");
-        return;
-    }
-    let mut http_stub = Command::new(CLIENT);
-    http_stub.args(["dev", "mcp-stub", "--http", "127.0.0.1:0"]);
-    let (_stub, stub_url) = start_listening(http_stub);
-    let mut relay = Command::new(RELAY);
-    relay
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--tunnel-id",
-            TUNNEL_ID,
-            "--log-level",
-            "error",
-            "--max-queue",
-            "4096",
-        ])
-        .env("TUNNEL_RELAY_AGENT_KEY", AGENT_KEY)
-        .env_remove("TUNNEL_RELAY_CALLER_TOKEN");
-    let (_relay, relay_url) = start_listening(relay);
-    let tunnel_url = format!("{relay_url}/v1/mcp/{TUNNEL_ID}");
-    wait_until_up(&stub_url);
-
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    let direct = latencies(&stub_url);
-
-    // HTTP MCP server behind the agent.
-    let http_agent = start_agent(&relay_url, &["--mcp-server-url", &stub_url]);
-    wait_until_up(&tunnel_url);
-    let tunneled = latencies(&tunnel_url);
-    for (label, p) in [("p50", 0.50), ("p99", 0.99)] {
-        let added = pct(&tunneled, p).saturating_sub(pct(&direct, p));
-        let target = if label == "p50" {
-            "≤ 0.5 ms"
-        } else {
-            "≤ 2 ms"
-        };
-        rows.push((
-            format!("added latency {label} (HTTP MCP, relay+agent)"),
-            format!(
-                "{} (direct {}, tunneled {})",
-                ms(added),
-                ms(pct(&direct, p)),
-                ms(pct(&tunneled, p))
-            ),
-            target.into(),
-        ));
-    }
-    throughput_rows(&mut rows, &tunnel_url, "HTTP MCP");
-    drop(http_agent);
-
-    // The stdio stub behind the agent.
-    let stub_cmd = format!("{CLIENT} dev mcp-stub");
-    let stdio_agent = start_agent(&relay_url, &["--mcp-command", &stub_cmd]);
-    wait_until_up(&tunnel_url);
-    throughput_rows(&mut rows, &tunnel_url, "stdio MCP");
-    drop(stdio_agent);
-
-    // Idle RSS: a fresh agent after a few seconds of empty long-polls.
-    let idle = start_agent(&relay_url, &["--mcp-server-url", &stub_url]);
-    wait_until_up(&tunnel_url);
-    std::thread::sleep(Duration::from_secs(3));
-    rows.push((
-        "idle RSS of the agent".into(),
-        format!("{:.1} MB", rss_kib(idle.0.id()) as f64 / 1024.0),
-        "≤ 6 MB".into(),
-    ));
-    drop(idle);
-
-    for (name, path) in [("tunnel-client", CLIENT), ("tunnel-relay", RELAY)] {
-        let size = stripped_size(path).map_or("strip not found".into(), |b| {
-            format!("{:.2} MB", b as f64 / 1_000_000.0)
-        });
-        rows.push((
-            format!("{name} binary, stripped"),
-            size,
-            if name == "tunnel-client" {
-                "≤ 3 MB".into()
-            } else {
-                "-".into()
-            },
-        ));
-    }
-
-    // `make bench` also builds the size-optimised `dist` profile (our tarballs).
-    let dist = CLIENT.replace("/release/", "/dist/");
-    if let Ok(meta) = std::fs::metadata(&dist) {
-        rows.push((
-            "tunnel-client binary, dist profile (opt-level z, stripped)".into(),
-            format!("{:.2} MB", meta.len() as f64 / 1_000_000.0),
-            "≤ 3 MB".into(),
-        ));
-    }
-
-    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
-    println!("\n{:<w0$}  {:<w1$}  target", "measure", "result");
-    println!("{}", "-".repeat(w0 + w1 + 12));
-    for (a, b, c) in rows {
-        println!("{a:<w0$}  {b:<w1$}  {c}");
-    }
 }

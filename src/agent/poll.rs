@@ -38,6 +38,7 @@ pub fn poll_loop(
     let mut backoff = Backoff::new(settings.interval, POLL_BACKOFF_CAP);
     let mut failing_since: Option<Instant> = None;
     let mut hold = settings.timeout.min(FIRST_POLL_TIMEOUT);
+    let mut started_up = false;
     while !stopper.is_stopped() {
         telemetry.poll_heartbeat();
         let free = pool.free_capacity();
@@ -75,6 +76,10 @@ pub fn poll_loop(
                 }
                 backoff.reset();
                 hold = settings.timeout;
+                if !started_up {
+                    started_up = true;
+                    release_startup_pages();
+                }
                 match batch {
                     None => telemetry.poll_finished(PollOutcome::Empty, latency),
                     Some(batch) => {
@@ -130,6 +135,18 @@ pub fn poll_loop(
         };
         telemetry.poll_heartbeat();
         stopper.sleep(delay);
+    }
+}
+
+/// Startup is over once a poll has succeeded: the code only it ran (argument
+/// and profile parsing, TLS set-up, spawning) need not stay resident.
+fn release_startup_pages() {
+    match crate::sys::pages::release_code_pages() {
+        Ok(bytes) => log::debug!(
+            "released the resident pages of {} KiB of code mappings",
+            bytes / 1024
+        ),
+        Err(e) => log::debug!("could not release startup code pages: {e}"),
     }
 }
 

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
 }
 
 fn run(run_args: RunArgs) -> u8 {
+    // Before any thread exists: a daemon's threads share a few malloc arenas.
+    tunnel::sys::limit_malloc_arenas();
     // Before any thread exists, so every thread inherits the mask and the
     // agent's signal thread alone receives SIGTERM/SIGINT.
     if let Err(e) = tunnel::sys::block_termination_signals() {

@@ -7,6 +7,8 @@ use tunnel::relay::cli::{self, Action};
 use tunnel::relay::Relay;
 
 fn main() -> ExitCode {
+    // Before any thread exists: request threads share a few malloc arenas.
+    tunnel::sys::limit_malloc_arenas();
     // Before any thread exists, so every thread inherits the blocked mask and
     // only the waiter below takes the signals.
     if let Err(e) = tunnel::sys::block_termination_signals() {

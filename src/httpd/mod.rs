@@ -29,6 +29,17 @@ pub fn serve(listener: TcpListener, limits: Limits) -> io::Result<tiny_http::Ser
     tiny_http::Server::from_listener_with_limits(listener, None, limits).map_err(io::Error::other)
 }
 
+/// Starts a tiny_http server on `listener` with `limits` that hands every
+/// request to `handler` on its connection's thread (`recv()` gets nothing).
+pub fn serve_with(
+    listener: TcpListener,
+    limits: Limits,
+    handler: std::sync::Arc<dyn Fn(tiny_http::Request) + Send + Sync>,
+) -> io::Result<tiny_http::Server> {
+    tiny_http::Server::from_listener_with_handler(listener, None, limits, handler)
+        .map_err(io::Error::other)
+}
+
 /// `wanted` connections, or fewer when the process's open-files limit could
 /// not hold them after `reserved_fds` for everything else: a cap above what
 /// the limit allows would never be reached, and accept would fail (EMFILE)

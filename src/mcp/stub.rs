@@ -28,6 +28,8 @@ const MAX_REMEMBERED_CANCELLED: usize = 64;
 const MAX_CONCURRENT_REQUESTS: usize = 64;
 /// How long stdio mode lets in-flight requests finish after stdin closes.
 const EOF_DRAIN: Duration = Duration::from_secs(65);
+/// How long an idle request thread of the stdio stub waits for more work.
+const IDLE_REQUEST_THREAD_EXIT: Duration = Duration::from_secs(5);
 /// HTTP worker threads (each serves one request at a time; `sleep` holds one).
 const HTTP_WORKERS: usize = 64;
 /// Largest HTTP request body read.
@@ -403,13 +405,16 @@ impl InFlight {
 
 /// Serves MCP over this process's stdin/stdout (newline-delimited JSON) until
 /// stdin closes, then lets in-flight requests finish. Each request runs in its
-/// own thread, so a `sleep` never holds up other calls.
+/// own thread, so a `sleep` never holds up other calls; threads are reused
+/// (starting one per request cost more than answering it).
 pub fn run() -> io::Result<()> {
     let state = Arc::new(StubState::new());
     let out = Arc::new(LineWriter(Mutex::new(io::stdout())));
     let inflight = Arc::new(InFlight::default());
     let mut input = BufReader::new(io::stdin().lock());
     let mut buf = Vec::new();
+    // Zero capacity: a send succeeds only while a request thread waits for work.
+    let (handoff_tx, handoff_rx) = crossbeam_channel::bounded::<Value>(0);
     loop {
         match read_line_bounded(&mut input, &mut buf, MAX_LINE_BYTES)? {
             Line::Eof => break,
@@ -430,12 +435,22 @@ pub fn run() -> io::Result<()> {
             }
         };
         if inflight.try_enter() {
+            // An idle request thread takes it if one is waiting; else a new one.
+            let message = match handoff_tx.try_send(message) {
+                Ok(()) => continue,
+                Err(refused) => refused.into_inner(),
+            };
             let (state, out, done) = (state.clone(), out.clone(), inflight.clone());
+            let more = handoff_rx.clone();
             let spawned = std::thread::Builder::new()
                 .name("stub-request".into())
                 .spawn(move || {
-                    serve_one(&state, &out, &message);
-                    done.leave();
+                    let mut next = Some(message);
+                    while let Some(message) = next.take() {
+                        serve_one(&state, &out, &message);
+                        done.leave();
+                        next = more.recv_timeout(IDLE_REQUEST_THREAD_EXIT).ok();
+                    }
                 });
             if let Err(e) = spawned {
                 eprintln!("mcp-stub: no thread for a request ({e}); it was dropped");
@@ -445,6 +460,8 @@ pub fn run() -> io::Result<()> {
             serve_one(&state, &out, &message);
         }
     }
+    // Waiting request threads see the hand-off close and exit.
+    drop(handoff_tx);
     inflight.wait_idle(EOF_DRAIN);
     Ok(())
 }

@@ -94,6 +94,14 @@ pub struct NetConfig {
 
 /// Largest idle connection pool per agent; enough for the worker pool.
 const MAX_IDLE_CONNECTIONS: usize = 32;
+
+/// Read and write buffers of one connection. ureq's default of 128 KiB each
+/// was most of the agent's peak RSS with 32 workers (two pools, a buffer
+/// pair per connection, zeroed on allocation). A response head must fit in
+/// the read buffer: 64 KiB is ureq's own cap on it; a request head (headers
+/// the control plane and operator add) must fit in the write buffer; bodies
+/// stream through both in pieces.
+const CONNECTION_BUFFER_BYTES: usize = 64 * 1024;
 /// Connect timeout for every outbound connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -181,6 +189,8 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
         .no_delay(true)
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .max_idle_connections(MAX_IDLE_CONNECTIONS)
+        .input_buffer_size(CONNECTION_BUFFER_BYTES)
+        .output_buffer_size(CONNECTION_BUFFER_BYTES)
         .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
         .user_agent(format!(
             "{}/{}",

@@ -5,8 +5,8 @@ use super::http::{constant_time_eq, BodyError, Incoming, Reply};
 use super::hub::{Hub, RequestKind, RespondError, PEER_CHECK_INTERVAL};
 use crate::config::channels::is_channel_name;
 use crate::contract::{
-    header, Ack, ApiErrorResponse, ResponsePayload, ServerInfo, TunnelMetadata, MAX_POLL_LIMIT,
-    SERVER_INFO_MAX_BYTES,
+    header, Ack, ApiErrorResponse, ResponsePayload, ServerInfo, TunnelMetadata, WireCommand,
+    MAX_POLL_LIMIT, SERVER_INFO_MAX_BYTES,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -261,7 +261,12 @@ fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
         send(hub, incoming, Reply::empty(204));
         return;
     }
-    let reply = Reply::json(200, &json!({ "commands": commands }));
+    let reply = Reply::json_of(
+        200,
+        &PollAnswer {
+            commands: &commands,
+        },
+    );
     log::debug!(
         "delivering {} command(s) to agent instance {instance}",
         commands.len()
@@ -269,6 +274,12 @@ fn poll(hub: &Hub, incoming: Incoming, tunnel_id: &str, instance: &str) {
     let watch = incoming.peer_watch();
     let written = incoming.respond(reply).is_ok();
     hub.delivered(&leases, written, watch.as_ref(), Instant::now());
+}
+
+/// A poll answer with work: `{"commands":[...]}`.
+#[derive(serde::Serialize)]
+struct PollAnswer<'a> {
+    commands: &'a [WireCommand],
 }
 
 fn response(

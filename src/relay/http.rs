@@ -270,6 +270,18 @@ impl Reply {
         }
     }
 
+    /// A JSON body serialized straight from `body` (no `Value` tree in between).
+    pub fn json_of<T: serde::Serialize + ?Sized>(status: u16, body: &T) -> Reply {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => Reply {
+                status,
+                headers: vec![(header::CONTENT_TYPE.into(), "application/json".into())],
+                body: bytes,
+            },
+            Err(_) => Reply::empty(500),
+        }
+    }
+
     pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
         Reply {
             status,

@@ -12,14 +12,15 @@
 //! Why one thread per request: long-polls (up to 30 s) and waiting callers
 //! (up to the response timeout) block by design. A fixed pool would let
 //! either kind starve the other; a thread per request, bounded by
-//! [`MAX_REQUEST_THREADS`], keeps them independent. The receivers only hand
-//! requests over, and answer inline (503) when the bound is reached.
+//! [`MAX_REQUEST_THREADS`], keeps them independent.
 //!
-//! Threads are reused: a request goes to an idle request thread through a
-//! zero-capacity channel (which succeeds only while one is waiting), and a new
-//! thread starts only when none is idle. Idle threads exit after
-//! [`IDLE_THREAD_EXIT`]. Starting a thread per request cost more than the
-//! rest of the request's handling.
+//! Each request is handled on the thread of its own connection (tiny_http's
+//! `from_listener_with_handler`): without pipelining a connection holds one
+//! request at a time, so that thread has nothing else to do meanwhile, and
+//! no request waits in a queue for a handler thread. Handing requests from
+//! connection threads to request threads cost four thread wake-ups per
+//! request. Beyond [`MAX_REQUEST_THREADS`] requests in flight, a request is
+//! answered 503 at once.
 
 use super::agent_side::{self, AgentSettings};
 use super::caller_side::{self, CallerSettings};
@@ -35,9 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Threads blocked in `Server::recv`, handing requests to handler threads.
-const RECEIVER_THREADS: usize = 2;
 
 /// Most connections open at once: held polls and waiting callers keep theirs
 /// by design, so room for all of them and more. Lowered to what the
@@ -67,12 +65,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests handled at once (held polls and waiting callers included).
 pub const MAX_REQUEST_THREADS: usize = 1_024;
 
-/// Stack of a request thread: handlers are shallow, bodies live on the heap.
-const REQUEST_THREAD_STACK: usize = 256 * 1024;
-
-/// How long a request thread waits for more work before it exits.
-const IDLE_THREAD_EXIT: Duration = Duration::from_secs(5);
-
 /// How often unconfirmed leases and silent agents are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -87,18 +79,15 @@ struct Shared {
     public_url: String,
     in_flight: Mutex<usize>,
     idle: Condvar,
-    /// Request threads alive (busy or waiting for work).
-    threads: Mutex<usize>,
-    /// Zero-capacity hand-off to request threads waiting for work.
-    handoff: (Sender<tiny_http::Request>, Receiver<tiny_http::Request>),
+    stopping: AtomicBool,
 }
 
 /// A running relay. Dropping it shuts it down.
 pub struct Running {
     local_addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
+    /// Dropped at shutdown: no connection is accepted after it.
+    server: Option<tiny_http::Server>,
     shared: Arc<Shared>,
-    stopping: Arc<AtomicBool>,
     stop_sweeper: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -128,9 +117,6 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         pipelining: false,
     };
     log::debug!("serving at most {} connections", limits.max_connections);
-    let server =
-        crate::httpd::serve(listener, limits).map_err(|e| RelayError::Server(Box::new(e)))?;
-    let server = Arc::new(server);
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{local_addr}"),
@@ -141,21 +127,15 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
         public_url,
         in_flight: Mutex::new(0),
         idle: Condvar::new(),
-        threads: Mutex::new(0),
-        handoff: crossbeam_channel::bounded(0),
+        stopping: AtomicBool::new(false),
     });
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for n in 0..RECEIVER_THREADS {
-        let server = Arc::clone(&server);
+    let handler = {
         let shared = Arc::clone(&shared);
-        let stopping = Arc::clone(&stopping);
-        let handle = std::thread::Builder::new()
-            .name(format!("relay-recv-{n}"))
-            .spawn(move || receive(&server, &shared, &stopping))
-            .map_err(RelayError::Thread)?;
-        threads.push(handle);
-    }
+        Arc::new(move |request: tiny_http::Request| handle(request, &shared))
+    };
+    let server = crate::httpd::serve_with(listener, limits, handler)
+        .map_err(|e| RelayError::Server(Box::new(e)))?;
+    let mut threads = Vec::new();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     let sweeper = {
         let shared = Arc::clone(&shared);
@@ -167,9 +147,8 @@ pub fn start(config: RelayConfig, hub: Hub) -> Result<Running, RelayError> {
     threads.push(sweeper);
     Ok(Running {
         local_addr,
-        server,
+        server: Some(server),
         shared,
-        stopping,
         stop_sweeper: Some(stop_tx),
         threads,
     })
@@ -183,14 +162,11 @@ impl Running {
     /// Stops receiving, wakes every held poll and waiting caller (they
     /// answer 503 or 204), waits briefly for them, joins the threads.
     pub fn shutdown(&mut self) {
-        if self.stopping.swap(true, Ordering::AcqRel) {
+        if self.shared.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
         self.shared.hub.close();
         self.stop_sweeper.take();
-        for _ in 0..RECEIVER_THREADS {
-            self.server.unblock();
-        }
         for handle in self.threads.drain(..) {
             let _ = handle.join();
         }
@@ -207,6 +183,9 @@ impl Running {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
+        drop(in_flight);
+        // Stops the accept thread; connections still open end on their own.
+        self.server.take();
     }
 }
 
@@ -220,29 +199,13 @@ fn lock(m: &Mutex<usize>) -> std::sync::MutexGuard<'_, usize> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn receive(server: &tiny_http::Server, shared: &Arc<Shared>, stopping: &AtomicBool) {
-    loop {
-        let request = match server.recv() {
-            Ok(request) => request,
-            Err(e) => {
-                if !stopping.load(Ordering::Acquire) {
-                    log::error!("the HTTP server stopped accepting connections: {e}");
-                }
-                return;
-            }
-        };
-        if stopping.load(Ordering::Acquire) {
-            // `unblock` wakes with an error, but a request may race it.
-            let _ = Incoming::new(request).respond(Reply::empty(503));
-            continue;
-        }
-        dispatch(request, shared);
+/// Handles one request on this thread, or refuses it when
+/// [`MAX_REQUEST_THREADS`] requests are already in flight.
+fn handle(request: tiny_http::Request, shared: &Shared) {
+    if shared.stopping.load(Ordering::Acquire) {
+        let _ = Incoming::new(request).respond(Reply::empty(503));
+        return;
     }
-}
-
-/// Runs the request on an idle request thread, or a new one, or refuses it
-/// when the bound is reached.
-fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
     {
         let mut in_flight = lock(&shared.in_flight);
         if *in_flight >= MAX_REQUEST_THREADS {
@@ -254,43 +217,8 @@ fn dispatch(request: tiny_http::Request, shared: &Arc<Shared>) {
         }
         *in_flight += 1;
     }
-    let request = match shared.handoff.0.try_send(request) {
-        Ok(()) => return,
-        Err(returned) => returned.into_inner(),
-    };
-    {
-        let mut threads = lock(&shared.threads);
-        if *threads >= MAX_REQUEST_THREADS {
-            // Every thread is busy or just finishing: wait for one to take it.
-            drop(threads);
-            if let Err(e) = shared.handoff.0.send(request) {
-                drop(e);
-                finished(shared);
-            }
-            return;
-        }
-        *threads += 1;
-    }
-    let worker = Arc::clone(shared);
-    // The request moves into the closure; if spawning fails it is dropped
-    // there, which answers 500 (tiny_http's default for an unanswered request).
-    let spawned = std::thread::Builder::new()
-        .name("relay-req".into())
-        .stack_size(REQUEST_THREAD_STACK)
-        .spawn(move || {
-            let mut next = Some(request);
-            while let Some(request) = next.take() {
-                route(&worker, Incoming::new(request));
-                finished(&worker);
-                next = worker.handoff.1.recv_timeout(IDLE_THREAD_EXIT).ok();
-            }
-            *lock(&worker.threads) -= 1;
-        });
-    if let Err(e) = spawned {
-        log::error!("could not start a request thread: {e}");
-        *lock(&shared.threads) -= 1;
-        finished(shared);
-    }
+    route(shared, Incoming::new(request));
+    finished(shared);
 }
 
 /// One request is done: shutdown may be waiting for the count to reach zero.
