@@ -736,3 +736,20 @@ pub fn check(case: &Case, answer: &Value) {
         }
     }
 }
+
+/// What the caller got, in one short line (the case list printed under `--nocapture`).
+pub fn summary(answer: &Value) -> String {
+    let result = &answer["result"];
+    if let Some(message) = answer["error"]["message"].as_str() {
+        let code = &answer["error"]["code"];
+        let short: String = message.chars().take(70).collect();
+        format!("error {code}: {short}")
+    } else if result["isError"] == true {
+        format!(
+            "refused: {}",
+            result["content"][0]["text"].as_str().unwrap_or_default()
+        )
+    } else {
+        format!("status {}", result["structuredContent"]["status_code"])
+    }
+}

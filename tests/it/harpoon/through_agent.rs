@@ -137,7 +137,12 @@ fn h1_to_h15_hostile_inputs_through_the_binary() {
         cases::check(case, &answer);
         (case.saw)();
         // The case list with results, for `-- --nocapture` (the closing note's table).
-        eprintln!("ok  {:<14} {}", case.tool, case.name);
+        eprintln!(
+            "ok  {:<14} {}  ->  {}",
+            case.tool,
+            case.name,
+            cases::summary(&answer)
+        );
     }
 
     // One log line per call, and none with a path, query, header value or body.
