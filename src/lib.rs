@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agent;
 pub(crate) mod atomic_file;
 pub mod backoff;
+pub(crate) mod base64;
 pub mod build_info;
 pub mod cli;
 pub mod clock;

@@ -12,7 +12,6 @@
 //! [`Harpoon::is_enabled`], and after each OAuth discovery call
 //! [`Harpoon::replace_oauth_targets`] with [`discovered_targets`].
 
-mod base64;
 mod client;
 pub(crate) mod oauth;
 pub(crate) mod outcome;

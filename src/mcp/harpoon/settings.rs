@@ -629,7 +629,7 @@ fn parse_proxy(text: &str) -> Result<HttpProxy, &'static str> {
                 .ok_or("the proxy credentials are not valid percent-encoded text")?;
             Some(format!(
                 "Basic {}",
-                crate::mcp::harpoon::base64::encode(decoded.as_bytes())
+                crate::base64::encode(decoded.as_bytes())
             ))
         }
     };

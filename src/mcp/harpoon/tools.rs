@@ -2,7 +2,7 @@
 //! method, headers, body size, response cap, time budget), run it
 //! through the client, and shape the answer byte for byte. Never puts a URL, header value or body in a refusal.
 
-use crate::mcp::harpoon::base64;
+use crate::base64;
 use crate::mcp::harpoon::client::{self, CancelToken, Failure};
 use crate::mcp::harpoon::outcome::Outcome;
 use crate::mcp::harpoon::policy::redirects::Scope;

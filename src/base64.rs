@@ -1,5 +1,5 @@
-//! Standard base64 with padding (RFC 4648 section 4), for `body_base64` and proxy credentials.
-//! Encoding only: Harpoon never decodes caller base64.
+//! Standard base64 with padding (RFC 4648 section 4): Harpoon's `body_base64`
+//! and HTTP Basic credentials for proxies. Encoding only: nothing here decodes peer base64.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -35,6 +35,7 @@ mod tests {
             ("foob", "Zm9vYg=="),
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
+            ("alice:s3cret", "YWxpY2U6czNjcmV0"),
         ] {
             assert_eq!(super::encode(plain.as_bytes()), encoded);
         }
