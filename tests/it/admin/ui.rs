@@ -11,7 +11,7 @@ use std::time::Duration;
 use tunnel::contract::TunnelMetadata;
 use tunnel::mcp::Backend;
 use tunnel::telemetry::harpoon::Call;
-use tunnel::telemetry::{CommandOutcome, DropReason, PollOutcome};
+use tunnel::telemetry::{CommandOutcome, DropReason, OauthFound, PollOutcome};
 
 /// The browsers tests/ui/check_status_page.sh looks for.
 fn chromium_installed() -> bool {
@@ -86,6 +86,13 @@ fn populated() -> Harness {
         h.command(method, tool, outcome, 8 + (n * 37) % 400);
     }
     h.telemetry.mcp_restarted();
+    h.telemetry.oauth_discovered(Ok("selected"));
+    h.telemetry.set_oauth_found(OauthFound {
+        metadata_origin: "https://mcp.acme.internal:443".into(),
+        authorization_server: Some("https://login.acme.internal:443".into()),
+        authorization_server_metadata: "found",
+        warnings: Vec::new(),
+    });
     h.telemetry
         .record_error("MCP server on channel main: connection reset while reading the response");
     h.telemetry
@@ -168,4 +175,11 @@ fn the_status_page_renders_in_headless_chromium() {
         "{stdout}"
     );
     assert!(dom.contains("oauth-token") && dom.contains("redirect_blocked"));
+    // main's OAuth discovery: its outcome and the authorization server's origin.
+    assert!(
+        dom.contains(r#"<div id="oauth-row" data-state="ready">"#),
+        "the OAuth row is not shown as ready"
+    );
+    assert!(dom.contains(r#"<span id="oauth">selected</span>"#));
+    assert!(dom.contains("authorization server https://login.acme.internal:443"));
 }
