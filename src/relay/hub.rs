@@ -1189,6 +1189,13 @@ mod tests {
         assert!(!hub.is_online("t", "main", t0 + Duration::from_secs(11)));
     }
 
+    /// Agent A's poll takes what is queued: leased and written, on `watch`'s connection.
+    fn deliver_to_a(hub: &Hub, watch: Option<&PeerWatch>, at: Instant) {
+        let taken = hub.queue.take("t", "A", &Channels::Any, 25, at);
+        let (_, leases) = hub.lease("t", "A", taken, at);
+        hub.delivered(&leases, true, watch, at);
+    }
+
     fn submit_one(hub: &Hub, pinned: Option<&str>, t0: Instant) -> Receiver<AgentEvent> {
         let command = new_command(
             CommandType::JsonRpc,
@@ -1265,16 +1272,12 @@ mod tests {
         hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
         let confirmed = submit_one(&hub, None, t0);
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
-        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
-        let (_, leases) = hub.lease("t", "A", taken, t0);
-        hub.delivered(&leases, true, None, t0);
+        deliver_to_a(&hub, None, t0);
         // A's next poll confirms the first command and takes the second.
         let unconfirmed = submit_one(&hub, None, t0);
         let t1 = t0 + Duration::from_millis(1);
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t1);
-        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t1);
-        let (_, leases) = hub.lease("t", "A", taken, t1);
-        hub.delivered(&leases, true, None, t1);
+        deliver_to_a(&hub, None, t1);
 
         // A is killed: every connection closes at once.
         c.close(0);
@@ -1302,9 +1305,7 @@ mod tests {
         hub.agent_request("t", "A", None, RequestKind::Other, &[], post, t0);
         let rx = submit_one(&hub, None, t0);
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], poll, t0);
-        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
-        let (_, leases) = hub.lease("t", "A", taken, t0);
-        hub.delivered(&leases, true, poll, t0);
+        deliver_to_a(&hub, poll, t0);
         // A POST of an earlier answer is read after the delivery was written,
         // which confirms it, though A may have sent it before reading; then A
         // is killed without polling again (no held poll to notice it).
@@ -1345,9 +1346,7 @@ mod tests {
             Some(&c.watches[0]),
             t0,
         );
-        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
-        let (_, leases) = hub.lease("t", "A", taken, t0);
-        hub.delivered(&leases, true, None, t0);
+        deliver_to_a(&hub, None, t0);
         c.close(0);
         c.close(1);
         hub.connection_lost("t", "A", t0);
@@ -1406,9 +1405,7 @@ mod tests {
         let rx = submit_one(&hub, None, t0);
         let open = PeerWatch::default();
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], Some(&open), t0);
-        let taken = hub.queue.take("t", "A", &Channels::Any, 25, t0);
-        let (_, leases) = hub.lease("t", "A", taken, t0);
-        hub.delivered(&leases, true, None, t0);
+        deliver_to_a(&hub, None, t0);
         // Its poll connection closed (SIGTERM stops polling), but it still
         // posts on its other connection: not gone, whatever the time.
         hub.agent_request("t", "A", None, RequestKind::Poll, &[], None, t0);

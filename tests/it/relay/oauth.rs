@@ -4,7 +4,7 @@
 
 use crate::oauth::{json_ok, prmd, raw, status, unauthorized, Site, PRMD_MCP};
 use crate::support::http::{client, reply, Reply};
-use crate::support::process;
+use crate::support::process::{self, Process};
 use crate::support::relay::*;
 use crate::support::{wait_until, TUNNEL_ID, WAIT};
 use serde_json::{json, Value};
@@ -29,6 +29,21 @@ fn open_site() -> Site {
     site.on("POST", "/mcp", |_| status(400));
     site.on("GET", "/mcp", |_| status(405));
     site
+}
+
+/// A relay and an agent in front of `site`'s `/mcp` (GET answers 405), and
+/// the answer to one `tools/list` with JSON-RPC id `id` through them.
+fn tools_list_through_relay(site: &Site, id: u64) -> (Process, Process, String, Reply) {
+    site.on("GET", "/mcp", |_| status(405));
+    let (relay, base) = binary(&[]);
+    let agent = process::agent(&base, &["--mcp-server-url", &site.url("/mcp")]);
+    wait_for_agents(&base, 1);
+    let answer = call_url(
+        &channel_url(&base, "main"),
+        &json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}),
+        &[],
+    );
+    (relay, agent, base, answer)
 }
 
 // O17: the metadata comes from the agent's network with `resource` naming the
@@ -145,16 +160,7 @@ fn o18_resource_metadata_in_a_caller_answer_points_at_the_relay() {
             None => unauthorized(&challenge),
         }
     });
-    site.on("GET", "/mcp", |_| status(405));
-    let (_relay, base) = binary(&[]);
-    let _agent = process::agent(&base, &["--mcp-server-url", &site.url("/mcp")]);
-    wait_for_agents(&base, 1);
-
-    let answer = call_url(
-        &channel_url(&base, "main"),
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
-        &[],
-    );
+    let (_relay, _agent, base, answer) = tools_list_through_relay(&site, 1);
     assert_eq!(answer.status, 401, "{}", answer.body);
     assert_eq!(answer.json()["error"]["code"], -32001);
     // No --public-url: http:// + the listen address.
@@ -181,16 +187,7 @@ fn o18_a_bare_401_keeps_its_challenge_through_agent_and_relay() {
     let inside = site.url(PRMD_MCP);
     let challenge = format!(r#"Bearer resource_metadata="{inside}""#);
     site.on("POST", "/mcp", move |_| unauthorized(&challenge));
-    site.on("GET", "/mcp", |_| status(405));
-    let (_relay, base) = binary(&[]);
-    let _agent = process::agent(&base, &["--mcp-server-url", &site.url("/mcp")]);
-    wait_for_agents(&base, 1);
-
-    let answer = call_url(
-        &channel_url(&base, "main"),
-        &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}),
-        &[],
-    );
+    let (_relay, _agent, base, answer) = tools_list_through_relay(&site, 7);
     assert_eq!(answer.status, 401, "{}", answer.body);
     let error = &answer.json()["error"];
     assert_eq!(error["code"], -32603);

@@ -1,5 +1,6 @@
 //! The supervisor's state machine driven by hand: a fake child (its stdin is the
 //! writer queue, its stdout feeds `route`), fake callers, no process and no thread.
+//! Test code only: `mod.rs` declares this module under #[cfg(test)].
 
 use super::lifecycle::Control;
 use super::pipes::WriteJob;
