@@ -8,6 +8,7 @@
 //! into words with [`describe_error`]; doctor uses [`check_proxy_connect`] and
 //! [`check_tls_handshake`].
 
+mod coalesce;
 mod connector;
 mod diagnose;
 mod proxy;
@@ -200,15 +201,17 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
         .build();
 
     // The order matters: CONNECT (which itself re-runs this chain to reach the
-    // proxy), else a plain socket, then TLS over whichever one came out.
-    let connector =
-        ().chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(connector::TlsConnector::new(
-                destination,
-                proxy.as_ref(),
-                tls,
-            ));
+    // proxy), else a plain socket, then TLS over whichever one came out, and
+    // last one write per request over all of it.
+    let connector = ()
+        .chain(ConnectProxyConnector::default())
+        .chain(TcpConnector::default())
+        .chain(connector::TlsConnector::new(
+            destination,
+            proxy.as_ref(),
+            tls,
+        ))
+        .chain(coalesce::CoalesceConnector);
     Ok(ureq::Agent::with_parts(
         config,
         connector,
