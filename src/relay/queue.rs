@@ -76,6 +76,9 @@ pub struct MemoryQueue {
 struct MemoryState {
     tunnels: HashMap<String, VecDeque<QueuedCommand>>,
     closed: bool,
+    /// Polls asleep in `take`: a wake-up is a system call (std's condvar
+    /// makes it even with nobody waiting), so a push makes it only for them.
+    sleeping: usize,
 }
 
 impl MemoryQueue {
@@ -102,9 +105,12 @@ impl CommandQueue for MemoryQueue {
             return Err(QueueFull);
         }
         deque.push_back(item);
+        let wake = state.sleeping > 0;
         drop(state);
         // Every waiter re-checks eligibility: a pinned command may suit only one.
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
         Ok(())
     }
 
@@ -115,8 +121,11 @@ impl CommandQueue for MemoryQueue {
             .entry(tunnel_id.to_string())
             .or_default()
             .push_front(item);
+        let wake = state.sleeping > 0;
         drop(state);
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
     }
 
     fn take(
@@ -142,10 +151,12 @@ impl CommandQueue for MemoryQueue {
             if now >= deadline {
                 return Vec::new();
             }
+            state.sleeping += 1;
             state = match self.changed.wait_timeout(state, deadline - now) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+            state.sleeping = state.sleeping.saturating_sub(1);
         }
     }
 
@@ -292,5 +303,50 @@ mod tests {
         };
         q.push("t", cmd("a", None)).unwrap();
         assert_eq!(waiter.join().unwrap(), vec![cmd("a", None)]);
+    }
+
+    /// Waits (bounded) until `n` polls are asleep in `take`.
+    fn until_sleeping(q: &MemoryQueue, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while q.lock().sleeping != n {
+            assert!(Instant::now() < deadline, "{n} polls never slept");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn sleeping_polls_wake_for_what_suits_them_and_the_count_returns_to_zero() {
+        let q = Arc::new(MemoryQueue::new(10));
+        let poll = |instance: &'static str| {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                q.take(
+                    "t",
+                    instance,
+                    &ANY,
+                    1,
+                    Instant::now() + Duration::from_secs(60),
+                )
+            })
+        };
+        let (one, two) = (poll("i1"), poll("i2"));
+        until_sleeping(&q, 2);
+        // Pinned to i2: both wake, i1 finds nothing it may take and sleeps again.
+        q.push("t", cmd("a", Some("i2"))).unwrap();
+        assert_eq!(two.join().unwrap(), vec![cmd("a", Some("i2"))]);
+        until_sleeping(&q, 1);
+        q.push_front("t", cmd("b", None));
+        assert_eq!(one.join().unwrap(), vec![cmd("b", None)]);
+        assert_eq!(q.lock().sleeping, 0);
+        // A poll that times out leaves no sleeper counted behind it.
+        let taken = q.take(
+            "t",
+            "i1",
+            &ANY,
+            1,
+            Instant::now() + Duration::from_millis(20),
+        );
+        assert!(taken.is_empty());
+        assert_eq!(q.lock().sleeping, 0);
     }
 }
