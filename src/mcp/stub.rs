@@ -30,8 +30,6 @@ const MAX_CONCURRENT_REQUESTS: usize = 64;
 const EOF_DRAIN: Duration = Duration::from_secs(65);
 /// How long an idle request thread of the stdio stub waits for more work.
 const IDLE_REQUEST_THREAD_EXIT: Duration = Duration::from_secs(5);
-/// HTTP worker threads (each serves one request at a time; `sleep` holds one).
-const HTTP_WORKERS: usize = 64;
 /// Largest HTTP request body read.
 const MAX_HTTP_BODY: u64 = MAX_LINE_BYTES as u64;
 /// Most HTTP connections open at once (lowered to what the open-files limit
@@ -512,21 +510,16 @@ fn http_limits() -> crate::httpd::Limits {
 
 /// A bound, not yet serving, HTTP stub (lets tests learn the port first).
 pub struct HttpStub {
-    server: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
     addr: std::net::SocketAddr,
 }
 
 /// Binds the HTTP stub to `addr` (port 0 picks a free port).
 pub fn bind_http(addr: &str) -> io::Result<HttpStub> {
     let listener = crate::net::nodelay_listener(std::net::TcpListener::bind(addr)?)?;
-    let server = crate::httpd::serve(listener, http_limits())?;
-    let Some(bound) = server.server_addr().to_ip() else {
-        return Err(io::Error::other(
-            "the HTTP stub needs an IP address to listen on",
-        ));
-    };
+    let bound = listener.local_addr()?;
     Ok(HttpStub {
-        server: Arc::new(server),
+        listener,
         addr: bound,
     })
 }
@@ -536,25 +529,16 @@ impl HttpStub {
         self.addr
     }
 
-    /// Serves with [`HTTP_WORKERS`] threads until the process ends.
+    /// Serves until the process ends. Each request is handled on its
+    /// connection's own thread (no hand-off to a worker and back; a `sleep`
+    /// holds only its own connection), so the connection cap bounds threads.
     pub fn serve(self) -> io::Result<()> {
         let state = Arc::new(StubState::new());
-        let mut workers = Vec::with_capacity(HTTP_WORKERS);
-        for _ in 0..HTTP_WORKERS {
-            let (server, state) = (self.server.clone(), state.clone());
-            workers.push(std::thread::Builder::new().name("stub-http".into()).spawn(
-                move || loop {
-                    match server.recv() {
-                        Ok(request) => serve_http(&state, request),
-                        Err(_) => return,
-                    }
-                },
-            )?);
+        let handler = Arc::new(move |request: tiny_http::Request| serve_http(&state, request));
+        let _server = crate::httpd::serve_with(self.listener, http_limits(), handler)?;
+        loop {
+            std::thread::park();
         }
-        for worker in workers {
-            let _ = worker.join();
-        }
-        Ok(())
     }
 }
 
