@@ -7,6 +7,8 @@
 //! `tunnel-client` and `tunnel-relay`) adds a "before" column measured in the
 //! same rounds. The stdio figure compares with mcp-proxy when it is installed
 //! (see `MCP_PROXY_INSTALL`); without it that row says "not measured".
+//! With `strace` installed, one more HTTP round runs under `strace -c` and
+//! the system calls per tunneled call of relay and agent are printed.
 //! Timings are printed, never asserted.
 // A measuring program, not product code: a failed setup step should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -324,6 +326,9 @@ impl Tunnel {
     }
 }
 
+/// System calls per tunneled call, by name, most first.
+type SyscallCounts = Vec<(String, f64)>;
+
 /// What was measured for one build.
 #[derive(Default)]
 struct Figures {
@@ -339,6 +344,8 @@ struct Figures {
     stub_peak_kib: u64,
     /// CPU per call under 32 callers (HTTP): relay, agent.
     cpu_per_call: (Vec<f64>, Vec<f64>),
+    /// System calls per tunneled call (HTTP), by name: relay, agent.
+    syscalls: Option<(SyscallCounts, SyscallCounts)>,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -427,6 +434,12 @@ fn main() {
     }
     for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
         f.peak_http_kib = status_kib(tunnel.agent_pid(), "VmHWM:");
+    }
+    if strace_installed() {
+        eprintln!("bench: system calls per call (HTTP), one round under strace -c");
+        for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
+            f.syscalls = syscalls_per_call(tunnel.relay.pid(), tunnel.agent_pid(), &tunnel.url);
+        }
     }
 
     // ---- The stdio stub behind the agent (and behind mcp-proxy).
@@ -599,6 +612,28 @@ fn main() {
             mb(f.stub_peak_kib),
         );
     }
+    for (build, f) in builds.iter().zip(&figures) {
+        let Some((relay, agent)) = &f.syscalls else {
+            continue;
+        };
+        let list = |counts: &[(String, f64)]| {
+            counts
+                .iter()
+                .filter(|(_, n)| *n >= 0.05)
+                .map(|(name, n)| format!("{name} {n:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{}: system calls per call (strace -c, {CALLERS} callers, HTTP): agent: {}; relay: {}",
+            build.name,
+            list(agent),
+            list(relay)
+        );
+    }
+    if !strace_installed() {
+        println!("system calls per call: not measured (install strace)");
+    }
     println!("HTTP stub peak RSS {:.1} MB", mb(stub_http_peak));
     match proxy_peak_kib {
         Some(kib) => println!(
@@ -622,6 +657,82 @@ fn main() {
             meta.len() as f64 / 1_000_000.0
         );
     }
+}
+
+fn strace_installed() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether some tracer is attached to `pid` (`TracerPid` in its status).
+fn traced(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("TracerPid:"))
+                .map(|v| v.trim() != "0")
+        })
+        .unwrap_or(false)
+}
+
+/// System calls per successful call of `relay` and `agent`, by name and
+/// most first, over one throughput run with `strace -c -f` attached to both.
+fn syscalls_per_call(relay: u32, agent: u32, url: &str) -> Option<(SyscallCounts, SyscallCounts)> {
+    let dir = std::env::temp_dir();
+    let attach = |pid: u32| {
+        let out = dir.join(format!("tunnel-bench-strace-{}-{pid}", std::process::id()));
+        let child = Command::new("strace")
+            .args(["-c", "-f", "-o"])
+            .arg(&out)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some((child, out))
+    };
+    let mut tracers = [attach(relay)?, attach(agent)?];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(traced(relay) && traced(agent)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (calls, _) = throughput(url, CALLERS, THROUGHPUT_RUN);
+    let mut counts = Vec::new();
+    for (child, out) in &mut tracers {
+        // strace writes its table when interrupted, then detaches.
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let table = std::fs::read_to_string(&*out).unwrap_or_default();
+        let _ = std::fs::remove_file(&*out);
+        counts.push(per_call(&table, calls.max(1)));
+    }
+    let agent_counts = counts.pop()?;
+    let relay_counts = counts.pop()?;
+    Some((relay_counts, agent_counts))
+}
+
+/// `strace -c`'s table as (name, calls / `calls`), most first. Its rows are
+/// `% time, seconds, usecs/call, calls, [errors], syscall`.
+fn per_call(table: &str, calls: u64) -> SyscallCounts {
+    let mut rows: SyscallCounts = table
+        .lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let name = *cols.last()?;
+            let count: u64 = cols.get(3)?.parse().ok()?;
+            (cols.len() >= 5 && name != "total")
+                .then(|| (name.to_string(), count as f64 / calls as f64))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
 }
 
 fn stripped_size(binary: &str) -> Option<u64> {
