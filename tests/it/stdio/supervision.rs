@@ -135,14 +135,28 @@ fn crash_loop_retries_with_growing_delays_and_reports_not_ready() {
             "gap {k} = {gap} ms, expected at least {floor} ms: {gaps:?}"
         );
     }
-    // A command while it is down waits within its deadline, then fails.
+    // A command while it is down waits within its deadline, then fails:
+    // closed, or cut off by EOF when a restart falls inside its 300 ms and
+    // the fresh child exits at once.
+    let sent = Instant::now();
     let (reply, _) = call_with(
         &backend,
         &tool(json!(1), "echo", json!({"text": "x"})),
         &Headers::new(),
-        Instant::now() + Duration::from_millis(300),
+        sent + Duration::from_millis(300),
     );
-    assert_eq!(failure_kind(reply), TransportErrorKind::ConnectionClosed);
+    let kind = failure_kind(reply);
+    assert!(
+        matches!(
+            kind,
+            TransportErrorKind::ConnectionClosed | TransportErrorKind::UnexpectedEof
+        ),
+        "{kind:?}"
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "bounded by its deadline"
+    );
     backend.shutdown(Duration::from_secs(5));
     assert!(
         backend.status().detail.starts_with("stopped"),
