@@ -13,6 +13,11 @@
 //! out. Only the second probe protects a request: it runs right before the
 //! connection is used, and it catches everything the first would (bytes the
 //! server sent after the answer, a close). The first is answered from here.
+//!
+//! Behind a CONNECT proxy ureq runs this whole chain once more for the
+//! connection to the proxy, so that connection would be wrapped twice. The
+//! inner one is made transparent: otherwise it would see only the probe
+//! before reuse (the outer answers the other) and answer it unasked.
 
 use std::fmt;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
@@ -26,28 +31,39 @@ const HOLD_BYTES: usize = 64 * 1024;
 const KEEP_BYTES: usize = 8 * 1024;
 
 /// Wraps whatever transport the chain produced.
-#[derive(Debug, Default)]
-pub(crate) struct CoalesceConnector;
+#[derive(Debug)]
+pub(crate) struct CoalesceConnector {
+    /// The agent goes through a CONNECT proxy: a connection whose own
+    /// settings name no proxy is then the one to the proxy itself (ureq
+    /// clears the proxy for it), and will be wrapped again inside the tunnel.
+    behind_proxy: bool,
+}
+
+impl CoalesceConnector {
+    pub(crate) fn new(behind_proxy: bool) -> Self {
+        CoalesceConnector { behind_proxy }
+    }
+}
 
 impl<In: Transport> Connector<In> for CoalesceConnector {
     type Out = Coalescing<In>;
 
     fn connect(
         &self,
-        _details: &ConnectionDetails,
+        details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        Ok(chained.map(|inner| Coalescing {
-            inner,
-            held: Vec::new(),
-            used_since_probe: false,
-        }))
+        let to_the_proxy = self.behind_proxy && details.config.proxy().is_none();
+        Ok(chained.map(|inner| Coalescing::new(inner, to_the_proxy)))
     }
 }
 
 /// A transport that holds writes until the next read.
 pub(crate) struct Coalescing<T> {
     inner: T,
+    /// Passes everything straight through (the connection to a proxy,
+    /// wrapped again by the connection through it).
+    transparent: bool,
     /// Transmitted by ureq, not yet written.
     held: Vec<u8>,
     /// I/O happened since the last liveness probe: the next probe is the
@@ -56,6 +72,15 @@ pub(crate) struct Coalescing<T> {
 }
 
 impl<T: Transport> Coalescing<T> {
+    fn new(inner: T, transparent: bool) -> Self {
+        Coalescing {
+            inner,
+            transparent,
+            held: Vec::new(),
+            used_since_probe: false,
+        }
+    }
+
     /// Writes everything held, in pieces the inner write buffer takes.
     fn release(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let mut sent = 0;
@@ -85,6 +110,9 @@ impl<T: Transport> Transport for Coalescing<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.transparent {
+            return self.inner.transmit_output(amount, timeout);
+        }
         self.used_since_probe = true;
         let output = self.inner.buffers().output();
         let Some(bytes) = output.get(..amount) else {
@@ -108,6 +136,9 @@ impl<T: Transport> Transport for Coalescing<T> {
     }
 
     fn is_open(&mut self) -> bool {
+        if self.transparent {
+            return self.inner.is_open();
+        }
         if !self.held.is_empty() {
             // A request that was never finished: not a connection to reuse.
             return false;
@@ -188,11 +219,7 @@ mod tests {
     }
 
     fn wrap(inner: Recording) -> Coalescing<Recording> {
-        Coalescing {
-            inner,
-            held: Vec::new(),
-            used_since_probe: false,
-        }
+        Coalescing::new(inner, false)
     }
 
     /// What ureq does: fill the write buffer, then transmit that much.
@@ -270,5 +297,19 @@ mod tests {
             t.await_input(NextTimeout::default()),
             Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe
         ));
+    }
+
+    #[test]
+    fn the_connection_to_a_proxy_passes_everything_through() {
+        let mut t = Coalescing::new(Recording::new(4096), true);
+        send(&mut t, b"CONNECT 127.0.0.1:443 HTTP/1.1\r\n").unwrap();
+        send(&mut t, b"\r\n").unwrap();
+        assert_eq!(t.inner.writes.len(), 2, "written at once, not held");
+        t.await_input(NextTimeout::default()).unwrap();
+        // Every probe reaches the socket: the outer wrapper inside the
+        // tunnel answers the one on return to the pool, this one never does.
+        assert!(t.is_open());
+        assert!(t.is_open());
+        assert_eq!(t.inner.probes, 2);
     }
 }

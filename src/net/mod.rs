@@ -211,7 +211,7 @@ pub fn build_agent(hop: Hop, target: &str, net: &NetConfig) -> Result<ureq::Agen
             proxy.as_ref(),
             tls,
         ))
-        .chain(coalesce::CoalesceConnector);
+        .chain(coalesce::CoalesceConnector::new(proxy.is_some()));
     Ok(ureq::Agent::with_parts(
         config,
         connector,
