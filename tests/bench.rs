@@ -344,8 +344,15 @@ struct Figures {
     stub_peak_kib: u64,
     /// CPU per call under 32 callers (HTTP): relay, agent.
     cpu_per_call: (Vec<f64>, Vec<f64>),
+    /// CPU per call of the same rounds' callers (this process) and target.
+    cpu_callers_target: (Vec<f64>, Vec<f64>),
     /// System calls per tunneled call (HTTP), by name: relay, agent.
     syscalls: Option<(SyscallCounts, SyscallCounts)>,
+}
+
+/// Microseconds of `cpu` for each of `calls`.
+fn per_call(cpu: Duration, calls: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / calls.max(1) as f64
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -420,16 +427,28 @@ fn main() {
     drop(caller);
     eprintln!("bench: calls/s at {CALLERS} callers (HTTP), {THROUGHPUT_ROUNDS} interleaved rounds");
     let mut direct_calls = Vec::new();
+    let mut direct_cpu: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     for _ in 0..THROUGHPUT_ROUNDS {
-        direct_calls.push(throughput(&stub_url, CALLERS, THROUGHPUT_RUN).1);
+        let (me, target) = (std::process::id(), stub.pid());
+        let (c0, t0) = (cpu_time(me), cpu_time(target));
+        let (calls, rate) = throughput(&stub_url, CALLERS, THROUGHPUT_RUN);
+        direct_calls.push(rate);
+        direct_cpu.0.push(per_call(cpu_time(me) - c0, calls));
+        direct_cpu.1.push(per_call(cpu_time(target) - t0, calls));
         for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
             let (relay, agent) = (tunnel.relay.pid(), tunnel.agent_pid());
             let (r0, a0) = (cpu_time(relay), cpu_time(agent));
+            let (c0, t0) = (cpu_time(me), cpu_time(target));
             let (calls, rate) = throughput(&tunnel.url, CALLERS, THROUGHPUT_RUN);
             f.http_calls.push(rate);
-            let per_call = |d: Duration| d.as_secs_f64() * 1e6 / calls.max(1) as f64;
-            f.cpu_per_call.0.push(per_call(cpu_time(relay) - r0));
-            f.cpu_per_call.1.push(per_call(cpu_time(agent) - a0));
+            f.cpu_per_call.0.push(per_call(cpu_time(relay) - r0, calls));
+            f.cpu_per_call.1.push(per_call(cpu_time(agent) - a0, calls));
+            f.cpu_callers_target
+                .0
+                .push(per_call(cpu_time(me) - c0, calls));
+            f.cpu_callers_target
+                .1
+                .push(per_call(cpu_time(target) - t0, calls));
         }
     }
     for (tunnel, f) in tunnels.iter().zip(figures.iter_mut()) {
@@ -586,19 +605,23 @@ fn main() {
     }
 
     println!(
-        "\ndirect calls (same rounds): p50 {:.3} ms, p99 {:.3} ms, {:.0} calls/s at {CALLERS} callers",
+        "\ndirect calls (same rounds): p50 {:.3} ms, p99 {:.3} ms, {:.0} calls/s at {CALLERS} callers; CPU per call: callers {:.0} µs, target {:.0} µs",
         ms(direct_p50),
         ms(direct_p99),
-        mean(&direct_calls)
+        mean(&direct_calls),
+        mean(&direct_cpu.0),
+        mean(&direct_cpu.1),
     );
     for (build, f) in builds.iter().zip(&figures) {
         println!(
-            "{}: tunneled p50 {:.3} ms, p99 {:.3} ms; CPU per call at {CALLERS} callers: relay {:.0} µs, agent {:.0} µs",
+            "{}: tunneled p50 {:.3} ms, p99 {:.3} ms; CPU per call at {CALLERS} callers: relay {:.0} µs, agent {:.0} µs (callers {:.0} µs, target {:.0} µs)",
             build.name,
             ms(pct(&f.latency, 0.50)),
             ms(pct(&f.latency, 0.99)),
             mean(&f.cpu_per_call.0),
             mean(&f.cpu_per_call.1),
+            mean(&f.cpu_callers_target.0),
+            mean(&f.cpu_callers_target.1),
         );
         println!(
             "{}: RSS idle/peak: agent stdio {:.1}/{:.1} MB, agent http {:.1}/{:.1} MB, relay {:.1}/{:.1} MB, stdio stub peak {:.1} MB",
@@ -711,7 +734,7 @@ fn syscalls_per_call(relay: u32, agent: u32, url: &str) -> Option<(SyscallCounts
         let _ = child.wait();
         let table = std::fs::read_to_string(&*out).unwrap_or_default();
         let _ = std::fs::remove_file(&*out);
-        counts.push(per_call(&table, calls.max(1)));
+        counts.push(syscalls_per_call_from(&table, calls.max(1)));
     }
     let agent_counts = counts.pop()?;
     let relay_counts = counts.pop()?;
@@ -720,7 +743,7 @@ fn syscalls_per_call(relay: u32, agent: u32, url: &str) -> Option<(SyscallCounts
 
 /// `strace -c`'s table as (name, calls / `calls`), most first. Its rows are
 /// `% time, seconds, usecs/call, calls, [errors], syscall`.
-fn per_call(table: &str, calls: u64) -> SyscallCounts {
+fn syscalls_per_call_from(table: &str, calls: u64) -> SyscallCounts {
     let mut rows: SyscallCounts = table
         .lines()
         .filter_map(|line| {
